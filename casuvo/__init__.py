@@ -1,0 +1,40 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""casuvo: the service stack of a wide-area survey data centre.
+
+Survey products (Gaia reference catalogues, VISTA and VST imaging, spectra)
+go into PostgreSQL + pgSphere through bulk, ledgered ingestion, and GAVO DaCHS
+publishes them through the IVOA standards.  The public API:
+
+- :class:`Settings` — the one configuration, from ``CASUVO_*`` variables;
+- :func:`simulate_demo` — the seeded demo sky (Gaia-like reference catalogue);
+- :func:`ingest_catalogue` — binary COPY of catalogue files into a published table;
+- :func:`endpoints` — the service URLs of a running instance.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["Settings", "__version__", "endpoints", "ingest_catalogue", "simulate_demo"]
+
+
+def __getattr__(name: str) -> object:
+    # Lazy: the command line starts fast, and compute-side code never pulls in
+    # the database layer it does not need.
+    if name == "Settings":
+        from casuvo.config import Settings
+
+        return Settings
+    if name == "simulate_demo":
+        from casuvo.simulate import simulate_demo
+
+        return simulate_demo
+    if name == "ingest_catalogue":
+        from casuvo.ingest import ingest_catalogue
+
+        return ingest_catalogue
+    if name == "endpoints":
+        from casuvo.endpoints import endpoints
+
+        return endpoints
+    raise AttributeError(f"module 'casuvo' has no attribute {name!r}")

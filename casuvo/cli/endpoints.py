@@ -1,0 +1,33 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""``casuvo endpoints [--json]``: the service URLs of this instance."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from casuvo.config import Settings
+from casuvo.endpoints import endpoints
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+
+
+def print_urls(settings: Settings) -> None:
+    """Human-readable list of the services."""
+    ep = endpoints(settings)
+    print(f"casuvo data centre:  {ep['base']}")
+    print(f"TAP (ADQL):          {ep['tap']}")
+    for protocol, services in ep.items():
+        if isinstance(services, dict):
+            for name, url in services.items():
+                print(f"{protocol.upper():<5} {name:<14} {url}")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.json:
+        print(json.dumps(endpoints(settings), indent=2))
+    else:
+        print_urls(settings)
+    return 0

@@ -1,0 +1,44 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""``casuvo status``: what runs, how big the published tables are, the last ingests."""
+
+from __future__ import annotations
+
+import argparse
+
+from casuvo.config import Settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--ingests", type=int, default=8, metavar="N",
+                        help="show the N most recent ledger rows (default 8)")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    import psycopg
+
+    from casuvo import ledger, pgcluster
+    from casuvo.dachs import instance
+    from casuvo.stack import table_states
+
+    db_up = pgcluster.is_running(settings)
+    pid = instance.server_pid(settings)
+    print(f"PostgreSQL {settings.db_host}:{settings.db_port}: "
+          f"{'running' if db_up else 'not running'}")
+    print(f"DaCHS {settings.server_url}: "
+          f"{f'running (pid {pid})' if pid else 'not running'}")
+    if not db_up:
+        return 1
+    print("\nPublished tables:")
+    for state in table_states(settings):
+        print(f"  {state.name:<28} {state.rows:>12,d} rows   ({state.rd})")
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        ledger.ensure_schema(conn)
+        entries = ledger.last_ingests(conn, args.ingests)
+    print("\nLast ingests:")
+    if not entries:
+        print("  (none)")
+    for e in entries:
+        when = e.finished.strftime("%Y-%m-%d %H:%M:%S") if e.finished else "?"
+        what = f"{e.rows:,d} rows, {e.seconds:.1f} s" if e.rows is not None else e.message
+        print(f"  {when}  {e.status:<7} {e.target:<16} {e.file.rsplit('/', 1)[-1]}: {what}")
+    return 0 if pid else 1

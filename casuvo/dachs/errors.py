@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""HTTP status codes for service usage errors, applied at DaCHS server start.
+
+DaCHS 2.7 answers usage errors of TAP sync and of the DAL protocols (SCS, SIA,
+SSA) with HTTP 200 and an error VOTable, as the legacy DAL specifications
+asked.  DALI 1.1 and casuvo's design want the error document *and* a 4xx, so
+that clients (pyvo, astroquery, curl scripts) cannot mistake an error for a
+result.  This module re-routes those error paths: a usage error
+(:class:`gavo.utils.Error` and its subclasses: ADQL syntax, unknown table or
+column, invalid parameters, broken uploads) gets 400, an authorisation problem
+401/403, anything else stays a 500 and is logged as a bug.  The document
+itself is DaCHS's own (``QUERY_STATUS=ERROR`` and the message).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["install", "status_for"]
+
+_installed = False
+
+
+def status_for(exc: BaseException) -> int:
+    """The HTTP status casuvo answers ``exc`` with."""
+    from gavo import base, svcs
+
+    if isinstance(exc, svcs.Authenticate):
+        return 401
+    if isinstance(exc, svcs.ForbiddenURI):
+        return 403
+    if isinstance(exc, svcs.RequestEntityTooLarge):
+        return 413
+    if isinstance(exc, base.Error):
+        return 400
+    return 500
+
+
+def install() -> None:
+    """Patch DaCHS's sync and DAL renderers; idempotent."""
+    global _installed
+    if _installed:
+        return
+    from gavo import base
+    from gavo.protocols import dali
+    from gavo.web import syncrender, vodal
+
+    def sync_failure(self: Any, flr: Any, request: Any) -> Any:
+        status = status_for(flr.value)
+        if status >= 500:
+            base.ui.notifyFailure(flr)
+        return dali.serveDALIError(request, flr.value, httpStatus=status)
+
+    syncrender.SyncRenderer._handleFailure = sync_failure
+
+    def input_errors(self: Any, flr: Any, request: Any) -> Any:
+        status = status_for(flr.value)
+        if status >= 500:
+            base.ui.notifyFailure(flr)
+        query_status = "EMPTY" if isinstance(flr.value, base.EmptyData) else "ERROR"
+        return self._writeErrorTable(
+            request, flr.value, httpStatus=status, queryStatus=query_status)
+
+    for cls in vars(vodal).values():
+        if isinstance(cls, type) and "_handleInputErrors" in vars(cls):
+            cls._handleInputErrors = input_errors
+
+    scs_write = vodal.SCSRenderer._writeErrorTable
+
+    def scs_error(self: Any, request: Any, msg: Any, httpStatus: int = 200,
+                  queryStatus: str = "ERROR") -> Any:
+        # SCS 1.03's error document (INFO name="Error"); DaCHS drops the status.
+        if request.client:
+            request.setResponseCode(httpStatus)
+        return scs_write(self, request, msg, httpStatus, queryStatus)
+
+    vodal.SCSRenderer._writeErrorTable = scs_error
+    _installed = True

@@ -1,0 +1,205 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The project-local DaCHS instance: its configuration, database set-up and server.
+
+This module drives DaCHS through its command line (``python -m
+casuvo.dachs.server …``, i.e. ``dachs`` with casuvo's server adjustments) with
+``GAVOSETTINGS`` pointing at ``var/gavo.rc`` and ``GAVOCUSTOM=/dev/null``, so
+nothing from the machine's own DaCHS (``/etc/gavo.rc``, ``~/.gavo``) leaks in.
+It never imports ``gavo`` itself.
+"""
+
+from __future__ import annotations
+
+import grp
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from string import Template
+
+import psycopg
+import requests
+
+from casuvo.config import Settings
+
+__all__ = [
+    "DachsError",
+    "configure",
+    "dachs",
+    "dachs_env",
+    "ensure_initialised",
+    "import_rd",
+    "resource_names",
+    "server_pid",
+    "start_server",
+    "stop_server",
+    "wait_until_serving",
+]
+
+log = logging.getLogger(__name__)
+
+
+class DachsError(RuntimeError):
+    """A ``dachs`` command failed; the message carries its output."""
+
+
+def dachs_env(settings: Settings) -> dict[str, str]:
+    """The environment every ``dachs`` call of this instance runs in."""
+    env = dict(os.environ)
+    env.update(GAVOSETTINGS=str(settings.gavo_rc), GAVOCUSTOM="/dev/null")
+    return env
+
+
+def dachs(settings: Settings, *args: str, check: bool = True,
+          timeout: float | None = 1800) -> subprocess.CompletedProcess[str]:
+    """Run ``dachs ARGS`` for this instance and return the finished process."""
+    cmd = [sys.executable, "-m", "casuvo.dachs.server", *args]
+    log.debug("running %s", " ".join(cmd))
+    proc = subprocess.run(cmd, env=dachs_env(settings), capture_output=True, text=True,
+                          check=False, timeout=timeout)
+    if check and proc.returncode:
+        raise DachsError(f"dachs {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
+def resource_names(settings: Settings) -> list[str]:
+    """Resource directories shipped in ``resdir/`` (each holds a ``q.rd``)."""
+    return sorted(p.parent.name for p in (settings.home / "resdir").glob("*/q.rd"))
+
+
+def configure(settings: Settings) -> None:
+    """Write gavo.rc and the DaCHS root from ``services/`` and ``resdir/``.
+
+    Runs at every ``casuvo up``: the files are small and always regenerated
+    from the sources, so an edit in ``services/`` takes effect on restart.
+    """
+    root = settings.dachs_root
+    for sub in ("etc", "inputs", "cache", "logs", "tmp", "state", "web/templates"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    services = settings.home / "services"
+    secret = settings.var / "adminpasswd"
+    if not secret.exists():
+        secret.write_text(secrets.token_urlsafe(18))
+        secret.chmod(0o600)
+    template = Template((services / "gavo.rc.template").read_text())
+    settings.gavo_rc.write_text(template.substitute(
+        dachs_root=root,
+        group=grp.getgrgid(os.getegid()).gr_name,
+        server_url=settings.server_url,
+        http_port=settings.http_port,
+        user=_user_name(),
+        adminpasswd=secret.read_text().strip(),
+    ))
+    for name in ("defaultmeta.txt", "userconfig.rd"):
+        if (services / name).exists():
+            shutil.copy2(services / name, root / "etc" / name)
+    templates = services / "templates"
+    if templates.is_dir():
+        shutil.copytree(templates, root / "web" / "templates", dirs_exist_ok=True)
+    # IVOA vocabularies for `dachs val` and the web pages, so nothing reaches
+    # the network; DaCHS caches a vocabulary under its defused URL.
+    for vocab in sorted((services / "vocabularies").glob("*.json")):
+        url = "http://www.ivoa.net/rdf/" + vocab.stem.replace("__", "/")
+        dest = root / "cache" / url.replace("/", "=2F")
+        shutil.copyfile(vocab, dest)
+    for name in resource_names(settings):
+        link = root / "inputs" / name
+        target = settings.home / "resdir" / name
+        if link.is_symlink() and link.resolve() == target.resolve():
+            continue
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target, target_is_directory=True)
+
+
+def _user_name() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.geteuid()).pw_name
+
+
+def ensure_initialised(settings: Settings) -> None:
+    """``dachs init`` once: roles, system tables, profiles under var/dachs/etc."""
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        done = conn.execute(
+            "SELECT 1 FROM pg_tables WHERE schemaname = 'dc' AND tablename = 'tablemeta'"
+        ).fetchone()
+    if done and (settings.dachs_root / "etc" / "feed").exists():
+        return
+    log.info("initialising DaCHS in %s", settings.dachs_root)
+    dsn = (f"host={settings.db_host} port={settings.db_port} dbname={settings.db_name} "
+           f"user={settings.db_user}")
+    dachs(settings, "init", "-d", dsn)
+    # ObsCore must exist before any RD using an ObsCore mixin is imported.
+    dachs(settings, "imp", "//obscore")
+
+
+def table_exists(settings: Settings, qualified: str) -> bool:
+    """True if ``schema.table`` exists in the database."""
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (qualified,)
+                            ).fetchone()[0]
+
+
+def import_rd(settings: Settings, rd: str, *, meta_only: bool = False) -> None:
+    """``dachs imp`` (creating tables, or only their metadata) then ``dachs pub``."""
+    args = ["imp", *(["-m"] if meta_only else []), rd]
+    log.info("dachs %s", " ".join(args))
+    dachs(settings, *args)
+    dachs(settings, "pub", rd)
+
+
+def server_pid(settings: Settings) -> int | None:
+    """PID of the running DaCHS server, or None."""
+    pidfile = settings.dachs_root / "state" / "web.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
+def start_server(settings: Settings) -> None:
+    """Start the DaCHS server as a daemon (if not running) and wait for it."""
+    if server_pid(settings) is None:
+        log.info("starting DaCHS on %s", settings.server_url)
+        dachs(settings, "serve", "start", timeout=120)
+    wait_until_serving(settings)
+
+
+def wait_until_serving(settings: Settings, timeout: float = 120) -> None:
+    """Block until TAP capabilities answer, so callers can use the services."""
+    url = f"{settings.server_url}/tap/capabilities"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(url, timeout=10).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise DachsError(f"DaCHS did not answer {url} within {timeout:.0f} s; "
+                     f"see {settings.dachs_root / 'logs'}")
+
+
+def stop_server(settings: Settings) -> bool:
+    """Stop the DaCHS server; returns whether one was running."""
+    pid = server_pid(settings)
+    if pid is None:
+        return False
+    dachs(settings, "serve", "stop", check=False, timeout=60)
+    for _ in range(40):
+        if server_pid(settings) is None:
+            return True
+        time.sleep(0.25)
+    os.kill(pid, signal.SIGTERM)
+    return True

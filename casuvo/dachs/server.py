@@ -1,0 +1,26 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Run the ``dachs`` command line with casuvo's server adjustments installed.
+
+``python -m casuvo.dachs.server serve start`` is ``dachs serve start`` with
+:func:`casuvo.dachs.errors.install` applied first; DaCHS daemonises by forking,
+so the adjustments live on in the server process.  Any other ``dachs``
+subcommand passes straight through.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    from gavo.user import cli
+
+    from casuvo.dachs import errors
+
+    errors.install()
+    sys.argv = ["dachs", *(sys.argv[1:] if argv is None else argv)]
+    cli.main()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The processing ledger: what was ingested or produced, when, from what, and how it went.
+
+One table, ``ledger.ingests``, owned by casuvo (not by an RD): every input file
+of every ingest gets a row with its SHA-256 checksum, row count, duration and
+status, so an operator can answer "what is in gaia.sources and where did it
+come from", and a rerun can tell that nothing changed.  Failures are written on
+their own connection, so they survive the rollback of the data they describe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+
+from casuvo import __version__
+
+__all__ = ["LedgerEntry", "checksum", "ensure_schema", "last_ingests", "record", "recorded_set"]
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS ledger;
+CREATE TABLE IF NOT EXISTS ledger.ingests (
+    id bigserial PRIMARY KEY,
+    target text NOT NULL,
+    file text NOT NULL,
+    checksum text,
+    rows bigint,
+    seconds double precision,
+    status text NOT NULL CHECK (status IN ('ok', 'failed', 'skipped')),
+    message text,
+    code_version text NOT NULL,
+    finished timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS ingests_target_idx ON ledger.ingests (target, finished);
+"""
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One ledger row: a file's part in an ingest into ``target``."""
+
+    target: str
+    file: str
+    checksum: str | None
+    rows: int | None
+    seconds: float | None
+    status: str
+    message: str | None = None
+    finished: datetime | None = None
+
+
+def checksum(path: Path, blocksize: int = 1 << 22) -> str:
+    """SHA-256 of a file, streamed (catalogue files can be many GB)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(blocksize):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def ensure_schema(conn: psycopg.Connection) -> None:
+    """Create the ledger schema and table if needed."""
+    conn.execute(DDL)
+
+
+def record(conn: psycopg.Connection, entries: list[LedgerEntry]) -> None:
+    """Append entries (in the caller's transaction)."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO ledger.ingests (target, file, checksum, rows, seconds, status,"
+            " message, code_version) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            [(e.target, e.file, e.checksum, e.rows, e.seconds, e.status, e.message,
+              __version__) for e in entries])
+
+
+def recorded_set(conn: psycopg.Connection, target: str) -> dict[str, str]:
+    """{file: checksum} of the last successful ingest into ``target``.
+
+    An ingest writes all its 'ok' rows in one transaction, so they share
+    ``finished`` (the transaction's ``now()``).
+    """
+    rows = conn.execute(
+        "SELECT file, checksum FROM ledger.ingests WHERE target = %s AND status = 'ok'"
+        " AND finished = (SELECT max(finished) FROM ledger.ingests"
+        "                 WHERE target = %s AND status = 'ok')", (target, target)).fetchall()
+    return dict(rows)
+
+
+def last_ingests(conn: psycopg.Connection, limit: int = 10) -> list[LedgerEntry]:
+    """The most recent ledger rows, newest first (for ``casuvo status``)."""
+    rows = conn.execute(
+        "SELECT target, file, checksum, rows, seconds, status, message, finished"
+        " FROM ledger.ingests ORDER BY finished DESC, id DESC LIMIT %s", (limit,)).fetchall()
+    return [LedgerEntry(*row) for row in rows]

@@ -1,0 +1,28 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# Installs everything casuvo needs on Debian 12, as root: Debian packages
+# (DaCHS, PostgreSQL 15 with pgSphere and q3c, STILTS), the pgSphere mend for
+# PostgreSQL >= 15.19, and the service virtual environment in var/venv
+# (Debian's python3 with --system-site-packages, so that `import gavo` works
+# beside pinned PyPI packages).  Idempotent; the Makefile runs it once per
+# change of setup.cfg or of this script.
+set -eu
+cd "$(dirname "$0")/../.."
+VENV=${CASUVO_VENV:-var/venv}
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+apt-get install -y --no-install-recommends \
+    python3 python3-venv python3-dev python3-gavo \
+    postgresql-15 postgresql-client-15 postgresql-15-pgsphere postgresql-15-q3c \
+    stilts default-jre-headless make gcc ca-certificates
+
+/usr/bin/python3 deploy/local/mend_pgsphere.py
+
+mkdir -p var
+if [ ! -x "$VENV/bin/python" ]; then
+    /usr/bin/python3 -m venv --system-site-packages "$VENV"
+fi
+"$VENV/bin/pip" install --disable-pip-version-check -q --upgrade "pip>=23,<26"
+"$VENV/bin/pip" install --disable-pip-version-check -q -e ".[test]"
+"$VENV/bin/python" -c "import gavo, casuvo, numpy, astropy; print('service environment ready:', 'numpy', numpy.__version__, 'astropy', astropy.__version__)"

@@ -1,0 +1,211 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!-- SPDX-License-Identifier: BSD-3-Clause -->
+<resource schema="gaia" resdir="gaia">
+  <meta name="title">casuvo Gaia DR3-like reference catalogue</meta>
+  <meta name="description">
+    The astrometric and photometric reference catalogue of the casuvo survey
+    data centre: a simulated extract of Gaia DR3 (gaia_source) over the demo
+    survey fields, with Gaia DR3 column names, units and UCDs.  source_id
+    encodes the nested HEALPix level-12 index of the source exactly as Gaia
+    does (healpix12 = source_id / 2^35); positions are ICRS at the reference
+    epoch J2016.0.  The imaging pipelines calibrate their astrometry against
+    it, propagating proper motions to the epoch of each exposure.
+  </meta>
+  <meta name="creationDate">2026-11-25T00:00:00Z</meta>
+  <meta name="subject">astrometry</meta>
+  <meta name="subject">proper-motions</meta>
+  <meta name="subject">photometry</meta>
+  <meta name="subject">sky-surveys</meta>
+  <meta name="creator">casuvo survey data centre</meta>
+  <meta name="content.type">Catalog</meta>
+  <meta name="coverage.waveband">Optical</meta>
+  <meta name="source">Gaia Collaboration, Vallenari et al. 2023, A&amp;A 674, A1 (data model)</meta>
+  <meta name="_longdoc" format="rst">
+    Querying
+    ========
+
+    Positions are indexed twice: ``pos`` is a stored pgSphere point with a GiST
+    index, and the pair (ra, dec) has a functional pgSphere index, so both
+    ``CONTAINS(pos, CIRCLE(...))`` and ``CONTAINS(POINT(ra, dec), CIRCLE(...))``
+    use an index.  ``healpix12`` (btree) is derived from source_id; integer
+    division of it by 4^(12-k) gives the HEALPix index at level k.
+  </meta>
+
+  <table id="sources" onDisk="True" adql="True" mixin="//scs#pgs-pos-index">
+    <meta name="description">One row per source of the Gaia DR3-like reference
+      catalogue (the gaia_source columns casuvo uses).</meta>
+    <meta name="table-rank">10</meta>
+
+    <column name="source_id" type="bigint" required="True"
+      ucd="meta.id;meta.main" tablehead="Source ID" verbLevel="1"
+      description="Unique source identifier; encodes the nested HEALPix level-12
+        index: healpix12 = source_id / 2^35 (as in Gaia DR3)."/>
+    <column name="random_index" type="bigint" required="True"
+      ucd="meta.code" verbLevel="25"
+      description="Random index for selecting random subsets (a permutation of
+        0..N-1)."/>
+    <column name="ref_epoch" type="double precision" unit="yr"
+      ucd="meta.ref;time.epoch" verbLevel="20"
+      description="Reference epoch of the positions (Julian year, 2016.0)."/>
+    <column name="ra" type="double precision" unit="deg"
+      ucd="pos.eq.ra;meta.main" tablehead="RA" verbLevel="1"
+      description="Right ascension (ICRS) at ref_epoch."/>
+    <column name="ra_error" type="real" unit="mas"
+      ucd="stat.error;pos.eq.ra" verbLevel="15"
+      description="Standard uncertainty in right ascension, sigma(ra*) = sigma(ra) cos(dec)."/>
+    <column name="dec" type="double precision" unit="deg"
+      ucd="pos.eq.dec;meta.main" tablehead="Dec" verbLevel="1"
+      description="Declination (ICRS) at ref_epoch."/>
+    <column name="dec_error" type="real" unit="mas"
+      ucd="stat.error;pos.eq.dec" verbLevel="15"
+      description="Standard uncertainty in declination."/>
+    <column name="parallax" type="double precision" unit="mas"
+      ucd="pos.parallax.trig" verbLevel="10"
+      description="Parallax (NULL for 2-parameter solutions)."/>
+    <column name="parallax_error" type="real" unit="mas"
+      ucd="stat.error;pos.parallax.trig" verbLevel="15"
+      description="Standard uncertainty in parallax."/>
+    <column name="parallax_over_error" type="real"
+      ucd="stat.snr;pos.parallax.trig" verbLevel="20"
+      description="Parallax divided by its standard error."/>
+    <column name="pm" type="real" unit="mas/yr"
+      ucd="pos.pm;pos.eq" verbLevel="15"
+      description="Total proper motion, sqrt(pmra^2 + pmdec^2)."/>
+    <column name="pmra" type="double precision" unit="mas/yr"
+      ucd="pos.pm;pos.eq.ra" verbLevel="10"
+      description="Proper motion in right ascension, mu_ra* = mu_ra cos(dec)."/>
+    <column name="pmra_error" type="real" unit="mas/yr"
+      ucd="stat.error;pos.pm;pos.eq.ra" verbLevel="15"
+      description="Standard uncertainty in pmra."/>
+    <column name="pmdec" type="double precision" unit="mas/yr"
+      ucd="pos.pm;pos.eq.dec" verbLevel="10"
+      description="Proper motion in declination."/>
+    <column name="pmdec_error" type="real" unit="mas/yr"
+      ucd="stat.error;pos.pm;pos.eq.dec" verbLevel="15"
+      description="Standard uncertainty in pmdec."/>
+    <column name="ra_dec_corr" type="real"
+      ucd="stat.correlation" verbLevel="25"
+      description="Correlation between ra and dec."/>
+    <column name="astrometric_params_solved" type="smallint" required="True"
+      ucd="meta.number" verbLevel="20"
+      description="Which parameters were solved for: 3 = 2-parameter (position),
+        31 = 5-parameter (position, parallax, proper motion).">
+      <values nullLiteral="-1"/>
+    </column>
+    <column name="ruwe" type="real"
+      ucd="stat.error;phys.atmol.fit" verbLevel="15"
+      description="Renormalised unit weight error (about 1 for well-behaved
+        single stars; above 1.4 suspect)."/>
+    <column name="phot_g_mean_flux" type="double precision" unit="electron/s"
+      ucd="phot.flux;em.opt" verbLevel="20"
+      description="G-band mean flux."/>
+    <column name="phot_g_mean_flux_error" type="real" unit="electron/s"
+      ucd="stat.error;phot.flux;em.opt" verbLevel="20"
+      description="Error on the G-band mean flux."/>
+    <column name="phot_g_mean_mag" type="real" unit="mag"
+      ucd="phot.mag;em.opt" tablehead="G" verbLevel="1"
+      description="G-band mean magnitude (Vega)."/>
+    <column name="phot_bp_mean_mag" type="real" unit="mag"
+      ucd="phot.mag;em.opt.B" tablehead="BP" verbLevel="10"
+      description="Integrated BP mean magnitude (Vega)."/>
+    <column name="phot_rp_mean_mag" type="real" unit="mag"
+      ucd="phot.mag;em.opt.R" tablehead="RP" verbLevel="10"
+      description="Integrated RP mean magnitude (Vega)."/>
+    <column name="bp_rp" type="real" unit="mag"
+      ucd="phot.color;em.opt.B;em.opt.R" tablehead="BP-RP" verbLevel="5"
+      description="BP - RP colour."/>
+    <column name="bp_g" type="real" unit="mag"
+      ucd="phot.color;em.opt.B;em.opt" verbLevel="20"
+      description="BP - G colour."/>
+    <column name="g_rp" type="real" unit="mag"
+      ucd="phot.color;em.opt;em.opt.R" verbLevel="20"
+      description="G - RP colour."/>
+    <column name="radial_velocity" type="real" unit="km/s"
+      ucd="spect.dopplerVeloc.opt;em.opt.I" verbLevel="10"
+      description="Spectroscopic barycentric radial velocity (bright stars only)."/>
+    <column name="radial_velocity_error" type="real" unit="km/s"
+      ucd="stat.error;spect.dopplerVeloc.opt;em.opt.I" verbLevel="15"
+      description="Radial velocity error."/>
+    <column name="phot_variable_flag" type="text"
+      ucd="meta.code;src.var" verbLevel="20"
+      description="Photometric variability flag: VARIABLE or NOT_AVAILABLE."/>
+    <column name="l" type="double precision" unit="deg"
+      ucd="pos.galactic.lon" verbLevel="10"
+      description="Galactic longitude."/>
+    <column name="b" type="double precision" unit="deg"
+      ucd="pos.galactic.lat" verbLevel="10"
+      description="Galactic latitude."/>
+    <column name="ecl_lon" type="double precision" unit="deg"
+      ucd="pos.ecliptic.lon" verbLevel="25"
+      description="Ecliptic longitude."/>
+    <column name="ecl_lat" type="double precision" unit="deg"
+      ucd="pos.ecliptic.lat" verbLevel="25"
+      description="Ecliptic latitude."/>
+    <!-- Generated by PostgreSQL from the columns above (see the postCreation
+      script); casuvo's COPY leaves them out. -->
+    <column name="designation" type="text"
+      ucd="meta.id" verbLevel="15"
+      description="Unique source designation, 'Gaia DR3 ' followed by source_id."/>
+    <column name="healpix12" type="bigint"
+      ucd="pos.healpix" verbLevel="20"
+      description="Nested HEALPix index at level 12 (source_id / 2^35)."/>
+    <column name="pos" type="spoint"
+      ucd="pos.eq" verbLevel="25"
+      description="Position (ra, dec) as a pgSphere point, for ADQL geometry."/>
+
+    <index columns="source_id"/>
+    <index columns="healpix12"/>
+    <index columns="pos" method="GIST"/>
+
+    <script type="postCreation" lang="SQL" name="generated columns">
+      ALTER TABLE \qName DROP COLUMN designation, DROP COLUMN healpix12,
+        DROP COLUMN pos;
+      ALTER TABLE \qName
+        ADD COLUMN designation text
+          GENERATED ALWAYS AS ('Gaia DR3 ' || source_id::text) STORED,
+        ADD COLUMN healpix12 bigint
+          GENERATED ALWAYS AS (source_id / 34359738368) STORED,
+        ADD COLUMN pos spoint
+          GENERATED ALWAYS AS (spoint(radians(ra), radians(dec))) STORED
+    </script>
+  </table>
+
+  <!-- Creates the (empty) table and its metadata; casuvo's COPY path
+    (`casuvo ingest gaia`) fills it. -->
+  <data id="create">
+    <make table="sources"/>
+  </data>
+
+  <service id="cone" allowed="form,scs.xml">
+    <meta name="shortName">casuvo Gaia cone</meta>
+    <meta name="title">casuvo Gaia reference catalogue cone search</meta>
+    <meta name="description">Simple Cone Search and a web form over the
+      Gaia DR3-like reference catalogue of the casuvo demo fields.</meta>
+    <meta name="testQuery.ra">194.30</meta>
+    <meta name="testQuery.dec">-64.75</meta>
+    <meta name="testQuery.sr">0.01</meta>
+    <dbCore queriedTable="sources">
+      <FEED source="//scs#coreDescs"/>
+      <condDesc buildFrom="phot_g_mean_mag"/>
+    </dbCore>
+    <outputTable verbLevel="20"/>
+  </service>
+
+  <regSuite title="gaia regression">
+    <regTest title="Gaia cone search answers with sources near the VVV field">
+      <url RA="194.30" DEC="-64.75" SR="0.01">cone/scs.xml</url>
+      <code>
+        self.assertHasStrings('name="source_id"', 'ucd="pos.eq.ra;meta.main"')
+        rows = self.getVOTableRows()
+        self.assertTrue(len(rows) > 10, "too few sources in a 36 arcsec cone")
+      </code>
+    </regTest>
+    <regTest title="Gaia cone search rejects a declination above 90 deg">
+      <url RA="10" DEC="100" SR="0.1">cone/scs.xml</url>
+      <code>
+        self.assertHTTPStatus(400)
+        self.assertHasStrings('name="Error"')
+      </code>
+    </regTest>
+  </regSuite>
+</resource>

@@ -1,0 +1,117 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!-- SPDX-License-Identifier: BSD-3-Clause
+  Site-wide DaCHS configuration of the casuvo data centre: the registry
+  records, the TAP service description and its examples (served at
+  /tap/examples).  Copied to var/dachs/etc/userconfig.rd by `casuvo up`. -->
+<resource schema="__system">
+
+  <STREAM id="registry-interfacerecords">
+    <resRec id="authority">
+      <meta>
+        resType: authority
+        creationDate: \metaString{authority.creationDate}
+        title: \\metaString{authority.title}{UNCONFIGURED}
+        shortName: \\metaString{authority.shortName}
+        subject: Authority
+        managingOrg: \\metaString{publisher}
+        referenceURL: \\metaString{authority.referenceURL}{UNCONFIGURED}
+        identifier: ivo://\getConfig{ivoa}{authority}
+        sets: ivo_managed
+      </meta>
+      <meta name="description">
+        \\metaString{authority.description}{UNCONFIGURED}
+      </meta>
+    </resRec>
+
+    <service id="registry" allowed="pubreg.xml">
+      <registryCore/>
+      <publish render="pubreg.xml" sets="ivo_managed">
+        <meta name="accessURL"
+          >\getConfig{web}{serverURL}\getConfig{web}{nevowRoot}oai.xml</meta>
+      </publish>
+      <meta name="resType">registry</meta>
+      <meta name="title">\getConfig{web}{sitename} Registry</meta>
+      <meta name="creationDate">\metaString{authority.creationDate}</meta>
+      <meta name="description">
+        The publishing registry for the \getConfig{web}{sitename}.
+      </meta>
+      <meta name="subject">virtual-observatories</meta>
+      <meta name="shortName">\\metaString{authority.shortName} RG</meta>
+      <meta name="content.type">Archive</meta>
+      <meta name="rights">public</meta>
+      <meta name="harvest.description">The harvesting interface for
+        the publishing registry of the \getConfig{web}{sitename}</meta>
+      <meta name="maxRecords">10000</meta>
+      <meta name="managedAuthority">\getConfig{ivoa}{authority}</meta>
+      <meta name="publisher">The staff at the \getConfig{web}{sitename}</meta>
+    </service>
+  </STREAM>
+
+  <STREAM id="tapexamples">
+    <meta name="_example" title="Cone search on the Gaia reference catalogue">
+      All Gaia sources within 2 arcmin of a position in the VVV disc field,
+      brightest first.  The point built from ra and dec uses the table's
+      pgSphere index:
+
+      .. tapquery::
+
+        SELECT source_id, ra, dec, phot_g_mean_mag, bp_rp,
+          DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', 194.30, -64.75)) AS dist
+        FROM gaia.sources
+        WHERE 1=CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 194.30, -64.75, 0.0333))
+        ORDER BY phot_g_mean_mag
+    </meta>
+
+    <meta name="_example" title="Cross-match an uploaded list with Gaia">
+      Upload a table of positions (here called ``mine`` with columns ``ra``
+      and ``dec``, e.g. from TOPCAT or pyvo) and find every Gaia source within
+      one arcsecond of each, with the separation in arcsec:
+
+      .. tapquery::
+
+        SELECT m.*, g.source_id, g.phot_g_mean_mag,
+          3600*DISTANCE(POINT('ICRS', m.ra, m.dec), POINT('ICRS', g.ra, g.dec)) AS sep_arcsec
+        FROM TAP_UPLOAD.mine AS m
+        JOIN gaia.sources AS g
+        ON 1=CONTAINS(POINT('ICRS', g.ra, g.dec), CIRCLE('ICRS', m.ra, m.dec, 1./3600))
+    </meta>
+
+    <meta name="_example" title="Members of the open cluster NGC 6791">
+      Stars near NGC 6791 whose proper motions and parallaxes agree with the
+      cluster's (pmra -0.42, pmdec -2.27 mas/yr):
+
+      .. tapquery::
+
+        SELECT source_id, ra, dec, parallax, pmra, pmdec, phot_g_mean_mag, bp_rp
+        FROM gaia.sources
+        WHERE 1=CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 290.2208, 37.7717, 0.15))
+          AND pmra BETWEEN -0.9 AND 0.1 AND pmdec BETWEEN -2.8 AND -1.8
+          AND parallax &lt; 0.6
+    </meta>
+
+    <meta name="_example" title="Source counts per HEALPix cell">
+      source_id encodes the nested HEALPix level-12 index (source_id / 2^35);
+      the ``healpix12`` column holds it, and dividing by 4^(12-k) gives level k.
+      Source density per level-8 cell (about 0.05 square degrees):
+
+      .. tapquery::
+
+        SELECT healpix12/256 AS healpix8, COUNT(*) AS n,
+          AVG(phot_g_mean_mag) AS mean_g
+        FROM gaia.sources
+        GROUP BY healpix12/256
+        ORDER BY n DESC
+    </meta>
+  </STREAM>
+
+  <NXSTREAM id="tapdescription">
+    <meta name="description">The \\getConfig{web}{sitename}'s TAP end point.
+      The Table Access Protocol (TAP) lets you run ADQL queries against the
+      data centre's tables (the Gaia-like reference catalogue, survey images
+      and source catalogues), inspect their metadata, and upload your own
+      tables to join with them.
+
+      Tables exposed through this endpoint include: \\tablesForTAP.
+    </meta>
+  </NXSTREAM>
+</resource>
