@@ -107,7 +107,8 @@ def configure(settings: Settings) -> None:
         url = "http://www.ivoa.net/rdf/" + vocab.stem.replace("__", "/")
         dest = root / "cache" / url.replace("/", "=2F")
         shutil.copyfile(vocab, dest)
-    for name in resource_names(settings):
+    for rd_dir in sorted(p for p in (settings.home / "resdir").iterdir() if p.is_dir()):
+        name = rd_dir.name
         link = root / "inputs" / name
         target = settings.home / "resdir" / name
         if link.is_symlink() and link.resolve() == target.resolve():
@@ -168,8 +169,22 @@ def server_pid(settings: Settings) -> int | None:
     return pid
 
 
+def _newest_source(settings: Settings) -> float:
+    """Modification time of the newest RD or service configuration file."""
+    files = [*(settings.home / "resdir").rglob("*"), *(settings.home / "services").rglob("*")]
+    return max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
+
+
 def start_server(settings: Settings) -> None:
-    """Start the DaCHS server as a daemon (if not running) and wait for it."""
+    """Start the DaCHS server (restarting it if RDs or services/ changed) and wait.
+
+    A running server keeps the RDs and configuration it started with, so
+    ``casuvo up`` after an edit restarts it.
+    """
+    pidfile = settings.dachs_root / "state" / "web.pid"
+    if server_pid(settings) is not None and pidfile.stat().st_mtime < _newest_source(settings):
+        log.info("resource descriptors or services/ changed: restarting DaCHS")
+        stop_server(settings)
     if server_pid(settings) is None:
         log.info("starting DaCHS on %s", settings.server_url)
         dachs(settings, "serve", "start", timeout=120)
