@@ -67,8 +67,9 @@ def install() -> None:
 
     scs_write = vodal.SCSRenderer._writeErrorTable
 
-    def scs_error(self: Any, request: Any, msg: Any, httpStatus: int = 200,
-                  queryStatus: str = "ERROR") -> Any:
+    # DaCHS passes these two by keyword, so they keep DaCHS's spelling.
+    def scs_error(self: Any, request: Any, msg: Any, httpStatus: int = 200,  # noqa: N803
+                  queryStatus: str = "ERROR") -> Any:  # noqa: N803
         # SCS 1.03's error document (INFO name="Error"); DaCHS drops the status.
         if request.client:
             request.setResponseCode(httpStatus)

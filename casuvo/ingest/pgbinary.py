@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["HEADER", "TRAILER", "PG_DTYPES", "CopyColumn", "encode_rows", "iter_chunks"]
+__all__ = ["HEADER", "PG_DTYPES", "TRAILER", "CopyColumn", "encode_rows", "iter_chunks"]
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 TRAILER = (-1).to_bytes(2, "big", signed=True)

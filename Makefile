@@ -1,0 +1,38 @@
+# casuvo — the two commands (and a few more).  See README.md.
+#   make demo   install everything, build and publish the demo survey, serve it
+#   make test   the same set-up, then the whole test suite
+#   make stop   stop the server and the database (data kept)
+#   make clean  remove var/ (all generated state)
+
+VENV   ?= var/venv
+CASUVO := $(VENV)/bin/casuvo
+PYTEST_ARGS ?=
+
+.PHONY: demo test stop clean install lint bench
+
+install: var/.installed
+
+var/.installed: deploy/local/install.sh deploy/local/mend_pgsphere.py setup.cfg pyproject.toml
+	sh deploy/local/install.sh
+	@touch $@
+
+demo: install
+	$(CASUVO) demo --no-progress
+
+test: demo
+	$(VENV)/bin/ruff check casuvo tests bench deploy pipelines
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check casuvo tests bench deploy pipelines
+
+bench: install
+	$(CASUVO) up
+	$(VENV)/bin/python bench/ingest.py
+	$(VENV)/bin/python bench/cone.py
+
+stop:
+	@if [ -x $(CASUVO) ]; then $(CASUVO) down; fi
+
+clean: stop
+	rm -rf var

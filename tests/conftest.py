@@ -1,0 +1,50 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Shared fixtures: the running stack's settings and endpoints, and the simulator's truth.
+
+Integration tests talk to the instance that ``make test`` started (``casuvo
+demo``); they discover its services through ``casuvo endpoints --json`` like
+any user would, and compare answers with the simulator's own files.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from astropy.table import Table, vstack
+
+from casuvo.config import Settings
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def casuvo_bin() -> Path:
+    return Path(sys.executable).with_name("casuvo")
+
+
+@pytest.fixture(scope="session")
+def endpoints(casuvo_bin: Path) -> dict:
+    out = subprocess.run([str(casuvo_bin), "endpoints", "--json"], capture_output=True,
+                         text=True, check=True).stdout
+    return json.loads(out)
+
+
+@pytest.fixture(scope="session")
+def gaia_files(settings: Settings) -> list[Path]:
+    files = sorted((settings.data_dir / "gaia").glob("gaia_*.fits"))
+    assert files, "no simulated Gaia files: `make test` runs `casuvo demo` first"
+    return files
+
+
+@pytest.fixture(scope="session")
+def gaia_catalogue(gaia_files: list[Path]) -> Table:
+    """The simulated catalogue exactly as ingested (all fields)."""
+    return vstack([Table.read(f, hdu=1, character_as_bytes=False) for f in gaia_files],
+                  metadata_conflicts="silent")

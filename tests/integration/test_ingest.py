@@ -1,0 +1,109 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Ingestion into gaia.sources: idempotent, all-or-nothing, ledgered."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from casuvo.ingest import IngestError, ingest_catalogue
+
+pytestmark = pytest.mark.integration
+
+TARGET = "gaia.sources"
+
+
+def _count(settings) -> int:
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        return conn.execute("SELECT count(*) FROM gaia.sources").fetchone()[0]
+
+
+def _checksum(settings) -> str:
+    """An order-independent digest of the table's content."""
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT md5(string_agg(source_id::text || ':' || ra::text || ':'"
+            " || coalesce(parallax::text, 'null'), ',' ORDER BY source_id))"
+            " FROM gaia.sources").fetchone()[0]
+
+
+def _last_ledger(settings, n: int = 1) -> list[tuple]:
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        return conn.execute(
+            "SELECT file, status, rows, checksum, message FROM ledger.ingests"
+            " ORDER BY id DESC LIMIT %s", (n,)).fetchall()
+
+
+def test_rerun_is_skipped_and_changes_nothing(settings, casuvo_bin, gaia_files,
+                                              gaia_catalogue) -> None:
+    before = _checksum(settings)
+    proc = subprocess.run([str(casuvo_bin), "ingest", "gaia", "--no-progress"],
+                          capture_output=True, text=True, check=True)
+    assert "up to date" in proc.stdout
+    assert _count(settings) == len(gaia_catalogue)
+    assert _checksum(settings) == before
+
+
+def test_forced_reingest_gives_the_same_table(settings, gaia_files, gaia_catalogue) -> None:
+    before = _checksum(settings)
+    result = ingest_catalogue(settings.dsn, TARGET, gaia_files, order_by="source_id",
+                              force=True, progress=False)
+    assert not result.skipped
+    assert result.rows == len(gaia_catalogue)
+    assert _count(settings) == len(gaia_catalogue)
+    assert _checksum(settings) == before
+    ledger = _last_ledger(settings, len(gaia_files))
+    assert {Path(f).name for f, *_ in ledger} == {f.name for f in gaia_files}
+    assert all(status == "ok" and len(sha) == 64 for _, status, _, sha, _ in ledger)
+    assert sum(rows for _, _, rows, _, _ in ledger) == len(gaia_catalogue)
+
+
+def test_indexes_survive_a_reload(settings) -> None:
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        names = {r[0] for r in conn.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname='gaia' AND tablename='sources'")}
+    assert {"sources_pos", "sources_healpix12", "sources_source_id",
+            "sources_spoint_sources"} <= names
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "missing-column"])
+def test_corrupt_file_fails_and_leaves_table_unchanged(settings, gaia_files, tmp_path,
+                                                       damage: str) -> None:
+    before_count, before_sum = _count(settings), _checksum(settings)
+    bad = tmp_path / f"gaia_{damage}.fits"
+    if damage == "truncate":
+        data = gaia_files[0].read_bytes()
+        bad.write_bytes(data[: len(data) * 2 // 3])
+    elif damage == "garbage":
+        bad.write_bytes(b"SIMPLE  = this is not FITS at all" * 200)
+    else:
+        from astropy.table import Table
+
+        table = Table.read(gaia_files[0], hdu=1)
+        table.remove_column("parallax")
+        table.write(bad)
+    # The bad file comes *after* good ones: their rows must not survive either.
+    files = [*gaia_files, bad]
+    with pytest.raises(IngestError, match=bad.name):
+        ingest_catalogue(settings.dsn, TARGET, files, force=True, progress=False)
+    assert _count(settings) == before_count
+    assert _checksum(settings) == before_sum
+    (file, status, rows, _, message), = _last_ledger(settings)
+    assert status == "failed" and rows is None
+    assert bad.name in message
+
+
+def test_cli_names_the_bad_file(settings, casuvo_bin, gaia_files, tmp_path) -> None:
+    bad = tmp_path / "gaia_broken.fits"
+    shutil.copy(gaia_files[0], bad)
+    with bad.open("r+b") as f:
+        f.truncate(bad.stat().st_size - 5000)
+    proc = subprocess.run([str(casuvo_bin), "ingest", "gaia", str(bad), "--no-progress"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "gaia_broken.fits" in proc.stderr
+    assert "Traceback" not in proc.stderr

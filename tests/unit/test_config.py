@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Settings from CASUVO_* variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from casuvo.config import ConfigError, Settings
+
+
+def test_defaults_put_state_under_var(tmp_path: Path) -> None:
+    s = Settings.from_env({"CASUVO_HOME": str(tmp_path)})
+    assert s.var == tmp_path / "var"
+    assert s.pgdata == tmp_path / "var" / "pgdata"
+    assert s.http_port == 8080
+    assert s.server_url == "http://localhost:8080"
+    assert "port=54329" in s.dsn
+
+
+def test_variables_are_typed(tmp_path: Path) -> None:
+    s = Settings.from_env({"CASUVO_HOME": str(tmp_path), "CASUVO_HTTP_PORT": "9090",
+                           "CASUVO_MANAGE_DB": "no", "CASUVO_SCALE": "2.5",
+                           "CASUVO_VAR": str(tmp_path / "state")})
+    assert s.http_port == 9090 and s.manage_db is False and s.scale == 2.5
+    assert s.var == tmp_path / "state"
+
+
+def test_bad_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="CASUVO_DB_PORT"):
+        Settings.from_env({"CASUVO_DB_PORT": "fifty"})
