@@ -46,64 +46,58 @@ class CopyColumn:
             raise ValueError(f"column {self.name}: no binary encoding for {self.pg_type!r}")
 
 
-def _field_bytes(col: CopyColumn, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(payload as an n×w uint8 array, payload length per row; -1 for NULL)."""
+def _payload(col: CopyColumn, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(values in their big-endian wire dtype, payload length per row; -1 for NULL)."""
     n = len(values)
     if col.pg_type in TEXT_TYPES:
-        if values.dtype.kind == "U":
-            values = np.char.encode(values, "utf-8")
-        elif values.dtype.kind != "S":
-            values = np.asarray(values, dtype=str)
-            values = np.char.encode(values, "utf-8")
-        width = max(values.dtype.itemsize, 1)
-        data = np.ascontiguousarray(values).view(np.uint8).reshape(n, width) if n else \
-            np.zeros((0, width), np.uint8)
-        lengths = np.char.str_len(values).astype(np.int64) if n else np.zeros(0, np.int64)
-        return data, lengths
+        if values.dtype.kind != "S":
+            values = np.char.encode(np.asarray(values, dtype=str), "utf-8")
+        if values.dtype.itemsize == 0:
+            values = values.astype("S1")
+        return values, np.char.str_len(values).astype(np.int64)
     dtype = np.dtype(PG_DTYPES[col.pg_type])
-    if values.dtype.kind == "f" and dtype.kind != "f" and np.isnan(values).any():
-        raise ValueError(f"column {col.name}: NaN in an integer column")
-    if np.ma.isMaskedArray(values):
-        mask = np.ma.getmaskarray(values)
-        values = np.ma.getdata(values)
-    else:
-        mask = np.zeros(n, bool)
+    mask = np.ma.getmaskarray(values) if np.ma.isMaskedArray(values) else np.zeros(n, bool)
+    values = np.asarray(np.ma.getdata(values))
     if values.dtype.kind == "f":
         mask = mask | np.isnan(values)
-    data = np.ascontiguousarray(values.astype(dtype, copy=False)).view(np.uint8).reshape(
-        n, dtype.itemsize)
-    lengths = np.where(mask, -1, dtype.itemsize).astype(np.int64)
-    return data, lengths
+        if dtype.kind != "f" and mask.any():
+            raise ValueError(f"column {col.name}: NaN in an integer column")
+    return values.astype(dtype, copy=False), np.where(mask, -1, dtype.itemsize)
 
 
 def encode_rows(columns: Sequence[CopyColumn], arrays: Mapping[str, np.ndarray]) -> bytes:
-    """Encode equal-length column arrays as binary COPY tuples (no header/trailer)."""
+    """Encode equal-length column arrays as binary COPY tuples (no header/trailer).
+
+    Rows are first laid out at their widest in a numpy structured array (the
+    field count, then per column a length word and a full-width big-endian
+    value), filled one whole column at a time; the value bytes of NULLs and
+    the padding of short strings are then dropped with one boolean mask.
+    """
     n = len(arrays[columns[0].name]) if columns else 0
-    fields = [_field_bytes(col, np.asarray(arrays[col.name]) if not np.ma.isMaskedArray(
-        arrays[col.name]) else arrays[col.name]) for col in columns]
-    for col, (data, _) in zip(columns, fields, strict=True):
-        if len(data) != n:
-            raise ValueError(f"column {col.name} has {len(data)} rows, expected {n}")
-    row_size = np.full(n, 2, np.int64)
-    for _, lengths in fields:
-        row_size += 4 + np.maximum(lengths, 0)
-    starts = np.zeros(n, np.int64)
-    np.cumsum(row_size[:-1], out=starts[1:])
-    buf = np.empty(int(row_size.sum()), np.uint8)
-    count = np.frombuffer(len(columns).to_bytes(2, "big"), np.uint8)
-    buf[starts] = count[0]
-    buf[starts + 1] = count[1]
-    pos = starts + 2
-    four = np.arange(4)
-    for data, lengths in fields:
-        header = lengths.astype(">i4").view(np.uint8).reshape(n, 4)
-        buf[pos[:, None] + four] = header
-        pos += 4
-        width = data.shape[1]
-        take = np.arange(width) < lengths[:, None]
-        buf[(pos[:, None] + np.arange(width))[take]] = data[take]
-        pos += np.maximum(lengths, 0)
-    return buf.tobytes()
+    payloads = []
+    for col in columns:
+        values, lengths = _payload(col, arrays[col.name])
+        if len(values) != n:
+            raise ValueError(f"column {col.name} has {len(values)} rows, expected {n}")
+        payloads.append((values, lengths))
+    dtype = np.dtype([("count", ">i2")] + [
+        item for i, (values, _) in enumerate(payloads)
+        for item in ((f"len{i}", ">i4"), (f"val{i}", values.dtype))])
+    rows = np.empty(n, dtype)
+    rows["count"] = len(columns)
+    trim = []
+    for i, (values, lengths) in enumerate(payloads):
+        rows[f"len{i}"] = lengths
+        rows[f"val{i}"] = values
+        width = values.dtype.itemsize
+        if not (lengths == width).all():
+            trim.append((dtype.fields[f"val{i}"][1], width, lengths))
+    if not trim:
+        return rows.tobytes()
+    keep = np.ones((n, dtype.itemsize), bool)
+    for offset, width, lengths in trim:
+        keep[:, offset:offset + width] = np.arange(width) < np.maximum(lengths, 0)[:, None]
+    return rows.view(np.uint8).reshape(n, dtype.itemsize)[keep].tobytes()
 
 
 def iter_chunks(columns: Sequence[CopyColumn], arrays: Mapping[str, np.ndarray],
