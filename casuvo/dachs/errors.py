@@ -42,7 +42,7 @@ def install() -> None:
     if _installed:
         return
     from gavo import base
-    from gavo.protocols import dali
+    from gavo.protocols import dali, tap
     from gavo.web import syncrender, vodal
 
     def sync_failure(self: Any, flr: Any, request: Any) -> Any:
@@ -52,6 +52,22 @@ def install() -> None:
         return dali.serveDALIError(request, flr.value, httpStatus=status)
 
     syncrender.SyncRenderer._handleFailure = sync_failure
+
+    # DaCHS looks up ``UPLOAD=name,param:x`` in request.fields, which is None
+    # for a urlencoded request, and fails with a TypeError (a 500); an empty
+    # mapping gives its proper "No inline upload 'x' found" usage error.
+    mangle_uploads = tap.mangleUploads
+
+    def checked_uploads(request: Any) -> Any:
+        if getattr(request, "fields", None) is not None:
+            return mangle_uploads(request)
+        request.fields = {}
+        try:
+            return mangle_uploads(request)
+        finally:
+            request.fields = None
+
+    tap.mangleUploads = checked_uploads
 
     def input_errors(self: Any, flr: Any, request: Any) -> Any:
         status = status_for(flr.value)

@@ -15,9 +15,10 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     from gavo.user import cli
 
-    from casuvo.dachs import errors
+    from casuvo.dachs import adqlchecks, errors
 
     errors.install()
+    adqlchecks.install()
     sys.argv = ["dachs", *(sys.argv[1:] if argv is None else argv)]
     cli.main()
 
