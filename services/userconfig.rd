@@ -96,10 +96,11 @@
 
       .. tapquery::
 
-        SELECT healpix12/256 AS healpix8, COUNT(*) AS n,
-          AVG(phot_g_mean_mag) AS mean_g
-        FROM gaia.sources
-        GROUP BY healpix12/256
+        SELECT healpix8, COUNT(*) AS n, AVG(phot_g_mean_mag) AS mean_g
+        FROM (
+          SELECT healpix12/256 AS healpix8, phot_g_mean_mag FROM gaia.sources
+        ) AS cells
+        GROUP BY healpix8
         ORDER BY n DESC
     </meta>
   </STREAM>

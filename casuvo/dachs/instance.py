@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from string import Template
 
 import psycopg
@@ -51,6 +52,10 @@ def dachs_env(settings: Settings) -> dict[str, str]:
     """The environment every ``dachs`` call of this instance runs in."""
     env = dict(os.environ)
     env.update(GAVOSETTINGS=str(settings.gavo_rc), GAVOCUSTOM="/dev/null")
+    # Async TAP jobs run as `gavo taprun` child processes of the server: the
+    # venv's `gavo` (casuvo.dachs.server) must be the one found.
+    bindir = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join([bindir, env.get("PATH", "/usr/bin:/bin")])
     return env
 
 
