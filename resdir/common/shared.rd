@@ -1,7 +1,7 @@
 <?xml version="1.0" encoding="utf-8"?>
 <!-- SPDX-License-Identifier: BSD-3-Clause
   Pieces shared by casuvo's resource descriptors (published nowhere itself). -->
-<resource schema="dc">
+<resource schema="dc" resdir="common">
   <STREAM id="scsCoreDescs">
     <doc>
       The condDescs of a Simple Cone Search service, as //scs#coreDescs, but
