@@ -189,6 +189,8 @@
       <condDesc buildFrom="phot_g_mean_mag"/>
     </dbCore>
     <outputTable verbLevel="20"/>
+    <publish render="scs.xml" sets="ivo_managed"/>
+    <publish render="form" sets="ivo_managed,local"/>
   </service>
 
   <regSuite title="gaia regression">

@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = [pytest.mark.integration, pytest.mark.long]
 
-TOTALS = re.compile(r"Totals:\s+Errors:\s*(\d+)\s+Warnings:\s*(\d+)")
+TOTALS = re.compile(r"Totals:\s+Errors:\s*(\d+);?\s+Warnings:\s*(\d+)")
 
 
 def test_taplint_reports_no_errors(endpoints: dict, tmp_path) -> None:

@@ -1,0 +1,87 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""One detector from sky-subtracted image to calibrated catalogue: the shared core step.
+
+Used for single exposures (to solve their WCS before stacking), for stacked
+pawprints and for tiles alike: detect and measure, solve the astrometry
+against Gaia at the epoch, derive aperture corrections and the zero point,
+add calibrated RA/Dec to the catalogue and measure QC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from astropy import units as u
+from astropy.coordinates import SkyCoord
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from casuvo.imaging import astrometry, photcal, qc
+from casuvo.imaging.detect import DetectionParams, detect_sources
+from casuvo.imaging.reduce import Background
+from casuvo.imaging.reference import Reference
+from casuvo.instruments import Filter
+
+__all__ = ["Calibrated", "ExposureInfo", "calibrate_detector"]
+
+
+@dataclass(frozen=True)
+class ExposureInfo:
+    """What calibration needs to know about the exposure(s) behind an image."""
+
+    band: str
+    exptime: float
+    airmass: float
+    mjd: float
+    pixel_scale: float
+    saturation: float
+
+
+@dataclass(frozen=True)
+class Calibrated:
+    catalogue: Table
+    wcs: WCS
+    apcor: dict[str, float]
+    zp: photcal.ZeroPoint
+    qc: qc.DetectorQC
+    astrometry: astrometry.AstrometryResult
+
+
+def _on_detector(ref: Reference, wcs: WCS, shape: tuple[int, int], margin: float = 20
+                 ) -> Reference:
+    x, y = wcs.world_to_pixel(SkyCoord(ref.ra * u.deg, ref.dec * u.deg))
+    ok = (x > -margin) & (y > -margin) & (x < shape[1] + margin) & (y < shape[0] + margin)
+    return Reference(ref.ra[ok], ref.dec[ok], ref.g[ok], ref.bp_rp[ok], ref.source_id[ok])
+
+
+def calibrate_detector(sky: np.ndarray, conf: np.ndarray | None, background: Background,
+                       header_wcs: WCS, ref: Reference, filt: Filter, info: ExposureInfo,
+                       params: DetectionParams) -> Calibrated:
+    """Detect, solve WCS, calibrate photometry and measure QC of one detector image."""
+    cat = detect_sources(sky, background.noise, info.pixel_scale,
+                         info.saturation - background.level, conf, params)
+    local = _on_detector(ref, header_wcs, sky.shape, margin=60)
+    x = np.asarray(cat["X_coordinate"], float)
+    y = np.asarray(cat["Y_coordinate"], float)
+    # Astrometry from the brighter, compact detections (noise peaks only confuse).
+    bright = np.asarray((cat["Classification"] != 0) & (
+        cat["Aper_flux_3"] > 10 * cat["Aper_flux_3_err"]))
+    ast = astrometry.solve(x[bright], y[bright], header_wcs, local)
+    world = ast.wcs.pixel_to_world(x - 1, y - 1)
+    cat["RA"] = world.ra.deg
+    cat["DEC"] = world.dec.deg
+    ref_c = SkyCoord(local.ra * u.deg, local.dec * u.deg)
+    idx, sep, _ = world.match_to_catalog_sky(ref_c)
+    matched = sep.arcsec < 0.5
+    apcor = photcal.aperture_corrections(cat, info.saturation - background.level)
+    zp = photcal.zero_point(cat, local.g[idx], local.bp_rp[idx], matched, info.band,
+                            info.exptime, info.airmass, filt.extinction, apcor["APCOR3"],
+                            info.saturation - background.level)
+    seeing, ell = qc.measure_seeing(cat, info.pixel_scale)
+    depth = qc.depth_5sigma(background.noise, info.pixel_scale, zp.magzpt, info.exptime,
+                            apcor["APCOR3"], filt.extinction, info.airmass,
+                            params.rcore_arcsec)
+    dqc = qc.DetectorQC(seeing, ell, background.level, background.noise, zp.magzpt,
+                        zp.magzrr, depth, ast.rms_arcsec, ast.n_stars, zp.n_stars, len(cat))
+    return Calibrated(cat, ast.wcs, apcor, zp, dqc, ast)

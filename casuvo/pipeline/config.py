@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""A survey pipeline's configuration, read from ``pipelines/<survey>/config.toml``."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from casuvo.imaging.detect import DetectionParams
+from casuvo.imaging.qc import Thresholds
+
+__all__ = ["PipelineConfig", "load_config"]
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    survey: str
+    name: str
+    instrument: str
+    prog_id: str
+    stack_jitters: bool
+    obstech: str
+    detection: DetectionParams
+    g_max: float
+    search_arcsec: float
+    thresholds: Thresholds
+    source: Path
+
+    def as_params(self) -> dict:
+        """The parameters recorded with every product in the ledger."""
+        return {"survey": self.survey, "stack_jitters": self.stack_jitters,
+                "threshold": self.detection.threshold, "min_area": self.detection.min_area,
+                "rcore_arcsec": self.detection.rcore_arcsec, "g_max": self.g_max,
+                "search_arcsec": self.search_arcsec}
+
+
+def load_config(path: Path) -> PipelineConfig:
+    """Parse a survey configuration; errors name the file and the key."""
+    try:
+        raw = tomllib.loads(path.read_text())
+        survey, det, ref, qc = raw["survey"], raw["detection"], raw["reference"], raw["qc"]
+        return PipelineConfig(
+            survey=path.parent.name, name=survey["name"], instrument=survey["instrument"],
+            prog_id=survey["prog_id"], stack_jitters=bool(survey["stack_jitters"]),
+            obstech=survey["obstech"],
+            detection=DetectionParams(float(det["threshold"]), int(det["min_area"]),
+                                      float(det["rcore_arcsec"])),
+            g_max=float(ref["g_max"]), search_arcsec=float(ref["search_arcsec"]),
+            thresholds=Thresholds(
+                float(qc["max_seeing_arcsec"]), float(qc["max_ellipticity"]),
+                float(qc["max_astrometric_rms_arcsec"]), float(qc["max_zp_error"]),
+                {k: float(v) for k, v in qc.get("min_depth", {}).items()}),
+            source=path)
+    except (KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
+        raise ValueError(f"{path}: bad pipeline configuration ({exc!r})") from exc
