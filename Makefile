@@ -12,7 +12,8 @@ PYTEST_ARGS ?=
 
 install: var/.installed
 
-var/.installed: deploy/local/install.sh deploy/local/mend_pgsphere.py setup.cfg pyproject.toml
+var/.installed: deploy/local/install.sh deploy/local/mend_pgsphere.py setup.cfg pyproject.toml \
+		deploy/local/requirements-compute.txt
 	sh deploy/local/install.sh
 	@touch $@
 

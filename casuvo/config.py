@@ -92,6 +92,11 @@ class Settings:
         return self.var / "gavo.rc"
 
     @property
+    def compute_python(self) -> Path:
+        """Python of the compute environment (pipelines, cross-matches; decision 12)."""
+        return self.var / "venv-compute" / "bin" / "python"
+
+    @property
     def data_dir(self) -> Path:
         """Simulated and pipeline products (the survey's product store)."""
         return self.var / "data"

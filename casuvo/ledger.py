@@ -96,3 +96,42 @@ def last_ingests(conn: psycopg.Connection, limit: int = 10) -> list[LedgerEntry]
         "SELECT target, file, checksum, rows, seconds, status, message, finished"
         " FROM ledger.ingests ORDER BY finished DESC, id DESC LIMIT %s", (limit,)).fetchall()
     return [LedgerEntry(*row) for row in rows]
+
+
+PRODUCTS_DDL = """
+CREATE SCHEMA IF NOT EXISTS ledger;
+CREATE TABLE IF NOT EXISTS ledger.runs (
+    run_id text PRIMARY KEY,
+    pipeline text NOT NULL,
+    started timestamptz NOT NULL DEFAULT now(),
+    finished timestamptz,
+    status text NOT NULL DEFAULT 'running',
+    n_ok integer, n_failed integer, n_resumed integer,
+    scheduler text,
+    params jsonb,
+    code_version text NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger.products (
+    id bigserial PRIMARY KEY,
+    run_id text NOT NULL REFERENCES ledger.runs (run_id),
+    pipeline text NOT NULL,
+    product text NOT NULL,
+    kind text NOT NULL,
+    files text[] NOT NULL DEFAULT '{}',
+    inputs jsonb NOT NULL DEFAULT '{}',
+    params jsonb,
+    qc jsonb,
+    meta jsonb,
+    status text NOT NULL CHECK (status IN ('ok', 'failed', 'resumed')),
+    message text,
+    seconds double precision,
+    code_version text NOT NULL,
+    finished timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS products_product_idx ON ledger.products (product, finished);
+"""
+
+
+def ensure_products_schema(conn: psycopg.Connection) -> None:
+    """Create the pipeline run and product tables if needed."""
+    conn.execute(PRODUCTS_DDL)

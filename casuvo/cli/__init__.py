@@ -25,7 +25,8 @@ SUBCOMMANDS: dict[str, str] = {
     "simulate": "Build the seeded demo sky (Gaia-like reference catalogue).",
     "ingest": "Bulk-load catalogue files into a published table.",
     "endpoints": "Print the service URLs (--json for tools).",
-    "demo": "up + simulate + ingest: the whole demo data centre.",
+    "pipeline": "Run the VISTA/VST imaging pipelines; status and QC plots.",
+    "demo": "up + simulate + ingest + pipelines: the whole demo data centre.",
 }
 
 

@@ -90,7 +90,7 @@ def _finish(result: ProductResult) -> ProductResult:
     return result
 
 
-def _guard(what: str, inputs: Sequence[str], fn, *args):  # noqa: ANN001, ANN202
+def _guard(what: str, inputs: Sequence[str], fn, *args):
     try:
         return fn(*args)
     except (ProcessingError, AstrometryError, PhotometryError, OSError, ValueError,
@@ -225,3 +225,190 @@ def reduce_exposure(cfg: PipelineConfig, inst: Instrument, raw: RawFile,
                       f"{raw.path.name}: no calibration ({masters.message})")
     return _guard(raw.path.name, [str(raw.path)], _exposure_impl, cfg, inst, raw, masters,
                   gaia_files, work)
+
+
+# ---------------------------------------------------------------- stacks/tiles
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """What a stack or tile product needs to know about its raw exposures."""
+
+    night: str
+    run: int
+    band: str
+    obj: str
+    obs_id: int
+    prog_id: str
+    raws: tuple[RawFile, ...]
+
+    @property
+    def mean_airmass(self) -> float:
+        return float(np.mean([r.airmass for r in self.raws]))
+
+
+def _read_red(path: Path) -> list[tuple[str, np.ndarray, fits.Header]]:
+    with fits.open(path, memmap=False) as hdul:
+        return [(h.name, np.asarray(h.data, np.float32), h.header.copy()) for h in hdul[1:]]
+
+
+def _meta(cfg: PipelineConfig, inst: Instrument, group: GroupInfo, ra: float, dec: float,
+          exptime: float, prodcatg: str, provenance: Sequence[str],
+          qcd: qc.ImageQC, noffsets: int) -> casu.ProductMeta:
+    raws = group.raws
+    return casu.ProductMeta(
+        inst=inst, filt=inst.filter(group.band), obj=group.obj, ra=ra, dec=dec,
+        mjd_obs=min(r.mjd for r in raws),
+        mjd_end=max(r.mjd + r.exptime / 86400 for r in raws), exptime=exptime,
+        texptime=float(sum(r.exptime for r in raws)), ncombine=len(raws),
+        obs_ids=[r.obs_id for r in raws], prog_id=group.prog_id or cfg.prog_id,
+        obstech=cfg.obstech, prodcatg=prodcatg, provenance=provenance,
+        airmass=group.mean_airmass, dit=raws[0].dit, ndit=raws[0].ndit,
+        njitter=len({r.jitter for r in raws}), noffsets=noffsets,
+        obstatus="Completed",
+        qc={"SEEING": (round(qcd.seeing_arcsec / inst.pixel_scale, 3), "[pixel] FWHM"),
+            "ELLIPTIC": round(qcd.ellipticity, 4), "MAGZPT": round(qcd.magzpt, 4),
+            "MAGZRR": round(qcd.magzrr, 4), "QCSTATUS": qcd.qcstatus,
+            "QCFLAGS": ",".join(qcd.qcflags)})
+
+
+def _detector_keywords(cal, bkg, filt, inst, exptime: float, rcore: float) -> dict:
+    depth_ab = cal.qc.depth + filt.ab_minus_vega
+    return {
+        "EXPTIME": exptime, "MAGZPT": round(cal.zp.magzpt, 4),
+        "MAGZRR": round(cal.zp.magzrr, 4), "NUMZPT": cal.zp.n_stars,
+        "EXTINCT": filt.extinction, "PHOTZP": round(cal.zp.magzpt + 2.5 * np.log10(exptime), 4),
+        "PHOTSYS": "VEGA", "ABMAGLIM": round(depth_ab, 3),
+        "ABMAGSAT": round(cal.zp.magzpt - 2.5 * np.log10(inst.saturation / exptime)
+                          + filt.ab_minus_vega + 1.0, 3),
+        "PSF_FWHM": (round(cal.qc.seeing_arcsec, 3), "[arcsec]"),
+        "SEEING": (round(cal.qc.seeing_arcsec / inst.pixel_scale, 3), "[pixel]"),
+        "ELLIPTIC": round(cal.qc.ellipticity, 4), "SKYLEVEL": round(bkg.level, 3),
+        "SKYNOISE": round(bkg.noise, 3), "STDCRMS": round(cal.astrometry.rms_arcsec, 4),
+        "NUMBRMS": cal.astrometry.n_stars, "RCORE": round(rcore / inst.pixel_scale, 3),
+        "SATURATE": inst.saturation, "GAIN": inst.gain,
+        **{k: round(v, 4) for k, v in cal.apcor.items()},
+    }
+
+
+def _calibrate_products(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
+                        images: Sequence[tuple[str, combine.Combined]], exptime: float,
+                        gaia_files: Sequence[Path], ra: float, dec: float, radius: float
+                        ) -> tuple[list[casu.DetectorProduct], list, list[qc.DetectorQC]]:
+    filt = inst.filter(group.band)
+    ref = load_gaia(gaia_files, ra, dec, radius, float(np.mean([r.mjd for r in group.raws])),
+                    cfg.g_max)
+    info = ExposureInfo(group.band, exptime, group.mean_airmass, group.raws[0].mjd,
+                        inst.pixel_scale, inst.saturation * len(group.raws))
+    products, tables, qcs = [], [], []
+    for name, comb in images:
+        sky, bkg = subtract_sky(comb.data)
+        cal = calibrate_detector(sky, comb.conf, bkg, comb.wcs, ref, filt, info, cfg.detection)
+        keywords = _detector_keywords(cal, bkg, filt, inst, exptime, cfg.detection.rcore_arcsec)
+        products.append(casu.DetectorProduct(name, sky, comb.conf, cal.wcs, keywords))
+        tables.append((name, cal.catalogue, keywords))
+        qcs.append(cal.qc)
+    return products, tables, qcs
+
+
+def _stack_impl(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
+                exposures: Sequence[ProductResult], gaia_files: Sequence[Path],
+                out: Path) -> ProductResult:
+    t0 = time.perf_counter()
+    name = casu.product_name(inst, group.night, group.run, "st")
+    path = out / name
+    if done := _done(path):
+        return done
+    reds = [_read_red(Path(e.files[0])) for e in exposures]
+    with fits.open(exposures[0].files[1]) as conf_hdul:
+        confs = {h.name: np.asarray(h.data) for h in conf_hdul[1:]}
+    texp = float(sum(r.exptime for r in group.raws))
+    images = []
+    for name_k, _, _ in reds[0]:
+        inputs = [combine.Input(d, confs[n], WCS(h), float(h["MAGZPT"]), float(h["EXPTIME"]))
+                  for red in reds for n, d, h in red if n == name_k]
+        images.append((name_k, combine.stack(inputs)))
+    radius = 1.2 * max(np.hypot(*inst.detector_size_arcsec) / 2 + np.hypot(x, y)
+                       for x, y in inst.layout) / 3600
+    raw0 = group.raws[0]
+    products, tables, qcs = _calibrate_products(cfg, inst, group, images, texp, gaia_files,
+                                                raw0.ra, raw0.dec, radius)
+    summary = qc.combine(qcs, group.band, cfg.thresholds)
+    meta = _meta(cfg, inst, group, raw0.ra, raw0.dec, texp, "SCIENCE.MEFIMAGE",
+                 [r.path.name for r in group.raws], summary, 1)
+    conf_path = out / casu.product_name(inst, group.night, group.run, "st_conf")
+    cat_path = out / casu.product_name(inst, group.night, group.run, "st_cat")
+    casu.write_image(path, conf_path, meta, products)
+    casu.write_catalogue(cat_path, meta, path.name, tables)
+    return _finish(ProductResult(
+        "stack", path.name, (str(path), str(conf_path), str(cat_path)),
+        tuple(str(r.path) for r in group.raws), qc=summary.as_dict(),
+        meta={"night": group.night, "band": group.band, "object": group.obj,
+              "obs_id": group.obs_id, "ra": raw0.ra, "dec": raw0.dec, "exptime": texp,
+              "n_detectors": len(products)},
+        seconds=time.perf_counter() - t0))
+
+
+def make_stack(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
+               exposures: Sequence[ProductResult | Failed], gaia_files: Sequence[Path],
+               out: Path) -> ProductResult | Failed:
+    """A stacked pawprint (all detectors) from the calibrated exposures that succeeded."""
+    good = [e for e in exposures if isinstance(e, ProductResult)]
+    raws = tuple(r for r, e in zip(group.raws, exposures, strict=True)
+                 if isinstance(e, ProductResult))
+    what = casu.product_name(inst, group.night, group.run, "st")
+    if not good:
+        return Failed(what, tuple(str(r.path) for r in group.raws),
+                      f"{what}: every input exposure failed: "
+                      + "; ".join(e.message for e in exposures if isinstance(e, Failed)))
+    group = GroupInfo(**{**group.__dict__, "raws": raws})
+    return _guard(what, [str(r.path) for r in raws], _stack_impl, cfg, inst, group, good,
+                  gaia_files, out)
+
+
+def _tile_impl(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
+               stacks: Sequence[ProductResult], gaia_files: Sequence[Path],
+               out: Path) -> ProductResult:
+    t0 = time.perf_counter()
+    path = out / casu.product_name(inst, group.night, group.run, "tl")
+    if done := _done(path):
+        return done
+    inputs = []
+    exptime = float(np.median([s.meta["exptime"] for s in stacks]))
+    for s in stacks:
+        with fits.open(s.files[0]) as img, fits.open(s.files[1]) as conf:
+            for hi, hc in zip(img[1:], conf[1:], strict=True):
+                inputs.append(combine.Input(np.asarray(hi.data, np.float32),
+                                            np.asarray(hc.data), WCS(hi.header),
+                                            float(hi.header["MAGZPT"]), exptime))
+    tile = combine.mosaic(inputs, exptime)
+    centre = tile.wcs.pixel_to_world((tile.data.shape[1] - 1) / 2, (tile.data.shape[0] - 1) / 2)
+    radius = np.hypot(*tile.data.shape) * inst.pixel_scale / 3600 / 2 * 1.1
+    products, tables, qcs = _calibrate_products(
+        cfg, inst, group, [("TILE", tile)], exptime, gaia_files, centre.ra.deg,
+        centre.dec.deg, radius)
+    summary = qc.combine(qcs, group.band, cfg.thresholds)
+    meta = _meta(cfg, inst, group, centre.ra.deg, centre.dec.deg, exptime, "SCIENCE.IMAGE",
+                 [Path(s.files[0]).name for s in stacks], summary, len(stacks))
+    conf_path = out / casu.product_name(inst, group.night, group.run, "tl_conf")
+    cat_path = out / casu.product_name(inst, group.night, group.run, "tl_cat")
+    casu.write_image(path, conf_path, meta, products)
+    casu.write_catalogue(cat_path, meta, path.name, tables)
+    return _finish(ProductResult(
+        "tile", path.name, (str(path), str(conf_path), str(cat_path)),
+        tuple(s.files[0] for s in stacks), qc=summary.as_dict(),
+        meta={"night": group.night, "band": group.band, "object": group.obj,
+              "obs_id": group.obs_id, "ra": centre.ra.deg, "dec": centre.dec.deg,
+              "exptime": exptime, "shape": list(tile.data.shape)},
+        seconds=time.perf_counter() - t0))
+
+
+def make_tile(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
+              stacks: Sequence[ProductResult | Failed], gaia_files: Sequence[Path],
+              out: Path) -> ProductResult | Failed:
+    """The tile of an OB: the mosaic of its stacked pawprints that succeeded."""
+    good = [s for s in stacks if isinstance(s, ProductResult)]
+    what = casu.product_name(inst, group.night, group.run, "tl")
+    if not good:
+        return Failed(what, (), f"{what}: no stacked pawprint to tile")
+    return _guard(what, [s.files[0] for s in good], _tile_impl, cfg, inst, group, good,
+                  gaia_files, out)

@@ -26,3 +26,14 @@ fi
 "$VENV/bin/pip" install --disable-pip-version-check -q --upgrade "pip>=23,<26"
 "$VENV/bin/pip" install --disable-pip-version-check -q -e ".[test]"
 "$VENV/bin/python" -c "import gavo, casuvo, numpy, astropy; print('service environment ready:', 'numpy', numpy.__version__, 'astropy', astropy.__version__)"
+
+# The compute environment: a plain venv on the same python3 with current
+# numpy/astropy for pipelines, cross-matches and HATS (design decision 12).
+COMPUTE=${CASUVO_COMPUTE_VENV:-var/venv-compute}
+if [ ! -x "$COMPUTE/bin/python" ]; then
+    /usr/bin/python3 -m venv "$COMPUTE"
+fi
+"$COMPUTE/bin/pip" install --disable-pip-version-check -q --upgrade "pip>=23,<26"
+"$COMPUTE/bin/pip" install --disable-pip-version-check -q -r deploy/local/requirements-compute.txt
+"$COMPUTE/bin/pip" install --disable-pip-version-check -q --no-deps -e .
+"$COMPUTE/bin/python" -c "import casuvo.imaging.combine, numpy, astropy; print('compute environment ready:', 'numpy', numpy.__version__, 'astropy', astropy.__version__)"

@@ -1,0 +1,213 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The driver of an imaging pipeline run: index raws, build the Dask graph, run, record.
+
+The graph per night: master calibrations per band → every science exposure
+(all detectors) → pawprint stacks → tiles.  It runs on a Dask cluster: a
+local one sized to the machine by default, or the scheduler given.  Progress
+shows per finished task; every product, failure and the run itself go into
+the processing ledger (``ledger.runs``, ``ledger.products``) with input
+checksums, parameters, QC and timings.  Tasks that find their products
+complete return them unchanged, so rerunning after a crash or a kill only
+does what is missing, and a rerun of a finished night redoes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import dask
+import psycopg
+from astropy.io import fits
+from tqdm import tqdm
+
+from casuvo import __version__, ledger
+from casuvo.instruments import Instrument, instrument
+from casuvo.pipeline import tasks
+from casuvo.pipeline.config import PipelineConfig
+from casuvo.pipeline.rawindex import RawFile, RawIndex, index_raw
+
+__all__ = ["RunSummary", "run_pipeline"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    ok: int
+    resumed: int
+    failed: int
+    products: tuple[str, ...]
+    failures: tuple[str, ...]
+    seconds: float
+
+
+def _instrument_for(cfg: PipelineConfig, index: RawIndex) -> Instrument:
+    """The instrument, shrunk to the miniature the raw data were taken with."""
+    full = instrument(cfg.instrument)
+    science = index.science()
+    if not science:
+        return full
+    with fits.open(science[0].path) as hdul:
+        ny, nx = hdul[1].data.shape
+    return full if nx == full.nx else full.miniature(nx / full.nx)
+
+
+def _groups(cfg: PipelineConfig, raws: Sequence[RawFile]) -> tuple[dict, dict]:
+    """Stack groups (OB, tile offset[, exposure]) and tile groups (OB), in time order."""
+    stacks: dict[tuple, list[RawFile]] = defaultdict(list)
+    for raw in sorted(raws, key=lambda r: r.mjd):
+        key = (raw.night, raw.obs_id, raw.tile) if cfg.stack_jitters else \
+            (raw.night, raw.obs_id, raw.tile, raw.run)
+        stacks[key].append(raw)
+    tiles: dict[tuple, list[tuple]] = defaultdict(list)
+    for key in stacks:
+        tiles[key[:2]].append(key)
+    return stacks, tiles
+
+
+def _group_info(raws: Sequence[RawFile]) -> tasks.GroupInfo:
+    first = raws[0]
+    return tasks.GroupInfo(first.night, first.run, first.band, first.obj, first.obs_id,
+                           first.prog_id, tuple(raws))
+
+
+def _connect(dsn: str | None) -> psycopg.Connection | None:
+    if not dsn:
+        return None
+    try:
+        conn = psycopg.connect(dsn, autocommit=True)
+    except psycopg.OperationalError as exc:
+        log.warning("no processing ledger (database unreachable: %s)", exc)
+        return None
+    ledger.ensure_products_schema(conn)
+    return conn
+
+
+def _record(conn: psycopg.Connection | None, run_id: str, cfg: PipelineConfig,
+            result: tasks.ProductResult | tasks.Failed, checksums: dict[str, str]) -> None:
+    if conn is None:
+        return
+    if isinstance(result, tasks.Failed):
+        row = (run_id, cfg.survey, result.what, "failed", [],
+               json.dumps({f: checksums.get(f) for f in result.inputs}),
+               json.dumps(cfg.as_params()), None, None, "failed", result.message, None)
+    else:
+        row = (run_id, cfg.survey, result.name, result.kind, list(result.files),
+               json.dumps({f: checksums.get(f) for f in result.inputs}),
+               json.dumps(cfg.as_params()), json.dumps(result.qc, default=float),
+               json.dumps(result.meta, default=float),
+               "resumed" if result.resumed else "ok", None, result.seconds)
+    conn.execute(
+        "INSERT INTO ledger.products (run_id, pipeline, product, kind, files, inputs, params,"
+        " qc, meta, status, message, seconds, code_version)"
+        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", (*row, __version__))
+
+
+def run_pipeline(cfg: PipelineConfig, raw_dir: Path, gaia_dir: Path, out_dir: Path,
+                 dsn: str | None = None, night: str | None = None,
+                 scheduler: str | None = None, workers: int | None = None,
+                 progress: bool = True) -> RunSummary:
+    """Run the survey pipeline over ``raw_dir``; products go under ``out_dir``."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    t0 = time.perf_counter()
+    full = instrument(cfg.instrument)
+    filters = {f.eso_name: f.name for f in full.filters.values()}
+    index = index_raw(raw_dir.rglob("*.fits"), filters)
+    inst = _instrument_for(cfg, index)
+    gaia_files = sorted(gaia_dir.glob("gaia_*.fits"))
+    run_id = uuid.uuid4().hex[:12]
+    conn = _connect(dsn)
+    if conn is not None:
+        conn.execute("INSERT INTO ledger.runs (run_id, pipeline, scheduler, params,"
+                     " code_version) VALUES (%s, %s, %s, %s, %s)",
+                     (run_id, cfg.survey, scheduler or "local",
+                      json.dumps({**cfg.as_params(), "night": night,
+                                  "scale": inst.scale}), __version__))
+    science = index.science(night)
+    checksums = {str(r.path): ledger.checksum(r.path) for r in science}
+    failures: list[str] = []
+    for problem in index.problems:
+        failures.append(problem.message)
+        _record(conn, run_id, cfg, tasks.Failed(problem.path.name, (str(problem.path),),
+                                                problem.message), checksums)
+
+    # ---- the graph
+    calib_kind = "dark" if inst.name == "VIRCAM" else "bias"
+    masters = {}
+    for key in sorted({(r.night, r.band) for r in science}):
+        n, band = key
+        darks = index.calibrations(n, calib_kind)
+        flats = [f for f in index.calibrations(n, "flat") if f.band == band]
+        masters[key] = dask.delayed(tasks.make_masters, pure=False)(
+            inst, n, band, darks, flats, out_dir / "calib" / n)
+    exposures = {r.path: dask.delayed(tasks.reduce_exposure, pure=False)(
+        cfg, inst, r, masters[(r.night, r.band)], gaia_files, out_dir / "work" / r.night)
+        for r in science}
+    stack_groups, tile_groups = _groups(cfg, science)
+    stacks = {key: dask.delayed(tasks.make_stack, pure=False)(
+        cfg, inst, _group_info(raws), [exposures[r.path] for r in raws], gaia_files,
+        out_dir / key[0]) for key, raws in stack_groups.items()}
+    tiles = {key: dask.delayed(tasks.make_tile, pure=False)(
+        cfg, inst, _group_info([r for k in keys for r in stack_groups[k]]),
+        [stacks[k] for k in keys], gaia_files, out_dir / key[0])
+        for key, keys in tile_groups.items()}
+    everything = [*masters.values(), *exposures.values(), *stacks.values(), *tiles.values()]
+
+    # ---- run
+    ok = resumed = 0
+    made: list[str] = []
+    cluster = None
+    if scheduler:
+        client = Client(scheduler)
+    else:
+        n_workers = workers or max(1, min(os.cpu_count() or 1, 4))
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+    log.info("running %d tasks (%d exposures) on %s", len(everything), len(science),
+             client.dashboard_link or scheduler or "a local cluster")
+    try:
+        futures = client.compute(everything)
+        bar = tqdm(total=len(futures), unit="task", desc=f"pipeline {cfg.survey}",
+                   disable=not progress)
+        for future in as_completed(futures):
+            result = future.result()
+            bar.update(1)
+            _record(conn, run_id, cfg, result, checksums)
+            if isinstance(result, tasks.Failed):
+                failures.append(result.message)
+                log.error("failed: %s", result.message)
+            elif result.kind in ("stack", "tile"):
+                made.append(result.name)
+                if result.resumed:
+                    resumed += 1
+                else:
+                    ok += 1
+                    log.info("made %s (qc %s, %.1f s)", result.name,
+                             result.qc.get("qcstatus"), result.seconds)
+        bar.close()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    summary = RunSummary(run_id, ok, resumed, len(failures), tuple(sorted(made)),
+                         tuple(failures), time.perf_counter() - t0)
+    if conn is not None:
+        conn.execute("UPDATE ledger.runs SET finished = now(), status = %s, n_ok = %s,"
+                     " n_failed = %s, n_resumed = %s WHERE run_id = %s",
+                     ("completed" if not failures else "completed with failures", ok,
+                      len(failures), resumed, run_id))
+        conn.close()
+    (out_dir / "runs").mkdir(parents=True, exist_ok=True)
+    (out_dir / "runs" / f"{run_id}.json").write_text(json.dumps(asdict(summary), indent=1))
+    return summary
