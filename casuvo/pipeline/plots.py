@@ -11,14 +11,14 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import psycopg  # noqa: E402
-from astropy.io import fits  # noqa: E402
-from astropy.wcs import WCS  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import psycopg
+from astropy.io import fits
+from astropy.wcs import WCS
 
-from casuvo import ledger  # noqa: E402
-from casuvo.config import Settings  # noqa: E402
+from casuvo import ledger
+from casuvo.config import Settings
 
 __all__ = ["make_plots"]
 
@@ -71,7 +71,7 @@ def make_plots(settings: Settings, survey: str) -> list[Path]:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6, 6))
-    for product, kind, files, qc, meta in rows:
+    for product, kind, files, _qc, meta in rows:
         if kind != "tile" or not Path(files[0]).exists():
             continue
         with fits.open(files[0]) as hdul:
