@@ -14,6 +14,7 @@ All in one run, on the same files; prints rows/s and ratios.
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 
 import psycopg
@@ -31,6 +32,8 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=4.0,
                         help="simulator scale (4 gives about 1.2 M rows)")
     args = parser.parse_args()
+    # casuvo's ingest logs its phases (COPY per file, each index build).
+    logging.basicConfig(level=logging.INFO, format="  %(message)s")
     settings = Settings.from_env()
     out = settings.var / "bench" / f"gaia_scale{args.scale:g}"
     t = time.perf_counter()

@@ -36,16 +36,23 @@ def combine_darks(frames: Sequence[np.ndarray]) -> np.ndarray:
     return np.median(np.stack([np.asarray(f, np.float32) for f in frames]), axis=0)
 
 
-def combine_flats(frames: Sequence[np.ndarray], dark: np.ndarray) -> np.ndarray:
-    """Dark-subtracted, individually normalised, median-combined flat (median 1)."""
+def combine_flats(frames: Sequence[np.ndarray], dark: np.ndarray,
+                  levels: Sequence[float] | None = None) -> np.ndarray:
+    """Dark-subtracted flats, each divided by its frame's level, median-combined.
+
+    ``levels`` are the illumination levels of the frames over the *whole
+    mosaic* (as CASU normalises), so the relative sensitivity of the detectors
+    stays in their flats and one zero point fits the whole camera; without
+    them each detector is normalised to median 1 on its own.
+    """
     if not frames:
         raise ValueError("no flat frames")
     normed = []
-    for frame in frames:
+    for k, frame in enumerate(frames):
         f = np.asarray(frame, np.float32) - dark
-        normed.append(f / np.median(f))
-    flat = np.median(np.stack(normed), axis=0)
-    return (flat / np.median(flat)).astype(np.float32)
+        normed.append(f / (levels[k] if levels is not None else np.median(f)))
+    flat = np.median(np.stack(normed), axis=0).astype(np.float32)
+    return flat if levels is not None else flat / np.median(flat)
 
 
 def confidence_map(flat: np.ndarray, dark: np.ndarray | None = None,

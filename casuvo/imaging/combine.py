@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.wcs import WCS
 from reproject import reproject_interp
-from reproject.mosaicking import find_optimal_celestial_wcs, reproject_and_coadd
+from reproject.mosaicking import find_optimal_celestial_wcs
 
 __all__ = ["Combined", "Input", "mosaic", "stack"]
 
@@ -84,20 +84,34 @@ def stack(inputs: Sequence[Input]) -> Combined:
 
 
 def mosaic(inputs: Sequence[Input], total_exptime: float) -> Combined:
-    """Co-add detector images into one tile on an optimal TAN grid."""
+    """Co-add detector images into one tile on an optimal TAN grid.
+
+    Each input and its weight map are resampled together (one ``reproject_interp``
+    call on the stacked pair) into the part of the tile grid they cover, and
+    accumulated as a weighted mean.
+    """
     if not inputs:
         raise ValueError("nothing to mosaic")
     zp = float(np.median([i.magzpt for i in inputs]))
-    datas = [(np.nan_to_num(i.data) * _scale(i, zp) / i.exptime * total_exptime, i.wcs)
-             for i in inputs]
-    weights = [(i.conf.astype(np.float32) * np.isfinite(i.data), i.wcs) for i in inputs]
-    wcs, shape = find_optimal_celestial_wcs([(d.shape, w) for d, w in datas],
+    wcs, shape = find_optimal_celestial_wcs([(i.data.shape, i.wcs) for i in inputs],
                                             projection="TAN")
-    data, footprint = reproject_and_coadd(datas, wcs, shape_out=shape, input_weights=weights,
-                                          reproject_function=reproject_interp,
-                                          combine_function="mean")
-    weight, _ = reproject_and_coadd(weights, wcs, shape_out=shape,
-                                    reproject_function=reproject_interp,
-                                    combine_function="sum")
-    data = np.where(footprint > 0, data, np.nan).astype(np.float32)
-    return Combined(data, _normalise_conf(np.nan_to_num(weight)), wcs, zp)
+    acc = np.zeros(shape, np.float64)
+    wsum = np.zeros(shape, np.float64)
+    for inp in inputs:
+        weight = inp.conf.astype(np.float32) * np.isfinite(inp.data)
+        data = np.nan_to_num(inp.data) * (_scale(inp, zp) / inp.exptime * total_exptime)
+        ny, nx = inp.data.shape
+        corners = inp.wcs.pixel_to_world([0, nx - 1, 0, nx - 1], [0, 0, ny - 1, ny - 1])
+        xo, yo = wcs.world_to_pixel(corners)
+        x0, x1 = max(int(np.floor(xo.min())) - 2, 0), min(int(np.ceil(xo.max())) + 3, shape[1])
+        y0, y1 = max(int(np.floor(yo.min())) - 2, 0), min(int(np.ceil(yo.max())) + 3, shape[0])
+        if x1 <= x0 or y1 <= y0:
+            continue
+        pair = np.stack([data * weight, weight])
+        out, _ = reproject_interp((pair, inp.wcs), wcs[y0:y1, x0:x1],
+                                  shape_out=(y1 - y0, x1 - x0))
+        acc[y0:y1, x0:x1] += np.nan_to_num(out[0])
+        wsum[y0:y1, x0:x1] += np.nan_to_num(out[1])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        data = np.where(wsum > 0, acc / wsum, np.nan).astype(np.float32)
+    return Combined(data, _normalise_conf(wsum), wcs, zp)

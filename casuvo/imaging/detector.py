@@ -74,7 +74,8 @@ def calibrate_detector(sky: np.ndarray, conf: np.ndarray | None, background: Bac
     ref_c = SkyCoord(local.ra * u.deg, local.dec * u.deg)
     idx, sep, _ = world.match_to_catalog_sky(ref_c)
     matched = sep.arcsec < 0.5
-    apcor = photcal.aperture_corrections(cat, info.saturation - background.level)
+    apcor = photcal.aperture_corrections(cat, info.saturation - background.level,
+                                         params.rcore_arcsec / info.pixel_scale)
     zp = photcal.zero_point(cat, local.g[idx], local.bp_rp[idx], matched, info.band,
                             info.exptime, info.airmass, filt.extinction, apcor["APCOR3"],
                             info.saturation - background.level)

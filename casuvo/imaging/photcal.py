@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
+from scipy.spatial import cKDTree
 
 from casuvo.photometry import VALID_BP_RP, gaia_to_band
 
@@ -42,9 +43,26 @@ def _bright_stars(cat: Table, saturation: float, snr_min: float = 20.0) -> np.nd
             & (cat["Peak_height"] < 0.7 * saturation) & (cat["Error_bit_flag"] == 0))
 
 
-def aperture_corrections(cat: Table, saturation: float) -> dict[str, float]:
-    """APCOR1..APCOR7 (mag, ≥ 0) from the curve of growth of bright stars."""
-    good = _bright_stars(cat, saturation, snr_min=50.0)
+def _isolated(cat: Table, radius_pix: float) -> np.ndarray:
+    """Detections with no other detection within ``radius_pix`` (neighbours bias apertures)."""
+    xy = np.column_stack([cat["X_coordinate"], cat["Y_coordinate"]])
+    if len(xy) < 2:
+        return np.ones(len(xy), bool)
+    dist, _ = cKDTree(xy).query(xy, k=2)
+    return dist[:, 1] > radius_pix
+
+
+def aperture_corrections(cat: Table, saturation: float, rcore_pix: float) -> dict[str, float]:
+    """APCOR1..APCOR7 (mag, ≥ 0) from the curve of growth of bright isolated stars.
+
+    A neighbour inside the largest aperture inflates the "total" flux; in
+    crowded Galactic-plane fields that would bias every correction, so only
+    stars without a detected neighbour within 5 × RCORE count.
+    """
+    isolated = _isolated(cat, 5 * rcore_pix)
+    good = _bright_stars(cat, saturation, snr_min=50.0) & isolated
+    if good.sum() < 5:
+        good = _bright_stars(cat, saturation) & isolated
     if good.sum() < 5:
         good = _bright_stars(cat, saturation)
     total = np.asarray(cat[f"Aper_flux_{TOTAL_APERTURE}"], float)[good]

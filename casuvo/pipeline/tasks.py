@@ -16,7 +16,7 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -127,11 +127,18 @@ def _masters_impl(inst: Instrument, night: str, band: str, darks: Sequence[RawFi
     flat_frames = [_detectors(f.path) for f in flats]
     dark_hdus, flat_hdus, conf_hdus = [fits.PrimaryHDU()], [fits.PrimaryHDU()], \
         [fits.PrimaryHDU()]
+    darks_k = [combine_darks([frame[k][1] for frame in dark_frames])
+               for k in range(len(dark_frames[0]))]
+    # Each twilight frame's level over the whole mosaic keeps chip-to-chip gains.
+    levels = [float(np.median([np.median(d[1] - darks_k[k]) for k, d in enumerate(frame)]))
+              for frame in flat_frames]
+    flats_k = [combine_flats([frame[k][1] for frame in flat_frames], darks_k[k], levels)
+               for k in range(len(darks_k))]
+    norm = float(np.median([np.median(f) for f in flats_k]))
     for k, (name, _, _) in enumerate(dark_frames[0]):
-        dark = combine_darks([frame[k][1] for frame in dark_frames])
-        flat = combine_flats([frame[k][1] for frame in flat_frames], dark)
-        conf = confidence_map(flat, dark)
-        for hdus, data in ((dark_hdus, dark), (flat_hdus, flat), (conf_hdus, conf)):
+        flat = flats_k[k] / norm
+        conf = confidence_map(flat, darks_k[k])
+        for hdus, data in ((dark_hdus, darks_k[k]), (flat_hdus, flat), (conf_hdus, conf)):
             hdus.append(fits.ImageHDU(data, name=name))
     out.mkdir(parents=True, exist_ok=True)
     files = []
@@ -189,8 +196,9 @@ def _exposure_impl(cfg: PipelineConfig, inst: Instrument, raw: RawFile, masters:
     det_qc, problems = [], []
     for (name, data, header), cal in zip(dets, cals, strict=True):
         sky, bkg = subtract_sky(reduce_detector(data, cal))
+        det_info = replace(info, saturation=float(header.get("SATURATE", inst.saturation)))
         try:
-            res = calibrate_detector(sky, cal.conf, bkg, WCS(header), ref, filt, info,
+            res = calibrate_detector(sky, cal.conf, bkg, WCS(header), ref, filt, det_info,
                                      cfg.detection)
         except (AstrometryError, PhotometryError) as exc:
             problems.append(f"{name}: {exc}")
@@ -198,6 +206,7 @@ def _exposure_impl(cfg: PipelineConfig, inst: Instrument, raw: RawFile, masters:
         h = res.wcs.to_header(relax=True)
         h.update({"MAGZPT": res.zp.magzpt, "MAGZRR": res.zp.magzrr,
                   "SKYLEVEL": bkg.level, "SKYNOISE": bkg.noise, "EXPTIME": raw.exptime,
+                  "SATURATE": det_info.saturation,
                   "DETNAME": name, **res.apcor})
         hdus.append(fits.ImageHDU(sky, header=h, name=name))
         det_qc.append(res.qc)
