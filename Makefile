@@ -5,6 +5,7 @@
 #   make clean  remove var/ (all generated state)
 
 VENV   ?= var/venv
+COMPUTE ?= var/venv-compute
 CASUVO := $(VENV)/bin/casuvo
 PYTEST_ARGS ?=
 
@@ -22,7 +23,8 @@ demo: install
 
 test: demo
 	$(VENV)/bin/ruff check casuvo tests bench deploy pipelines
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest tests/unit tests/integration $(PYTEST_ARGS)
+	$(COMPUTE)/bin/python -m pytest tests/compute $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check casuvo tests bench deploy pipelines

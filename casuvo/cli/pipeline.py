@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     plots.add_argument("survey", nargs="?", choices=SURVEYS)
 
 
-def _compute(settings: Settings, module: str, *args: str) -> int:
+def compute(settings: Settings, module: str, *args: str) -> int:
+    """Run ``python -m module args`` in the compute environment; its exit status."""
     python = settings.compute_python
     if not python.exists():
         print(f"casuvo pipeline: no compute environment at {python.parent.parent}; "
@@ -49,9 +50,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         extra += [f for f, on in (("--no-progress", args.no_progress),
                                   ("--strict", args.strict)) if on]
         config = settings.home / "pipelines" / args.survey / "config.toml"
-        return _compute(settings, "casuvo.pipeline", str(config), *extra)
+        return compute(settings, "casuvo.pipeline", str(config), *extra)
     if args.action == "plots":
-        return _compute(settings, "casuvo.pipeline.plots", *([args.survey] if args.survey
+        return compute(settings, "casuvo.pipeline.plots", *([args.survey] if args.survey
                                                                else []))
     from casuvo.pipeline.status import print_status
 

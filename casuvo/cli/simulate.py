@@ -16,6 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="multiply the number of sources (default CASUVO_SCALE)")
     parser.add_argument("--field", action="append", dest="fields",
                         help="only this demo field (repeatable)")
+    parser.add_argument("--no-imaging", action="store_true",
+                        help="only the Gaia catalogue, not the VISTA/VST raw survey")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -32,4 +34,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{res.field.name:<10} {res.rows:>9,d} sources  {res.catalogue}")
         total += res.rows
     print(f"{'total':<10} {total:>9,d} sources")
-    return 0
+    if getattr(args, "no_imaging", False) or args.out is not None:
+        return 0
+    # The raw imaging survey needs the compute environment (numpy 2, astropy 8).
+    from casuvo.cli.pipeline import compute
+
+    return compute(settings, "casuvo.simulate", "--out", str(settings.data_dir),
+                   "--seed", str(settings.seed if args.seed is None else args.seed))

@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Pipeline runs: a corrupt raw file fails alone and by name; a killed run resumes to the
+same products.  Each test runs the VST pipeline on a copy of one small OB of the demo
+survey (NGC 6791 in g: three dithered exposures, their biases and flats)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psycopg
+import pytest
+from astropy.io import fits
+
+from casuvo.instruments import instrument
+from casuvo.pipeline.config import load_config
+from casuvo.pipeline.rawindex import index_raw
+from casuvo.pipeline.runner import run_pipeline
+
+pytestmark = pytest.mark.long
+
+CONFIG = Path(__file__).parents[2] / "pipelines" / "vst" / "config.toml"
+
+
+@pytest.fixture()
+def small_survey(settings, tmp_path) -> Path:
+    """A CASUVO_VAR-like tree with the raws of one OB, and the Gaia catalogue linked in."""
+    filters = {f.eso_name: f.name for f in instrument("vst").filters.values()}
+    index = index_raw((settings.data_dir / "raw" / "vst").rglob("*.fits"), filters)
+    science = [f for f in index.science() if f.obj == "ngc6791" and f.band == "g"]
+    obs = science[0].obs_id
+    science = [f for f in science if f.obs_id == obs]
+    night = science[0].night
+    calib = index.calibrations(night, "bias") + [
+        f for f in index.calibrations(night, "flat") if f.band == "g"]
+    raw = tmp_path / "data" / "raw" / "vst" / night
+    raw.mkdir(parents=True)
+    for f in [*science, *calib]:
+        shutil.copy(f.path, raw / f.path.name)
+    (tmp_path / "data" / "gaia").symlink_to(settings.data_dir / "gaia")
+    return tmp_path
+
+
+def _run(var: Path, settings) -> object:
+    cfg = load_config(CONFIG)
+    return run_pipeline(cfg, var / "data" / "raw" / "vst", var / "data" / "gaia",
+                        var / "data" / "products" / "vst", dsn=settings.dsn, workers=2,
+                        progress=False)
+
+
+def test_corrupt_raw_fails_by_name_and_the_rest_completes(small_survey, settings) -> None:
+    raws = sorted((small_survey / "data" / "raw" / "vst").rglob("OMEGACAM*.fits"))
+    science = [r for r in raws if fits.getheader(r, 0)["HIERARCH ESO DPR TYPE"] == "OBJECT"]
+    bad = science[1]
+    with bad.open("r+b") as f:
+        f.truncate(bad.stat().st_size // 2)
+    summary = _run(small_survey, settings)
+    assert summary.failed == 1
+    assert bad.name in summary.failures[0]
+    # The other two exposures became pawprints and the tile was still made.
+    assert sum(1 for p in summary.products if p.endswith("_st.fit")) == 2
+    assert sum(1 for p in summary.products if p.endswith("_st_tl.fit")) == 1
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        (message,) = conn.execute(
+            "SELECT message FROM ledger.products WHERE run_id = %s AND status = 'failed'",
+            (summary.run_id,)).fetchone()
+    assert bad.name in message
+
+
+def test_missing_keyword_fails_by_name(small_survey, settings) -> None:
+    raws = sorted((small_survey / "data" / "raw" / "vst").rglob("OMEGACAM*.fits"))
+    science = [r for r in raws if fits.getheader(r, 0)["HIERARCH ESO DPR TYPE"] == "OBJECT"]
+    with fits.open(science[0], mode="update") as hdul:
+        del hdul[0].header["HIERARCH ESO INS FILT1 NAME"]
+    summary = _run(small_survey, settings)
+    assert summary.failed == 1
+    assert science[0].name in summary.failures[0]
+    assert "ESO INS FILT1 NAME" in summary.failures[0]
+
+
+def test_killed_run_resumes_to_the_same_products(small_survey, settings) -> None:
+    env = dict(os.environ, CASUVO_VAR=str(small_survey), CASUVO_HOME=str(settings.home))
+    cmd = [sys.executable, "-m", "casuvo.pipeline", str(CONFIG), "--no-progress",
+           "--workers", "1"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    products = small_survey / "data" / "products" / "vst"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(products.rglob("*_st.fit.done.json")):
+            break
+        time.sleep(0.2)
+    assert proc.poll() is None, "the run finished before it could be killed"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = {p.name for p in products.rglob("*.done.json")}
+    assert done_before
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "already done" in rerun.stdout
+    # Same products as the uninterrupted demo run (found by their start time, as run
+    # numbers count the files of a night): identical pixels and zero points.
+    reference = {}
+    for ref in (settings.data_dir / "products" / "vst").rglob("*_st*.fit"):
+        head = fits.getheader(ref, 0)
+        reference[(ref.name.split("_", 2)[-1], head["MJD-OBS"])] = ref
+    made = sorted(p for p in products.rglob("*_st*.fit") if "_conf" not in p.name)
+    assert made
+    for path in made:
+        ref = reference[(path.name.split("_", 2)[-1], fits.getheader(path, 0)["MJD-OBS"])]
+        with fits.open(path) as a, fits.open(ref) as b:
+            assert len(a) == len(b)
+            for ha, hb in zip(a[1:], b[1:], strict=True):
+                assert np.allclose(ha.data, hb.data, equal_nan=True), path.name
+                assert ha.header["MAGZPT"] == hb.header["MAGZPT"]
