@@ -29,10 +29,10 @@ test: demo
 lint: install
 	$(VENV)/bin/ruff check casuvo tests bench deploy pipelines
 
-bench: install
-	$(CASUVO) up
+bench: demo
 	$(VENV)/bin/python bench/ingest.py
 	$(VENV)/bin/python bench/cone.py
+	$(COMPUTE)/bin/python bench/pipeline.py
 
 stop:
 	@if [ -x $(CASUVO) ]; then $(CASUVO) down; fi

@@ -92,15 +92,20 @@ def detect_sources(sky: np.ndarray, noise: float, pixel_scale: float, saturation
     t["Half_radius"] = half.astype(np.float32)
     fwhm = 2.0 * half  # for a Gaussian-like core, FWHM ≈ 2 × half-light radius
     t["FWHM"] = fwhm.astype(np.float32)
+    # Error_bit_flag: bad pixels in the default aperture, and the aperture running
+    # off the detector (a truncated PSF biases centroid and flux alike).
+    npix = np.pi * rcore**2
     if conf is not None:
-        cconf, _, _ = sep.sum_circle(conf.astype(np.float32), x, y, rcore, subpix=1)
-        npix = np.pi * rcore**2
+        cconf, _, trunc = sep.sum_circle(conf.astype(np.float32), x, y, rcore, subpix=1)
         bad, _, _ = sep.sum_circle((conf <= 0).astype(np.float32), x, y, rcore, subpix=1)
-        t["Error_bit_flag"] = np.rint(bad).astype(np.int16)
         t["Av_conf"] = (cconf / npix).astype(np.float32)
     else:
-        t["Error_bit_flag"] = np.zeros(len(objs), np.int16)
+        bad = np.zeros(len(objs))
+        _, _, trunc = sep.sum_circle(data, x, y, rcore, subpix=1)
         t["Av_conf"] = np.full(len(objs), 100.0, np.float32)
+    off_edge = (trunc & sep.APER_TRUNC) != 0
+    t["Error_bit_flag"] = (np.rint(bad) + np.where(off_edge, np.ceil(npix / 2), 0)
+                           ).astype(np.int16)
     t["Sky_level"] = np.zeros(len(objs), np.float32)
     t["Sky_rms"] = np.full(len(objs), noise, np.float32)
     snr = t["Aper_flux_3"] / np.maximum(t["Aper_flux_3_err"], 1e-9)

@@ -23,7 +23,8 @@ from casuvo.imaging.reduce import Background
 from casuvo.imaging.reference import Reference
 from casuvo.instruments import Filter
 
-__all__ = ["Calibrated", "ExposureInfo", "calibrate_detector"]
+__all__ = ["Calibrated", "ExposureInfo", "astrometric_stars", "calibrate", "calibrate_detector",
+           "measure"]
 
 
 @dataclass(frozen=True)
@@ -55,30 +56,37 @@ def _on_detector(ref: Reference, wcs: WCS, shape: tuple[int, int], margin: float
     return Reference(ref.ra[ok], ref.dec[ok], ref.g[ok], ref.bp_rp[ok], ref.source_id[ok])
 
 
-def calibrate_detector(sky: np.ndarray, conf: np.ndarray | None, background: Background,
-                       header_wcs: WCS, ref: Reference, filt: Filter, info: ExposureInfo,
-                       params: DetectionParams) -> Calibrated:
-    """Detect, solve WCS, calibrate photometry and measure QC of one detector image."""
-    cat = detect_sources(sky, background.noise, info.pixel_scale,
-                         info.saturation - background.level, conf, params)
-    local = _on_detector(ref, header_wcs, sky.shape, margin=60)
+def measure(sky: np.ndarray, conf: np.ndarray | None, background: Background,
+            info: ExposureInfo, params: DetectionParams) -> Table:
+    """Detect and measure the sources of one sky-subtracted detector image."""
+    return detect_sources(sky, background.noise, info.pixel_scale,
+                          info.saturation - background.level, conf, params)
+
+
+def astrometric_stars(cat: Table) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) of the detections fit for astrometry: compact, S/N > 10 (noise only confuses)."""
+    use = np.asarray((cat["Classification"] != 0)
+                     & (cat["Aper_flux_3"] > 10 * cat["Aper_flux_3_err"]))
+    return (np.asarray(cat["X_coordinate"], float)[use],
+            np.asarray(cat["Y_coordinate"], float)[use])
+
+
+def calibrate(cat: Table, ast: astrometry.AstrometryResult, background: Background,
+              ref: Reference, filt: Filter, info: ExposureInfo,
+              params: DetectionParams) -> Calibrated:
+    """Add calibrated RA/Dec, aperture corrections, zero point and QC to a catalogue."""
     x = np.asarray(cat["X_coordinate"], float)
     y = np.asarray(cat["Y_coordinate"], float)
-    # Astrometry from the brighter, compact detections (noise peaks only confuse).
-    bright = np.asarray((cat["Classification"] != 0) & (
-        cat["Aper_flux_3"] > 10 * cat["Aper_flux_3_err"]))
-    ast = astrometry.solve(x[bright], y[bright], header_wcs, local)
     world = ast.wcs.pixel_to_world(x - 1, y - 1)
     cat["RA"] = world.ra.deg
     cat["DEC"] = world.dec.deg
-    ref_c = SkyCoord(local.ra * u.deg, local.dec * u.deg)
+    ref_c = SkyCoord(ref.ra * u.deg, ref.dec * u.deg)
     idx, sep, _ = world.match_to_catalog_sky(ref_c)
     matched = sep.arcsec < 0.5
-    apcor = photcal.aperture_corrections(cat, info.saturation - background.level,
-                                         params.rcore_arcsec / info.pixel_scale)
-    zp = photcal.zero_point(cat, local.g[idx], local.bp_rp[idx], matched, info.band,
-                            info.exptime, info.airmass, filt.extinction, apcor["APCOR3"],
-                            info.saturation - background.level)
+    sat = info.saturation - background.level
+    apcor = photcal.aperture_corrections(cat, sat, params.rcore_arcsec / info.pixel_scale)
+    zp = photcal.zero_point(cat, ref.g[idx], ref.bp_rp[idx], matched, info.band,
+                            info.exptime, info.airmass, filt.extinction, apcor["APCOR3"], sat)
     seeing, ell = qc.measure_seeing(cat, info.pixel_scale)
     depth = qc.depth_5sigma(background.noise, info.pixel_scale, zp.magzpt, info.exptime,
                             apcor["APCOR3"], filt.extinction, info.airmass,
@@ -86,3 +94,14 @@ def calibrate_detector(sky: np.ndarray, conf: np.ndarray | None, background: Bac
     dqc = qc.DetectorQC(seeing, ell, background.level, background.noise, zp.magzpt,
                         zp.magzrr, depth, ast.rms_arcsec, ast.n_stars, zp.n_stars, len(cat))
     return Calibrated(cat, ast.wcs, apcor, zp, dqc, ast)
+
+
+def calibrate_detector(sky: np.ndarray, conf: np.ndarray | None, background: Background,
+                       header_wcs: WCS, ref: Reference, filt: Filter, info: ExposureInfo,
+                       params: DetectionParams) -> Calibrated:
+    """Detect, solve WCS on its own, calibrate and measure QC of one image (a tile)."""
+    cat = measure(sky, conf, background, info, params)
+    local = _on_detector(ref, header_wcs, sky.shape, margin=60)
+    x, y = astrometric_stars(cat)
+    ast = astrometry.solve(x, y, header_wcs, local)
+    return calibrate(cat, ast, background, local, filt, info, params)

@@ -55,7 +55,8 @@ def load_gaia(files: Sequence[Path], ra: float, dec: float, radius_deg: float,
     """Gaia stars within ``radius_deg`` of (ra, dec), at the epoch ``mjd``."""
     tables = []
     for path in files:
-        t = Table.read(path, hdu=1)
+        # Gaia's flux columns are in electron/s, which FITS cannot name: read quietly.
+        t = Table.read(path, hdu=1, unit_parse_strict="silent")
         cosd = np.cos(np.radians(dec))
         near = (np.abs(t["dec"] - dec) < radius_deg) & (
             np.abs(((t["ra"] - ra + 180) % 360 - 180) * cosd) < radius_deg)

@@ -30,6 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, datefmt="%H:%M:%S",
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # reproject logs every input of a mosaic at INFO; distributed its lifecycle.
+    for noisy in ("reproject", "distributed", "bokeh"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     settings = Settings.from_env()
     try:
         cfg = load_config(args.config)

@@ -25,9 +25,15 @@ from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
 from casuvo.imaging import casu, combine, qc
-from casuvo.imaging.astrometry import AstrometryError
+from casuvo.imaging.astrometry import AstrometryError, solve_mosaic
 from casuvo.imaging.calib import MasterCalibration, combine_darks, combine_flats, confidence_map
-from casuvo.imaging.detector import ExposureInfo, calibrate_detector
+from casuvo.imaging.detector import (
+    ExposureInfo,
+    astrometric_stars,
+    calibrate,
+    calibrate_detector,
+    measure,
+)
 from casuvo.imaging.photcal import PhotometryError
 from casuvo.imaging.reduce import reduce_detector, subtract_sky
 from casuvo.imaging.reference import load_gaia
@@ -192,14 +198,27 @@ def _exposure_impl(cfg: PipelineConfig, inst: Instrument, raw: RawFile, masters:
                               f"({raw.ra:.4f}, {raw.dec:.4f})")
     info = ExposureInfo(raw.band, raw.exptime, raw.airmass, raw.mjd, inst.pixel_scale,
                         inst.saturation)
-    hdus = [fits.PrimaryHDU()]
-    det_qc, problems = [], []
+    measured = []
     for (name, data, header), cal in zip(dets, cals, strict=True):
         sky, bkg = subtract_sky(reduce_detector(data, cal))
         det_info = replace(info, saturation=float(header.get("SATURATE", inst.saturation)))
+        cat = measure(sky, cal.conf, bkg, det_info, cfg.detection)
+        wcs = WCS(header)
+        wcs.pixel_shape = (sky.shape[1], sky.shape[0])
+        measured.append((name, sky, bkg, det_info, cat, wcs))
+    try:
+        solutions = solve_mosaic([(*astrometric_stars(m[4]), m[5]) for m in measured], ref,
+                                 (raw.ra, raw.dec), cfg.search_arcsec)
+    except AstrometryError as exc:
+        raise ProcessingError(f"{raw.path.name}: astrometric calibration failed ({exc})"
+                              ) from exc
+    hdus = [fits.PrimaryHDU()]
+    det_qc, problems = [], []
+    for (name, sky, bkg, det_info, cat, _), sol in zip(measured, solutions, strict=True):
         try:
-            res = calibrate_detector(sky, cal.conf, bkg, WCS(header), ref, filt, det_info,
-                                     cfg.detection)
+            if sol is None or sol.n_stars < 3:
+                raise AstrometryError(f"{sol.n_stars if sol else 0} astrometric stars")
+            res = calibrate(cat, sol, bkg, ref, filt, det_info, cfg.detection)
         except (AstrometryError, PhotometryError) as exc:
             problems.append(f"{name}: {exc}")
             continue
@@ -309,9 +328,24 @@ def _calibrate_products(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
     info = ExposureInfo(group.band, exptime, group.mean_airmass, group.raws[0].mjd,
                         inst.pixel_scale, inst.saturation * len(group.raws))
     products, tables, qcs = [], [], []
+    measured = []
     for name, comb in images:
         sky, bkg = subtract_sky(comb.data)
-        cal = calibrate_detector(sky, comb.conf, bkg, comb.wcs, ref, filt, info, cfg.detection)
+        cat = measure(sky, comb.conf, bkg, info, cfg.detection)
+        wcs = comb.wcs
+        wcs.pixel_shape = (sky.shape[1], sky.shape[0])
+        measured.append((name, comb, sky, bkg, cat, wcs))
+    if len(measured) == 1:  # a tile: one image, its own solution
+        name, comb, sky, bkg, cat, wcs = measured[0]
+        cal = calibrate_detector(sky, comb.conf, bkg, wcs, ref, filt, info, cfg.detection)
+        calibrated = [(name, comb, sky, bkg, cal)]
+    else:
+        sols = solve_mosaic([(*astrometric_stars(m[4]), m[5]) for m in measured], ref,
+                            (ra, dec), cfg.search_arcsec)
+        calibrated = [(m[0], m[1], m[2], m[3],
+                       calibrate(m[4], sol, m[3], ref, filt, info, cfg.detection))
+                      for m, sol in zip(measured, sols, strict=True)]
+    for name, comb, sky, bkg, cal in calibrated:
         keywords = _detector_keywords(cal, bkg, filt, inst, exptime, cfg.detection.rcore_arcsec)
         products.append(casu.DetectorProduct(name, sky, comb.conf, cal.wcs, keywords))
         tables.append((name, cal.catalogue, keywords))
