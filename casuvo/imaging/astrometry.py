@@ -24,7 +24,7 @@ from astropy.wcs.utils import fit_wcs_from_points
 
 from casuvo.imaging.reference import Reference
 
-__all__ = ["AstrometryError", "AstrometryResult", "solve", "solve_mosaic"]
+__all__ = ["AstrometryError", "AstrometryResult", "DetectorStars", "solve", "solve_mosaic"]
 
 
 class AstrometryError(ValueError):
@@ -104,85 +104,105 @@ def _plane(axis_ra: float, axis_dec: float) -> WCS:
     return plane
 
 
-def _design(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows of the focal-plane model for (x, y) in units of 1000″: a linear term per axis
-    and one radial cubic coefficient shared by both (x r², y r²)."""
-    r2 = x**2 + y**2
-    one, zero = np.ones_like(x), np.zeros_like(x)
-    ax = np.column_stack([one, x, y, zero, zero, zero, x * r2])
-    ay = np.column_stack([zero, zero, zero, one, x, y, y * r2])
-    return ax, ay
+def _design(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Terms of a cubic polynomial of focal-plane coordinates (units of 1000″): pointing,
+    rotation, scale and the radial distortion of the optics about any centre."""
+    return np.column_stack([np.ones_like(x), x, y, x * x, x * y, y * y, x**3, x * x * y,
+                            x * y * y, y**3])
 
 
-def solve_mosaic(detectors: Sequence[tuple[np.ndarray, np.ndarray, WCS]], ref: Reference,
-                 axis: tuple[float, float], search_arcsec: float = 10.0,
-                 match_arcsec: float = 1.0, min_stars: int = 8
-                 ) -> list[AstrometryResult | None]:
+@dataclass(frozen=True)
+class DetectorStars:
+    """Detections of one detector for the mosaic solution."""
+
+    x: np.ndarray
+    """1-based pixel columns."""
+    y: np.ndarray
+    header_wcs: WCS
+    """The nominal WCS (used to find the matches)."""
+    centre_arcsec: tuple[float, float]
+    """Where the detector centre sits in the focal plane (east, north of the axis)."""
+
+
+def _focal(d: DetectorStars, x: np.ndarray, y: np.ndarray, scale: float
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Focal-plane position (arcsec east, north of the axis) of 1-based pixels (x, y).
+
+    Columns run west as on the sky (CD1_1 < 0), rows north."""
+    nx, ny = d.header_wcs.pixel_shape
+    ex = d.centre_arcsec[0] - (x - (nx + 1) / 2) * scale
+    ny_ = d.centre_arcsec[1] + (y - (ny + 1) / 2) * scale
+    return ex, ny_
+
+
+def solve_mosaic(detectors: Sequence[DetectorStars], ref: Reference,
+                 axis: tuple[float, float], pixel_scale: float,
+                 search_arcsec: float = 10.0, match_arcsec: float = 1.0,
+                 min_stars: int = 8) -> list[AstrometryResult]:
     """One astrometric solution for a whole camera exposure (or stack), per detector WCSs.
 
     Per-detector fits go wrong where a detector holds few reference stars (small
-    detectors, blue bands, sparse fields).  The optics are one system: the
-    nominal detector WCSs are corrected by one model of the focal plane — a
-    linear transformation (pointing, rotation, scale) and a radial cubic
-    distortion about the optical axis, as CASU's ZPN projection for VIRCAM —
-    fitted to every matched star of every detector.  Each detector then gets a
-    TAN-SIP WCS fitted to noise-free points of that model.  ``detectors`` holds
-    (x, y) of detections (1-based pixels) and the header WCS of each detector.
+    detectors, blue bands, sparse fields).  The optics are one system: every
+    detection is placed in the focal plane by the camera's geometry, and one
+    cubic polynomial maps the focal plane onto the sky's tangent plane about the
+    nominal axis — pointing, rotation, scale and the radial distortion of the
+    optics (what CASU's ZPN projection holds for VIRCAM) — fitted to every
+    matched star of every detector.  Each detector then gets a TAN-SIP WCS
+    fitted to noise-free points of that model.  The nominal header WCSs only
+    serve to find the matches.
     """
     plane = _plane(*axis)
-    xs, ys, dets = [], [], []
-    for k, (x, y, wcs) in enumerate(detectors):
-        world = wcs.pixel_to_world(x - 1, y - 1)
-        px, py = plane.world_to_pixel(world)
-        xs.append(px)
-        ys.append(py)
-        dets.append(np.full(len(x), k))
-    fx_all, fy_all, det = np.concatenate(xs), np.concatenate(ys), np.concatenate(dets)
-    if len(ref) < min_stars or len(fx_all) < min_stars:
-        raise AstrometryError(f"only {len(ref)} reference stars and {len(fx_all)} detections")
+    hx, hy, fx, fy, dets = [], [], [], [], []
+    for k, d in enumerate(detectors):
+        px, py = plane.world_to_pixel(d.header_wcs.pixel_to_world(d.x - 1, d.y - 1))
+        ex, ey = _focal(d, d.x, d.y, pixel_scale)
+        hx.append(px)
+        hy.append(py)
+        fx.append(ex)
+        fy.append(ey)
+        dets.append(np.full(len(d.x), k))
+    hx_all, hy_all = np.concatenate(hx), np.concatenate(hy)
+    fx_all, fy_all = np.concatenate(fx) / 1000, np.concatenate(fy) / 1000
+    det = np.concatenate(dets)
+    if len(ref) < min_stars or len(hx_all) < min_stars:
+        raise AstrometryError(f"only {len(ref)} reference stars and {len(hx_all)} detections")
     ref_c = SkyCoord(ref.ra * u.deg, ref.dec * u.deg)
     ru, rv = plane.world_to_pixel(ref_c)
-    det_c = plane.pixel_to_world(fx_all, fy_all)
+    det_c = plane.pixel_to_world(hx_all, hy_all)
     dra, ddec = _coarse_shift(det_c, ref_c, search_arcsec)
     shifted = det_c.spherical_offsets_by(dra * u.arcsec, ddec * u.arcsec)
     idx, sep, _ = shifted.match_to_catalog_sky(ref_c)
     back, _, _ = ref_c.match_to_catalog_sky(shifted)
     good = (sep.arcsec < match_arcsec) & (back[idx] == np.arange(len(idx)))
-    coef = np.zeros(7)
+    full = _design(fx_all, fy_all)
+    cx = cy = np.zeros(full.shape[1])
     for _ in range(4):
         n = int(good.sum())
-        if n < max(min_stars, 10):
+        if n < max(min_stars, 20):
             raise AstrometryError(f"only {n} stars matched within {match_arcsec}″ "
-                                  f"(need {max(min_stars, 10)})")
-        ax, ay = _design(fx_all[good] / 1000, fy_all[good] / 1000)
-        a = np.vstack([ax, ay])
-        b = np.concatenate([ru[idx[good]], rv[idx[good]]]) / 1000
-        coef, *_ = np.linalg.lstsq(a, b, rcond=None)
-        fx, fy = _design(fx_all / 1000, fy_all / 1000)
-        mu, mv = fx @ coef * 1000, fy @ coef * 1000
-        resid = np.hypot(mu - ru[idx], mv - rv[idx])
-        rms = float(np.sqrt(np.mean(resid[good] ** 2)))
+                                  f"(need {max(min_stars, 20)})")
+        cx, *_ = np.linalg.lstsq(full[good], ru[idx[good]] / 1000, rcond=None)
+        cy, *_ = np.linalg.lstsq(full[good], rv[idx[good]] / 1000, rcond=None)
+        mu, mv = full @ cx * 1000, full @ cy * 1000
+        rms = float(np.sqrt(np.mean((np.hypot(mu - ru[idx], mv - rv[idx]))[good] ** 2)))
         # Re-match on the model, then clip at 3σ (or 50 mas for very good fits).
-        model_c = plane.pixel_to_world(mu, mv)
-        idx, sep, _ = model_c.match_to_catalog_sky(ref_c)
-        resid = sep.arcsec
-        good = resid < max(3 * rms, 0.05)
-        good &= resid < match_arcsec
-    results: list[AstrometryResult | None] = []
-    for k, (x, y, wcs) in enumerate(detectors):
-        nx, ny = wcs.pixel_shape if wcs.pixel_shape else (int(x.max()) + 1, int(y.max()) + 1)
-        gx, gy = np.meshgrid(np.linspace(0, nx - 1, 9), np.linspace(0, ny - 1, 9))
+        idx, sep, _ = plane.pixel_to_world(mu, mv).match_to_catalog_sky(ref_c)
+        good = (sep.arcsec < max(3 * rms, 0.05)) & (sep.arcsec < match_arcsec)
+    results = []
+    for k, d in enumerate(detectors):
+        nx, ny = d.header_wcs.pixel_shape
+        gx, gy = np.meshgrid(np.linspace(1, nx, 9), np.linspace(1, ny, 9))
         gx, gy = gx.ravel(), gy.ravel()
-        px, py = plane.world_to_pixel(wcs.pixel_to_world(gx, gy))
-        fx, fy = _design(px / 1000, py / 1000)
-        world = plane.pixel_to_world(fx @ coef * 1000, fy @ coef * 1000)
-        fitted = fit_wcs_from_points((gx, gy), world, projection="TAN", sip_degree=3)
-        mine = good & (det == k)
-        if mine.sum() == 0:
+        ex, ey = _focal(d, gx, gy, pixel_scale)
+        grid = _design(ex / 1000, ey / 1000)
+        world = plane.pixel_to_world(grid @ cx * 1000, grid @ cy * 1000)
+        fitted = fit_wcs_from_points((gx - 1, gy - 1), world, projection="TAN", sip_degree=3)
+        mine = good[det == k]
+        if not mine.any():
             results.append(AstrometryResult(fitted, float("nan"), 0, (dra, ddec)))
             continue
-        sky = fitted.pixel_to_world(x[mine[det == k]] - 1, y[mine[det == k]] - 1)
-        r = sky.separation(ref_c[idx[mine]]).arcsec
+        sky = fitted.pixel_to_world(d.x[mine] - 1, d.y[mine] - 1)
+        r = sky.separation(ref_c[idx[det == k][mine]]).arcsec
         results.append(AstrometryResult(fitted, float(np.sqrt(np.mean(r**2))),
                                         int(mine.sum()), (dra, ddec)))
     return results

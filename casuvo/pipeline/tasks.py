@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import warnings
 from collections.abc import Sequence
@@ -25,7 +26,7 @@ from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
 from casuvo.imaging import casu, combine, qc
-from casuvo.imaging.astrometry import AstrometryError, solve_mosaic
+from casuvo.imaging.astrometry import AstrometryError, DetectorStars, solve_mosaic
 from casuvo.imaging.calib import MasterCalibration, combine_darks, combine_flats, confidence_map
 from casuvo.imaging.detector import (
     ExposureInfo,
@@ -169,6 +170,15 @@ def make_masters(inst: Instrument, night: str, band: str, darks: Sequence[RawFil
                   _masters_impl, inst, night, band, darks, flats, out)
 
 
+def _stars(inst: Instrument, extname: str, cat, wcs: WCS) -> DetectorStars:
+    """The astrometric stars of detector ``DETn.CHIP1`` with its place in the focal plane."""
+    match = re.match(r"DET(\d+)", extname)
+    if not match:
+        raise ProcessingError(f"extension {extname!r}: cannot tell which detector it is")
+    x, y = astrometric_stars(cat)
+    return DetectorStars(x, y, wcs, inst.layout[int(match.group(1)) - 1])
+
+
 def _load_masters(masters: ProductResult) -> list[MasterCalibration]:
     flat_path, dark_path, conf_path = (Path(f) for f in masters.files)
     with fits.open(flat_path) as f, fits.open(dark_path) as d, fits.open(conf_path) as c:
@@ -207,8 +217,8 @@ def _exposure_impl(cfg: PipelineConfig, inst: Instrument, raw: RawFile, masters:
         wcs.pixel_shape = (sky.shape[1], sky.shape[0])
         measured.append((name, sky, bkg, det_info, cat, wcs))
     try:
-        solutions = solve_mosaic([(*astrometric_stars(m[4]), m[5]) for m in measured], ref,
-                                 (raw.ra, raw.dec), cfg.search_arcsec)
+        solutions = solve_mosaic([_stars(inst, m[0], m[4], m[5]) for m in measured], ref,
+                                 (raw.ra, raw.dec), inst.pixel_scale, cfg.search_arcsec)
     except AstrometryError as exc:
         raise ProcessingError(f"{raw.path.name}: astrometric calibration failed ({exc})"
                               ) from exc
@@ -340,8 +350,8 @@ def _calibrate_products(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
         cal = calibrate_detector(sky, comb.conf, bkg, wcs, ref, filt, info, cfg.detection)
         calibrated = [(name, comb, sky, bkg, cal)]
     else:
-        sols = solve_mosaic([(*astrometric_stars(m[4]), m[5]) for m in measured], ref,
-                            (ra, dec), cfg.search_arcsec)
+        sols = solve_mosaic([_stars(inst, m[0], m[4], m[5]) for m in measured], ref,
+                            (ra, dec), inst.pixel_scale, cfg.search_arcsec)
         calibrated = [(m[0], m[1], m[2], m[3],
                        calibrate(m[4], sol, m[3], ref, filt, info, cfg.detection))
                       for m, sol in zip(measured, sols, strict=True)]
