@@ -39,7 +39,9 @@ class DetectionParams:
 def _classify(fwhm: np.ndarray, ell: np.ndarray, peak: np.ndarray, snr: np.ndarray,
               saturation: float) -> tuple[np.ndarray, np.ndarray]:
     """Stellarness statistic (σ from the stellar-locus FWHM) and CASU class."""
-    bright = (snr > 20) & (peak < 0.8 * saturation) & np.isfinite(fwhm)
+    # Single hot pixels and cosmic rays are bright and sharp: keep them out of the
+    # stellar locus (a PSF is always wider than 1.5 pixels when sampled properly).
+    bright = (snr > 20) & (peak < 0.8 * saturation) & np.isfinite(fwhm) & (fwhm > 1.5)
     if bright.sum() >= 5:
         locus = np.median(fwhm[bright])
         spread = 1.4826 * np.median(np.abs(fwhm[bright] - locus)) or 0.05 * locus
@@ -50,7 +52,7 @@ def _classify(fwhm: np.ndarray, ell: np.ndarray, peak: np.ndarray, snr: np.ndarr
     stat = (fwhm - locus) / sigma
     cls = np.where(np.abs(stat) < 2, -1, np.where(stat >= 3, 1, -2)).astype(np.int16)
     cls[(np.abs(stat) >= 2) & (stat < 3)] = -2
-    cls[stat < -5] = 0  # sharper than the PSF: a cosmic ray or noise spike
+    cls[(stat < -5) | (fwhm < 0.5 * locus)] = 0  # sharper than the PSF: a hot pixel or spike
     cls[snr < 3] = 0
     cls[peak >= saturation] = -9
     cls[(ell > 0.5) & (cls == -1)] = 1
