@@ -73,8 +73,12 @@ def astrometric_stars(cat: Table) -> tuple[np.ndarray, np.ndarray]:
 
 def calibrate(cat: Table, ast: astrometry.AstrometryResult, background: Background,
               ref: Reference, filt: Filter, info: ExposureInfo,
-              params: DetectionParams) -> Calibrated:
-    """Add calibrated RA/Dec, aperture corrections, zero point and QC to a catalogue."""
+              params: DetectionParams, zero: photcal.ZeroPoint | None = None) -> Calibrated:
+    """Add calibrated RA/Dec, aperture corrections, zero point and QC to a catalogue.
+
+    ``zero`` is the camera's zero point where this detector has too few
+    calibration stars of its own (one zero point fits the whole camera, since
+    the flats keep the detectors' relative gains)."""
     x = np.asarray(cat["X_coordinate"], float)
     y = np.asarray(cat["Y_coordinate"], float)
     world = ast.wcs.pixel_to_world(x - 1, y - 1)
@@ -85,8 +89,9 @@ def calibrate(cat: Table, ast: astrometry.AstrometryResult, background: Backgrou
     matched = sep.arcsec < 0.5
     sat = info.saturation - background.level
     apcor = photcal.aperture_corrections(cat, sat, params.rcore_arcsec / info.pixel_scale)
-    zp = photcal.zero_point(cat, ref.g[idx], ref.bp_rp[idx], matched, info.band,
-                            info.exptime, info.airmass, filt.extinction, apcor["APCOR3"], sat)
+    zp = zero or photcal.zero_point(cat, ref.g[idx], ref.bp_rp[idx], matched, info.band,
+                                    info.exptime, info.airmass, filt.extinction,
+                                    apcor["APCOR3"], sat)
     seeing, ell = qc.measure_seeing(cat, info.pixel_scale)
     depth = qc.depth_5sigma(background.noise, info.pixel_scale, zp.magzpt, info.exptime,
                             apcor["APCOR3"], filt.extinction, info.airmass,

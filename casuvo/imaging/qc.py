@@ -68,7 +68,8 @@ class ImageQC:
 
 def measure_seeing(cat: Table, pixel_scale: float) -> tuple[float, float]:
     """Median FWHM (arcsec) and ellipticity of unsaturated stellar detections."""
-    stars = (cat["Classification"] == -1) & (cat["Error_bit_flag"] == 0)
+    snr = cat["Aper_flux_3"] / np.maximum(cat["Aper_flux_3_err"], 1e-9)
+    stars = (cat["Classification"] == -1) & (cat["Error_bit_flag"] == 0) & (snr > 20)
     if stars.sum() < 3:
         stars = np.ones(len(cat), bool)
     fwhm = np.asarray(cat["FWHM"], float)[stars] * pixel_scale

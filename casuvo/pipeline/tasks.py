@@ -25,7 +25,7 @@ from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
-from casuvo.imaging import casu, combine, qc
+from casuvo.imaging import casu, combine, photcal, qc
 from casuvo.imaging.astrometry import AstrometryError, DetectorStars, solve_mosaic
 from casuvo.imaging.calib import MasterCalibration, combine_darks, combine_flats, confidence_map
 from casuvo.imaging.detector import (
@@ -102,7 +102,10 @@ def _guard(what: str, inputs: Sequence[str], fn, *args):
         return fn(*args)
     except (ProcessingError, AstrometryError, PhotometryError, OSError, ValueError,
             KeyError) as exc:
-        return Failed(what, tuple(inputs), str(exc))
+        message = str(exc)
+        if not any(Path(i).name in message for i in inputs) and what not in message:
+            message = f"{what}: {message}"
+        return Failed(what, tuple(inputs), message)
 
 
 def _detectors(path: Path) -> list[tuple[str, np.ndarray, fits.Header]]:
@@ -179,6 +182,41 @@ def _stars(inst: Instrument, extname: str, cat, wcs: WCS) -> DetectorStars:
     return DetectorStars(x, y, wcs, inst.layout[int(match.group(1)) - 1])
 
 
+def _mask_spikes(sky: np.ndarray, cat) -> None:
+    """Blank hot pixels and cosmic-ray spikes (sharp class-0 detections) in place, so
+    that stacks and tiles take those pixels from the other exposures."""
+    spikes = (cat["Classification"] == 0) & (cat["FWHM"] < 1.5)
+    ny, nx = sky.shape
+    for x, y in zip(cat["X_coordinate"][spikes], cat["Y_coordinate"][spikes], strict=True):
+        ix, iy = int(round(x)) - 1, int(round(y)) - 1
+        sky[max(iy - 1, 0):min(iy + 2, ny), max(ix - 1, 0):min(ix + 2, nx)] = np.nan
+
+
+def _calibrate_all(items: Sequence[tuple], ref, filt, cfg: PipelineConfig
+                   ) -> list:
+    """Calibrate every detector of a camera image; a detector with too few calibration
+    stars takes the median zero point of the others.  Failures come back as messages."""
+    out: list = []
+    for cat, sol, bkg, info in items:
+        try:
+            if sol is None or sol.n_stars < 3:
+                raise AstrometryError(f"{sol.n_stars if sol else 0} astrometric stars")
+            out.append(calibrate(cat, sol, bkg, ref, filt, info, cfg.detection))
+        except PhotometryError:
+            out.append(None)
+        except AstrometryError as exc:
+            out.append(str(exc))
+    zps = [c.zp for c in out if not isinstance(c, str | None)]
+    if not zps:
+        return [c if isinstance(c, str) else "no detector has calibration stars" for c in out]
+    camera = photcal.ZeroPoint(float(np.median([z.magzpt for z in zps])),
+                               float(np.median([z.magzrr for z in zps])), 0)
+    for k, (cat, sol, bkg, info) in enumerate(items):
+        if out[k] is None:
+            out[k] = calibrate(cat, sol, bkg, ref, filt, info, cfg.detection, zero=camera)
+    return out
+
+
 def _load_masters(masters: ProductResult) -> list[MasterCalibration]:
     flat_path, dark_path, conf_path = (Path(f) for f in masters.files)
     with fits.open(flat_path) as f, fits.open(dark_path) as d, fits.open(conf_path) as c:
@@ -224,13 +262,13 @@ def _exposure_impl(cfg: PipelineConfig, inst: Instrument, raw: RawFile, masters:
                               ) from exc
     hdus = [fits.PrimaryHDU()]
     det_qc, problems = [], []
-    for (name, sky, bkg, det_info, cat, _), sol in zip(measured, solutions, strict=True):
-        try:
-            if sol is None or sol.n_stars < 3:
-                raise AstrometryError(f"{sol.n_stars if sol else 0} astrometric stars")
-            res = calibrate(cat, sol, bkg, ref, filt, det_info, cfg.detection)
-        except (AstrometryError, PhotometryError) as exc:
-            problems.append(f"{name}: {exc}")
+    calibrated = _calibrate_all(
+        [(m[4], sol, m[2], m[3]) for m, sol in zip(measured, solutions, strict=True)],
+        ref, filt, cfg)
+    for (name, sky, bkg, det_info, cat, _), res in zip(measured, calibrated, strict=True):
+        _mask_spikes(sky, cat)
+        if isinstance(res, str):
+            problems.append(f"{name}: {res}")
             continue
         h = res.wcs.to_header(relax=True)
         h.update({"MAGZPT": res.zp.magzpt, "MAGZRR": res.zp.magzrr,
@@ -352,9 +390,13 @@ def _calibrate_products(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
     else:
         sols = solve_mosaic([_stars(inst, m[0], m[4], m[5]) for m in measured], ref,
                             (ra, dec), inst.pixel_scale, cfg.search_arcsec)
-        calibrated = [(m[0], m[1], m[2], m[3],
-                       calibrate(m[4], sol, m[3], ref, filt, info, cfg.detection))
-                      for m, sol in zip(measured, sols, strict=True)]
+        cals = _calibrate_all([(m[4], sol, m[3], info) for m, sol in
+                               zip(measured, sols, strict=True)], ref, filt, cfg)
+        bad = [f"{m[0]}: {c}" for m, c in zip(measured, cals, strict=True) if isinstance(c, str)]
+        if bad:
+            raise ProcessingError(f"{group.obj} {group.band}: {'; '.join(bad)}")
+        calibrated = [(m[0], m[1], m[2], m[3], c)
+                      for m, c in zip(measured, cals, strict=True)]
     for name, comb, sky, bkg, cal in calibrated:
         keywords = _detector_keywords(cal, bkg, filt, inst, exptime, cfg.detection.rcore_arcsec)
         products.append(casu.DetectorProduct(name, sky, comb.conf, cal.wcs, keywords))
