@@ -73,7 +73,8 @@ def astrometric_stars(cat: Table) -> tuple[np.ndarray, np.ndarray]:
 
 def calibrate(cat: Table, ast: astrometry.AstrometryResult, background: Background,
               ref: Reference, filt: Filter, info: ExposureInfo,
-              params: DetectionParams, zero: photcal.ZeroPoint | None = None) -> Calibrated:
+              params: DetectionParams, zero: photcal.ZeroPoint | None = None,
+              camera_apcor: dict[str, float] | None = None) -> Calibrated:
     """Add calibrated RA/Dec, aperture corrections, zero point and QC to a catalogue.
 
     ``zero`` is the camera's zero point where this detector has too few
@@ -89,6 +90,8 @@ def calibrate(cat: Table, ast: astrometry.AstrometryResult, background: Backgrou
     matched = sep.arcsec < 0.5
     sat = info.saturation - background.level
     apcor = photcal.aperture_corrections(cat, sat, params.rcore_arcsec / info.pixel_scale)
+    if camera_apcor:  # too few bright isolated stars here: the camera's curve of growth
+        apcor = {k: (camera_apcor[k] if not np.isfinite(v) else v) for k, v in apcor.items()}
     zp = zero or photcal.zero_point(cat, ref.g[idx], ref.bp_rp[idx], matched, info.band,
                                     info.exptime, info.airmass, filt.extinction,
                                     apcor["APCOR3"], sat)

@@ -211,9 +211,14 @@ def _calibrate_all(items: Sequence[tuple], ref, filt, cfg: PipelineConfig
         return [c if isinstance(c, str) else "no detector has calibration stars" for c in out]
     camera = photcal.ZeroPoint(float(np.median([z.magzpt for z in zps])),
                                float(np.median([z.magzrr for z in zps])), 0)
+    good = [c for c in out if not isinstance(c, str | None)]
+    apcor = {k: float(np.nanmedian([c.apcor[k] for c in good])) for k in good[0].apcor}
     for k, (cat, sol, bkg, info) in enumerate(items):
-        if out[k] is None:
-            out[k] = calibrate(cat, sol, bkg, ref, filt, info, cfg.detection, zero=camera)
+        if isinstance(out[k], str):
+            continue
+        if out[k] is None or not all(np.isfinite(list(out[k].apcor.values()))):
+            out[k] = calibrate(cat, sol, bkg, ref, filt, info, cfg.detection,
+                               zero=camera if out[k] is None else None, camera_apcor=apcor)
     return out
 
 
