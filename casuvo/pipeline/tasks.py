@@ -199,8 +199,9 @@ def _calibrate_all(items: Sequence[tuple], ref, filt, cfg: PipelineConfig
     out: list = []
     for cat, sol, bkg, info in items:
         try:
-            if sol is None or sol.n_stars < 3:
-                raise AstrometryError(f"{sol.n_stars if sol else 0} astrometric stars")
+            # The mosaic solution places every detector, even one without stars.
+            if sol is None:
+                raise AstrometryError("no astrometric solution")
             out.append(calibrate(cat, sol, bkg, ref, filt, info, cfg.detection))
         except PhotometryError:
             out.append(None)
@@ -364,7 +365,10 @@ def _detector_keywords(cal, bkg, filt, inst, exptime: float, rcore: float) -> di
         "PSF_FWHM": (round(cal.qc.seeing_arcsec, 3), "[arcsec]"),
         "SEEING": (round(cal.qc.seeing_arcsec / inst.pixel_scale, 3), "[pixel]"),
         "ELLIPTIC": round(cal.qc.ellipticity, 4), "SKYLEVEL": round(bkg.level, 3),
-        "SKYNOISE": round(bkg.noise, 3), "STDCRMS": round(cal.astrometry.rms_arcsec, 4),
+        "SKYNOISE": round(bkg.noise, 3),
+        "STDCRMS": (round(cal.astrometry.rms_arcsec, 4)
+                    if np.isfinite(cal.astrometry.rms_arcsec) else -1.0,
+                    "[arcsec] astrometric fit RMS (-1: no stars here)"),
         "NUMBRMS": cal.astrometry.n_stars, "RCORE": round(rcore / inst.pixel_scale, 3),
         "SATURATE": inst.saturation, "GAIN": inst.gain,
         **{k: round(v, 4) for k, v in cal.apcor.items()},
