@@ -36,11 +36,20 @@ def reduce_detector(raw: np.ndarray, cal: MasterCalibration) -> np.ndarray:
 def subtract_sky(data: np.ndarray, mesh: int | None = None) -> tuple[np.ndarray, Background]:
     """Subtract a smooth sep background; return the result and the sky statistics.
 
-    The mesh shrinks for miniature detectors so there are always several
-    cells across a detector.
+    ``mesh`` is the background cell in pixels: None for the default (64, shrunk
+    for miniature detectors so there are always several cells across), 0 for a
+    single level per image — for fields with nebulae larger than the cells,
+    which a local background would subtract away.
     """
     mask = ~np.isfinite(data)
     filled = np.where(mask, np.nanmedian(data), data).astype(np.float32)
+    if mesh == 0:  # one level for the whole image: keeps nebulae larger than a detector
+        bkg = sep.Background(filled, mask=mask, bw=data.shape[1], bh=data.shape[0], fw=1,
+                             fh=1)
+        sky = filled - np.float32(bkg.globalback)
+        sky[mask] = np.nan
+        return sky.astype(np.float32), Background(float(bkg.globalback),
+                                                  float(bkg.globalrms))
     size = mesh or int(min(BACK_MESH, max(16, min(data.shape) // 8)))
     bkg = sep.Background(filled, mask=mask, bw=size, bh=size, fw=BACK_FILTER, fh=BACK_FILTER)
     sky = filled - bkg.back()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from casuvo.imaging.detect import DetectionParams
 from casuvo.imaging.qc import Thresholds
+from casuvo.instruments import Instrument
 
 __all__ = ["PipelineConfig", "load_config"]
 
@@ -26,13 +27,22 @@ class PipelineConfig:
     search_arcsec: float
     thresholds: Thresholds
     source: Path
+    background_mesh_arcsec: float | None = None
+    """Background cell; None for the default, 0 for one level per image."""
+
+    def background_mesh(self, inst: Instrument) -> int | None:
+        """The background cell in pixels of ``inst`` (see :func:`subtract_sky`)."""
+        if self.background_mesh_arcsec is None:
+            return None
+        return int(round(self.background_mesh_arcsec / inst.pixel_scale))
 
     def as_params(self) -> dict:
         """The parameters recorded with every product in the ledger."""
         return {"survey": self.survey, "stack_jitters": self.stack_jitters,
                 "threshold": self.detection.threshold, "min_area": self.detection.min_area,
                 "rcore_arcsec": self.detection.rcore_arcsec, "g_max": self.g_max,
-                "search_arcsec": self.search_arcsec}
+                "search_arcsec": self.search_arcsec,
+                "background_mesh_arcsec": self.background_mesh_arcsec}
 
 
 def load_config(path: Path) -> PipelineConfig:
@@ -51,6 +61,8 @@ def load_config(path: Path) -> PipelineConfig:
                 float(qc["max_seeing_arcsec"]), float(qc["max_ellipticity"]),
                 float(qc["max_astrometric_rms_arcsec"]), float(qc["max_zp_error"]),
                 {k: float(v) for k, v in qc.get("min_depth", {}).items()}),
-            source=path)
+            source=path,
+            background_mesh_arcsec=(float(det["background_mesh_arcsec"])
+                                    if "background_mesh_arcsec" in det else None))
     except (KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
         raise ValueError(f"{path}: bad pipeline configuration ({exc!r})") from exc

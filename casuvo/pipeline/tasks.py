@@ -214,12 +214,16 @@ def _calibrate_all(items: Sequence[tuple], ref, filt, cfg: PipelineConfig
                                float(np.median([z.magzrr for z in zps])), 0)
     good = [c for c in out if not isinstance(c, str | None)]
     apcor = {k: float(np.nanmedian([c.apcor[k] for c in good])) for k in good[0].apcor}
+    # One zero point for the whole camera (the flats keep the detectors' relative
+    # gains), as CASU's MAGZPT: the median over detectors, robust to a sparse one.
+    camera = photcal.ZeroPoint(camera.magzpt, float(1.2533 * np.std(
+        [z.magzpt for z in zps]) / np.sqrt(len(zps))) if len(zps) > 1 else camera.magzrr,
+        int(sum(z.n_stars for z in zps)))
     for k, (cat, sol, bkg, info) in enumerate(items):
         if isinstance(out[k], str):
             continue
-        if out[k] is None or not all(np.isfinite(list(out[k].apcor.values()))):
-            out[k] = calibrate(cat, sol, bkg, ref, filt, info, cfg.detection,
-                               zero=camera if out[k] is None else None, camera_apcor=apcor)
+        out[k] = calibrate(cat, sol, bkg, ref, filt, info, cfg.detection, zero=camera,
+                           camera_apcor=apcor)
     return out
 
 
@@ -254,7 +258,7 @@ def _exposure_impl(cfg: PipelineConfig, inst: Instrument, raw: RawFile, masters:
                         inst.saturation)
     measured = []
     for (name, data, header), cal in zip(dets, cals, strict=True):
-        sky, bkg = subtract_sky(reduce_detector(data, cal))
+        sky, bkg = subtract_sky(reduce_detector(data, cal), cfg.background_mesh(inst))
         det_info = replace(info, saturation=float(header.get("SATURATE", inst.saturation)))
         cat = measure(sky, cal.conf, bkg, det_info, cfg.detection)
         wcs = WCS(header)
@@ -387,7 +391,7 @@ def _calibrate_products(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
     products, tables, qcs = [], [], []
     measured = []
     for name, comb in images:
-        sky, bkg = subtract_sky(comb.data)
+        sky, bkg = subtract_sky(comb.data, cfg.background_mesh(inst))
         cat = measure(sky, comb.conf, bkg, info, cfg.detection)
         wcs = comb.wcs
         wcs.pixel_shape = (sky.shape[1], sky.shape[0])

@@ -51,7 +51,8 @@ def _nebulae(settings, field: str) -> SkyCoord | None:
     sky = Table.read(settings.data_dir / "truth" / f"sky_{field}.fits", hdu=1,
                      character_as_bytes=False)
     neb = sky[np.asarray(sky["kind"]) == "pn_nebula"]
-    return SkyCoord(neb["ra"] * u.deg, neb["dec"] * u.deg) if len(neb) else None
+    return SkyCoord(np.asarray(neb["ra"]) * u.deg, np.asarray(neb["dec"]) * u.deg) \
+        if len(neb) else None
 
 
 def _residuals(settings, stack) -> tuple[np.ndarray, int]:
@@ -65,7 +66,8 @@ def _residuals(settings, stack) -> tuple[np.ndarray, int]:
         _, src = dets[hdu.name]
         src = src[_isolated_truth(src, 3.0, 4.0)]
         if nebulae is not None:  # stars seen through a bright nebula's shell
-            near = SkyCoord(src["ra"] * u.deg, src["dec"] * u.deg).separation(
+            near = SkyCoord(np.asarray(src["ra"]) * u.deg,
+                            np.asarray(src["dec"]) * u.deg).separation(
                 nebulae[0]).arcsec < 100
             src = src[~near]
         cat = hdu.data[_stellar_bright(hdu.data, hdu.header["SATURATE"])]
@@ -142,7 +144,9 @@ def _completeness(settings, stack) -> tuple[float, float, float, float]:
 @pytest.mark.parametrize("survey", ["vista", "vst"])
 def test_completeness_and_spurious_rate_at_the_5_sigma_limit(settings, products_dir,
                                                               survey) -> None:
-    stack = product_files(products_dir, survey, "stack")[0]
+    # A field without extended nebulosity, whose structure a point-source limit ignores.
+    stack = next(s for s in product_files(products_dir, survey, "stack")
+                 if fits.getheader(s, 0)["OBJECT"] != "vphas_pn")
     comp, comp_bright, spurious, limit = _completeness(settings, stack)
     print(f"{stack.name}: 5σ limit {limit:.2f}: completeness {comp:.1%} at the limit, "
           f"{comp_bright:.1%} 1.5 mag brighter; spurious {spurious:.2%}")
