@@ -19,6 +19,10 @@ from astropy.table import Table
 
 __all__ = ["APERTURE_FACTORS", "DetectionParams", "detect_sources"]
 
+# Crowded Galactic-plane tiles and bright nebulae hold millions of pixels above a 1.5σ
+# threshold at once; sep's default stack (300 000) is sized for sparse fields.
+sep.set_extract_pixstack(10_000_000)
+
 APERTURE_FACTORS = (0.5, 1 / np.sqrt(2), 1.0, np.sqrt(2), 2.0, 2 * np.sqrt(2), 4.0, 5.0, 6.0,
                     7.0, 8.0, 10.0, 12.0)
 

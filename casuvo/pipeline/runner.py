@@ -181,7 +181,12 @@ def run_pipeline(cfg: PipelineConfig, raw_dir: Path, gaia_dir: Path, out_dir: Pa
         bar = tqdm(total=len(futures), unit="task", desc=f"pipeline {cfg.survey}",
                    disable=not progress)
         for future in as_completed(futures):
-            result = future.result()
+            try:
+                result = future.result()
+            except Exception as exc:  # a bug in a task: record it, keep the run going
+                log.exception("task %s raised", future.key)
+                result = tasks.Failed(str(future.key), (), f"internal error in "
+                                      f"{str(future.key).split('-')[0]}: {exc!r}")
             bar.update(1)
             _record(conn, run_id, cfg, result, checksums)
             if isinstance(result, tasks.Failed):
