@@ -372,7 +372,7 @@ def _detector_keywords(cal, bkg, filt, inst, exptime: float, rcore: float) -> di
         "SKYNOISE": round(bkg.noise, 3),
         "STDCRMS": (round(cal.astrometry.rms_arcsec, 4)
                     if np.isfinite(cal.astrometry.rms_arcsec) else -1.0,
-                    "[arcsec] astrometric fit RMS (-1: no stars here)"),
+                    "[arcsec] WCS fit RMS, -1: no stars"),
         "NUMBRMS": cal.astrometry.n_stars, "RCORE": round(rcore / inst.pixel_scale, 3),
         "SATURATE": inst.saturation, "GAIN": inst.gain,
         **{k: round(v, 4) for k, v in cal.apcor.items()},
