@@ -171,8 +171,9 @@ def run_pipeline(cfg: PipelineConfig, raw_dir: Path, gaia_dir: Path, out_dir: Pa
         client = Client(scheduler)
     else:
         n_workers = workers or max(1, min(os.cpu_count() or 1, 4))
+        # The dashboard (progress per task) on a free port: the log prints its link.
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=":0")
         client = Client(cluster)
     log.info("running %d tasks (%d exposures) on %s", len(everything), len(science),
              client.dashboard_link or scheduler or "a local cluster")
@@ -201,6 +202,10 @@ def run_pipeline(cfg: PipelineConfig, raw_dir: Path, gaia_dir: Path, out_dir: Pa
                     log.info("made %s (qc %s, %.1f s)", result.name,
                              result.qc.get("qcstatus"), result.seconds)
         bar.close()
+    except BaseException:
+        if conn is not None:
+            conn.close()
+        raise
     finally:
         client.close()
         if cluster is not None:
