@@ -193,6 +193,10 @@ def start_server(settings: Settings) -> None:
         log.info("starting DaCHS on %s", settings.server_url)
         dachs(settings, "serve", "start", timeout=120)
     wait_until_serving(settings)
+    # Something else answering on our port (another instance) would fool the check.
+    if server_pid(settings) is None:
+        raise DachsError(f"DaCHS did not start (is port {settings.http_port} taken by "
+                         f"another server?); see {settings.dachs_root / 'logs'}")
 
 
 def wait_until_serving(settings: Settings, timeout: float = 120) -> None:
