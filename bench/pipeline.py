@@ -96,7 +96,7 @@ def detection_vs_sextractor(raw: Path, calib: Path, work: Path) -> tuple[float, 
     diameters = ",".join(f"{2 * f * rcore:.3f}" for f in APERTURE_FACTORS)
     (work / "default.param").write_text(
         "NUMBER\nX_IMAGE\nY_IMAGE\nFLUX_ISO\nFLUX_APER(13)\nFLUXERR_APER(13)\nELLIPTICITY\n"
-        "THETA_IMAGE\nFLUX_RADIUS\nKRON_RADIUS\nFWHM_IMAGE\nCLASS_STAR\nFLAGS\n")
+        "THETA_IMAGE\nFLUX_RADIUS\nKRON_RADIUS\nFWHM_IMAGE\nFLAGS\n")
     (work / "default.conv").write_text("CONV NORM\n1 2 1\n2 4 2\n1 2 1\n")
     cmd = ["source-extractor", str(image), "-CATALOG_NAME", str(work / "sex.cat"),
            "-CATALOG_TYPE", "FITS_LDAC", "-PARAMETERS_NAME", str(work / "default.param"),
