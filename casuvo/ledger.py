@@ -133,5 +133,12 @@ CREATE INDEX IF NOT EXISTS products_product_idx ON ledger.products (product, fin
 
 
 def ensure_products_schema(conn: psycopg.Connection) -> None:
-    """Create the pipeline run and product tables if needed."""
+    """Create the pipeline run and product tables if needed.
+
+    DaCHS's administrative role may read them: the archives publish the
+    product records through views (``vista.processing``) that it owns.
+    """
     conn.execute(PRODUCTS_DDL)
+    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'gavoadmin'").fetchone():
+        conn.execute("GRANT USAGE ON SCHEMA ledger TO gavoadmin;"
+                     " GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO gavoadmin")

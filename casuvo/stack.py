@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import psycopg
 
-from casuvo import pgcluster
+from casuvo import ledger, pgcluster
 from casuvo.config import Settings
 from casuvo.dachs import instance
 
-__all__ = ["TableState", "down", "publish", "table_states", "up"]
+__all__ = ["ARCHIVES", "TableState", "down", "publish", "publish_archive", "table_states", "up"]
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +25,34 @@ log = logging.getLogger(__name__)
 def publish(settings: Settings, *, republish: bool = False) -> None:
     """Import each RD's tables once (then only their metadata) and publish it."""
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        # the archives' processing views read the ledger
+        ledger.ensure_products_schema(conn)
         imported = {row[0] for row in conn.execute(
             "SELECT DISTINCT sourcerd FROM dc.tablemeta")}
     for name in instance.resource_names(settings):
         rd = f"{name}/q"
         instance.import_rd(settings, rd, meta_only=rd in imported and not republish)
+
+
+#: the image archives: survey -> the RD data elements built from its products
+ARCHIVES: dict[str, tuple[str, ...]] = {
+    "vista": ("import", "importAncillary"),
+    "vst": ("import", "importAncillary"),
+}
+
+
+def publish_archive(settings: Settings, survey: str) -> int:
+    """(Re)build a survey's image archive (images, ancillary files, ObsCore) from its products.
+
+    DaCHS's import replaces the archive's rows in one transaction per table, so
+    a failure leaves the previous archive in place.  Returns the number of
+    published images.
+    """
+    if survey not in ARCHIVES:
+        raise ValueError(f"no image archive {survey!r}; known: {', '.join(ARCHIVES)}")
+    instance.import_rd(settings, f"{survey}/q", data=ARCHIVES[survey])
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        return int(conn.execute(f"SELECT count(*) FROM {survey}.images").fetchone()[0])
 
 
 def up(settings: Settings, *, republish: bool = False) -> None:

@@ -26,6 +26,8 @@ SUBCOMMANDS: dict[str, str] = {
     "ingest": "Bulk-load catalogue files into a published table.",
     "endpoints": "Print the service URLs (--json for tools).",
     "pipeline": "Run the VISTA/VST imaging pipelines; status and QC plots.",
+    "publish": "Publish pipeline products in the image archives (SIA, ObsCore, SODA).",
+    "coverage": "MOCs and HiPS of the image collections, for Aladin.",
     "demo": "up + simulate + ingest + pipelines: the whole demo data centre.",
 }
 

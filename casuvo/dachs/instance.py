@@ -111,6 +111,13 @@ def configure(settings: Settings) -> None:
         url = "http://www.ivoa.net/rdf/" + vocab.stem.replace("__", "/")
         dest = root / "cache" / url.replace("/", "=2F")
         shutil.copyfile(vocab, dest)
+    # Product files are served from the DaCHS inputs tree as products/...
+    _symlink(root / "inputs" / "products", settings.data_dir / "products")
+    # ... and the coverage maps (casuvo.coverage) as hips/ and moc/, which
+    # resdir/coverage serves through \getConfig{inputsDir} (a relative staticData
+    # would resolve inside the checkout: inputs/coverage is a link into resdir/).
+    _symlink(root / "inputs" / "hips", settings.data_dir / "hips")
+    _symlink(root / "inputs" / "moc", settings.data_dir / "coverage")
     for rd_dir in sorted(p for p in (settings.home / "resdir").iterdir() if p.is_dir()):
         name = rd_dir.name
         link = root / "inputs" / name
@@ -120,6 +127,16 @@ def configure(settings: Settings) -> None:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(target, target_is_directory=True)
+
+
+def _symlink(link: Path, target: Path) -> None:
+    """Point ``link`` at ``target`` (created if missing), replacing a stale link."""
+    target.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() and link.resolve() == target.resolve():
+        return
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(target, target_is_directory=True)
 
 
 def _user_name() -> str:
@@ -151,9 +168,13 @@ def table_exists(settings: Settings, qualified: str) -> bool:
                             ).fetchone()[0]
 
 
-def import_rd(settings: Settings, rd: str, *, meta_only: bool = False) -> None:
-    """``dachs imp`` (creating tables, or only their metadata) then ``dachs pub``."""
-    args = ["imp", *(["-m"] if meta_only else []), rd]
+def import_rd(settings: Settings, rd: str, *, meta_only: bool = False,
+              data: tuple[str, ...] = ()) -> None:
+    """``dachs imp`` (creating tables, or only their metadata) then ``dachs pub``.
+
+    ``data`` names the RD's data elements to import (default: all of them).
+    """
+    args = ["imp", *(["-m"] if meta_only else []), rd, *data]
     log.info("dachs %s", " ".join(args))
     dachs(settings, *args)
     dachs(settings, "pub", rd)

@@ -2,8 +2,8 @@
 """Run the ``dachs`` command line with casuvo's server adjustments installed.
 
 ``python -m casuvo.dachs.server serve start`` is ``dachs serve start`` with
-:func:`casuvo.dachs.errors.install` applied first; DaCHS daemonises by forking,
-so the adjustments live on in the server process.  Any other ``dachs``
+casuvo's error, ADQL and DataLink adjustments installed first; DaCHS
+daemonises by forking, so the adjustments live on in the server process.  Any other ``dachs``
 subcommand passes straight through.
 """
 
@@ -15,10 +15,12 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     from gavo.user import cli
 
-    from casuvo.dachs import adqlchecks, errors
+    from casuvo.dachs import adqlchecks, datalinks, errors, mediatypes
 
     errors.install()
     adqlchecks.install()
+    datalinks.install()
+    mediatypes.install()
     sys.argv = ["dachs", *(sys.argv[1:] if argv is None else argv)]
     cli.main()
 

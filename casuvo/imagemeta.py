@@ -1,0 +1,268 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""What the image archive publishes about each pipeline product: one record per image.
+
+A CASU stacked pawprint is a multi-extension file with one image per
+detector; a tile is a single image.  The archive (``vista.images``,
+``vst.images``, ObsCore, SIA) lists *images*, so every image extension gets
+its own record: the extension header (WCS, zero point, seeing, depth) with the
+primary header's observation keywords, plus what the archive adds — file
+names, the processing run from the ledger, a release date, and a PNG preview.
+
+This module reads files and the ledger only; the DaCHS resource descriptors
+(``resdir/common/images.rd``) turn these records into table rows.  It works in
+both Python environments (astropy 5.3 and 8).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.coordinates import SkyCoord
+from astropy.io import fits
+
+from casuvo.instruments import instrument
+
+__all__ = ["IMAGE_PATTERNS", "ImageFile", "ancillary_records", "image_files", "image_records",
+           "ledger_runs", "release_date",
+           "write_preview"]
+
+log = logging.getLogger(__name__)
+
+#: science image products published per survey: stacked pawprints and tiles
+IMAGE_PATTERNS = ("*_st.fit", "*_st_tl.fit")
+
+#: ESO's standard proprietary period; products become public a year after the night
+PROPRIETARY_DAYS = 365
+
+#: the primary-header keywords copied into every image record
+PRIMARY_KEYS = ("TELESCOP", "INSTRUME", "FILTER", "OBJECT", "MJD-OBS", "MJD-END", "DATE-OBS",
+                "TEXPTIME", "PROG_ID", "NCOMBINE", "OBSTECH", "PRODCATG", "OBSTATUS",
+                "QCSTATUS", "QCFLAGS", "AMSTART", "ASSON1", "OBID1")
+
+PREVIEW_SIZE = 256
+
+
+@dataclass(frozen=True)
+class ImageFile:
+    """A science product file and its companions (confidence map, catalogue)."""
+
+    path: Path
+    conf: Path
+    catalogue: Path
+
+    @property
+    def is_tile(self) -> bool:
+        return self.path.name.endswith("_st_tl.fit")
+
+
+def image_files(survey_dir: Path) -> list[ImageFile]:
+    """Science image products of one survey (``products/<survey>/<night>/``), sorted.
+
+    Only finished products count: a product is finished when its completion
+    marker exists (the pipeline writes it last), so a running pipeline's files
+    are never published half-made.
+    """
+    files = []
+    for pattern in IMAGE_PATTERNS:
+        for path in survey_dir.glob(f"2*/{pattern}"):
+            if not path.with_name(path.name + ".done.json").exists():
+                continue
+            stem = path.name[: -len(".fit")]
+            files.append(ImageFile(path, path.with_name(stem + "_conf.fit"),
+                                   path.with_name(stem + "_cat.fits")))
+    return sorted(files, key=lambda f: f.path.name)
+
+
+def release_date(night: str, proprietary_days: int = PROPRIETARY_DAYS) -> date:
+    """The date a product of ``night`` (YYYYMMDD) becomes public."""
+    return date(int(night[:4]), int(night[4:6]), int(night[6:8])) + timedelta(
+        days=proprietary_days)
+
+
+def survey_name(home: Path, survey: str) -> str:
+    """The survey's name (VVV, VPHAS+) from its pipeline configuration."""
+    with (home / "pipelines" / survey / "config.toml").open("rb") as f:
+        return str(tomllib.load(f)["survey"]["name"])
+
+
+def write_preview(data: np.ndarray, path: Path, size: int = PREVIEW_SIZE) -> None:
+    """A PNG quick look: block-averaged to at most ``size`` pixels, arcsinh-stretched.
+
+    The stretch uses robust percentiles of the finite pixels so that a few
+    saturated stars do not wash out the sky; north is up as in the FITS file
+    (row 0 at the bottom).
+    """
+    from PIL import Image
+
+    img = np.nan_to_num(np.asarray(data, dtype=np.float32), nan=0.0)
+    factor = max(1, int(np.ceil(max(img.shape) / size)))
+    ny, nx = (img.shape[0] // factor) * factor, (img.shape[1] // factor) * factor
+    img = img[:ny, :nx].reshape(ny // factor, factor, nx // factor, factor).mean(axis=(1, 3))
+    lo, hi = np.percentile(img, [5.0, 99.7])
+    scaled = np.arcsinh(np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1) * 10) / np.arcsinh(10)
+    pixels = (255 * scaled[::-1]).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    Image.fromarray(pixels, mode="L").save(tmp, format="PNG")
+    os.replace(tmp, path)
+
+
+def _coords(ra: float, dec: float) -> str:
+    """Sexagesimal ``hh:mm:ss.ss ±dd:mm:ss.s``, as the CASU archive lists positions."""
+    c = SkyCoord(ra, dec, unit="deg")
+    return (c.ra.to_string(unit="hourangle", sep=":", precision=2, pad=True) + " "
+            + c.dec.to_string(sep=":", precision=1, alwayssign=True, pad=True))
+
+
+def image_records(products_dir: Path, survey: str, home: Path,
+                  runs: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    """One record per image extension of every finished product of ``survey``.
+
+    ``products_dir`` is ``var/data/products`` (reachable from the DaCHS inputs
+    tree as ``products/``); ``runs`` maps product file names to the ledger's
+    processing run.  Keys in upper case are FITS keywords (the WCS for
+    DaCHS's ``//siap#computePGS``); lower-case keys are the archive's own.
+    """
+    runs = runs or {}
+    name = survey_name(home, survey)
+    inst = instrument(survey)
+    for product in image_files(products_dir / survey):
+        rel = product.path.relative_to(products_dir.parent).as_posix()
+        night = product.path.parent.name
+        with fits.open(product.path, memmap=True) as hdul:
+            primary = hdul[0].header
+            for extnum, hdu in enumerate(hdul[1:], start=1):
+                h = hdu.header
+                record: dict[str, Any] = {
+                    k: v for k, v in h.items()
+                    if k and k not in ("COMMENT", "HISTORY", "CHECKSUM", "DATASUM")}
+                for key in PRIMARY_KEYS:
+                    if key in primary:
+                        record.setdefault(key, primary[key])
+                ny, nx = hdu.data.shape
+                preview = product.path.parent / "previews" / (
+                    f"{product.path.name[:-4]}_{extnum}.png")
+                if (not preview.exists()
+                        or preview.stat().st_mtime < product.path.stat().st_mtime):
+                    write_preview(hdu.data, preview)
+                from astropy.wcs import WCS
+
+                centre = WCS(h).pixel_to_world_values((nx - 1) / 2, (ny - 1) / 2)
+                filt = inst.filter(str(primary["FILTER"]).strip())
+                pixscale = inst.pixel_scale
+                record.update(
+                    accref=f"{rel}/{extnum}", path=rel, fsize=product.path.stat().st_size,
+                    preview=preview.relative_to(products_dir.parent).as_posix(),
+                    filename=product.path.name, extnum=extnum, extname=h.get("EXTNAME", ""),
+                    imagetype="tile" if product.is_tile else "pawprint",
+                    confname=product.conf.name, catname=product.catalogue.name,
+                    coords=_coords(float(centre[0]), float(centre[1])),
+                    filtername=filt.name, surveyname=name, object=str(primary["OBJECT"]),
+                    instrument=str(primary["INSTRUME"]).strip(),
+                    facility=str(primary["TELESCOP"]).strip(),
+                    nightobs=int(night), mjdobs=float(primary["MJD-OBS"]),
+                    mjdend=float(primary["MJD-END"]),
+                    totexptime=float(primary["TEXPTIME"]), exptime=float(h.get(
+                        "EXPTIME", primary.get("EXPTIME", np.nan))),
+                    obsfwhm=float(h.get("PSF_FWHM", float(h.get("SEEING", np.nan)) * pixscale)),
+                    ellipticity=float(h.get("ELLIPTIC", np.nan)),
+                    skylevel=float(h.get("SKYLEVEL", np.nan)),
+                    skynoise=float(h.get("SKYNOISE", np.nan)),
+                    magzpt=float(h.get("MAGZPT", np.nan)), magzrr=float(h.get("MAGZRR", np.nan)),
+                    abmaglim=float(h.get("ABMAGLIM", np.nan)),
+                    astrms=float(h.get("STDCRMS", np.nan)),
+                    obstatus=str(primary.get("OBSTATUS", "")).strip(),
+                    qcstatus=str(h.get("QCSTATUS", primary.get("QCSTATUS", ""))).strip(),
+                    run_id=runs.get(product.path.name),
+                    release=release_date(night),
+                    wavelength_nm=filt.wavelength_nm, width_nm=filt.width_nm,
+                    ncombine=int(primary.get("NCOMBINE", 1)), nx=nx, ny=ny,
+                    calib_level=3 if product.is_tile else 2,
+                    title=(f"{name} {primary['OBJECT']} {filt.name} "
+                           f"{'tile' if product.is_tile else 'pawprint'} "
+                           f"{product.path.name}[{extnum}]"),
+                )
+                yield record
+
+
+def ledger_runs(dsn: str, pipeline: str) -> dict[str, str]:
+    """{product file name: run id} of the last successful run that made or kept it."""
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        exists = conn.execute("SELECT to_regclass('ledger.products')").fetchone()[0]
+        if exists is None:
+            return {}
+        rows = conn.execute(
+            "SELECT DISTINCT ON (product) product, run_id FROM ledger.products"
+            " WHERE pipeline = %s AND status IN ('ok', 'resumed')"
+            " ORDER BY product, (status = 'ok') DESC, finished DESC", (pipeline,)).fetchall()
+    return {product: run for product, run in rows}
+
+
+def _outline(hdul: fits.HDUList) -> tuple[float, float, float, np.ndarray]:
+    """Centre, radius (deg) and convex outline (N×2 ra, dec) of all image extensions.
+
+    The outline is the convex hull of the detectors' corners, taken in the
+    tangent plane at the centre (ObsCore s_region must be a polygon).
+    """
+    from astropy.wcs import WCS
+    from scipy.spatial import ConvexHull
+
+    corners = np.concatenate([
+        WCS(hdu.header).calc_footprint() for hdu in hdul[1:]
+        if hdu.header.get("NAXIS", 0) == 2 and "CTYPE1" in hdu.header])
+    sky = SkyCoord(corners[:, 0], corners[:, 1], unit="deg")
+    mean = sky.cartesian.xyz.value.mean(axis=1)
+    centre = SkyCoord(*mean, representation_type="cartesian")
+    centre = SkyCoord(centre.spherical.lon, centre.spherical.lat)
+    frame = centre.skyoffset_frame()
+    offsets = sky.transform_to(frame)
+    plane = np.column_stack([offsets.lon.deg, offsets.lat.deg])
+    hull = corners[ConvexHull(plane).vertices]
+    return (float(centre.ra.deg), float(centre.dec.deg),
+            float(centre.separation(sky).deg.max()), hull)
+
+
+def ancillary_records(products_dir: Path, survey: str, home: Path) -> Iterator[dict[str, Any]]:
+    """One record per confidence map and catalogue of every finished image product.
+
+    Their footprint is the circle enclosing the image's detectors (ObsCore
+    s_region); their band and times are the image's.
+    """
+    name = survey_name(home, survey)
+    inst = instrument(survey)
+    for product in image_files(products_dir / survey):
+        night = product.path.parent.name
+        with fits.open(product.path, memmap=True) as hdul:
+            primary = hdul[0].header
+            ra, dec, radius, outline = _outline(hdul)
+        filt = inst.filter(str(primary["FILTER"]).strip())
+        common = dict(
+            image=product.path.name, object=str(primary["OBJECT"]),
+            filtername=filt.name, instrument=str(primary["INSTRUME"]).strip(),
+            facility=str(primary["TELESCOP"]).strip(), ra=ra, dec=dec, fov=2 * radius,
+            footprint=outline, mjdobs=float(primary["MJD-OBS"]),
+            mjdend=float(primary["MJD-END"]), totexptime=float(primary["TEXPTIME"]),
+            em_min=(filt.wavelength_nm - filt.width_nm / 2) * 1e-9,
+            em_max=(filt.wavelength_nm + filt.width_nm / 2) * 1e-9,
+            calib_level=3 if product.is_tile else 2, release=release_date(night))
+        for path, prodcatg, prodtype, subtype, mime, what in (
+                (product.conf, "ANCILLARY.WEIGHTMAP", "image", "confidence-map", "image/fits",
+                 "confidence map"),
+                (product.catalogue, "SCIENCE.SRCTBL", "measurements", "source-catalogue",
+                 "application/fits", "source catalogue")):
+            if not path.exists():
+                continue
+            yield dict(common, accref=path.relative_to(products_dir.parent).as_posix(),
+                       fsize=path.stat().st_size, mime=mime, filename=path.name,
+                       prodcatg=prodcatg, prodtype=prodtype, prodsubtype=subtype,
+                       title=f"{name} {primary['OBJECT']} {filt.name} {what} {path.name}")

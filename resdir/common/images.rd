@@ -1,0 +1,378 @@
+<?xml version="1.0" encoding="utf-8"?>
+<!-- SPDX-License-Identifier: BSD-3-Clause
+  The image archive of an imaging survey (VISTA, VST): image and ancillary
+  product tables, ObsCore publication, SIA 2.0 and 1.0, DataLink and SODA.
+  Fed into resdir/vista/q.rd and resdir/vst/q.rd; published nowhere itself. -->
+<resource schema="dc" resdir="common">
+
+  <STREAM id="imageArchive">
+    <doc>
+      The tables, import and services of one survey's image archive.  Macros:
+      survey (vista, vst: the products directory and the pipeline),
+      surveyName (VVV, VPHAS+), instrument (VIRCAM, OMEGACAM),
+      testRA, testDec (a position with images, for validators).
+    </doc>
+
+    <table id="images" onDisk="True" adql="True">
+      <meta name="title">\surveyName images (\instrument)</meta>
+      <meta name="description">One row per published image: each detector
+        of a stacked pawprint (a CASU multi-extension file) and each tile,
+        with its footprint, observation time, band, QC (seeing, ellipticity,
+        sky noise, zero point, depth, astrometric RMS) and the processing run
+        that made it.  The image itself, its preview, cutouts, confidence map,
+        catalogue, progenitors and processing record are linked through
+        DataLink (obs_publisher_did).</meta>
+      <meta name="table-rank">20</meta>
+      <meta name="_associatedDatalinkService">
+        <meta name="serviceId">dl</meta>
+        <meta name="idColumn">obs_publisher_did</meta>
+      </meta>
+      <mixin>//siap#pgs</mixin>
+      <mixin
+        productType="'image'"
+        calibLevel="calib_level"
+        collectionName="'\surveyName'"
+        targetName="object"
+        expTime="totexptime"
+        facilityName="facility"
+        title="imageTitle"
+        tMin="mjdobs"
+        tMax="mjdend"
+        emMin="bandpassLo"
+        emMax="bandpassHi"
+        sResolution="obsfwhm"
+        oUCD="'phot.count'"
+        >//obscore#publishSIAP</mixin>
+
+      <column name="obs_publisher_did" type="text" ucd="meta.ref.ivoid"
+        tablehead="Dataset ID" verbLevel="1"
+        description="IVOA publisher dataset identifier of this image: the ID
+          for DataLink and SODA."/>
+      <column name="filename" type="text" ucd="meta.id;meta.file"
+        tablehead="File" verbLevel="1"
+        description="CASU product file holding the image (stacked pawprint
+          v/oYYYYMMDD_NNNNN_st.fit or tile ..._st_tl.fit)."/>
+      <column name="extnum" type="smallint" ucd="meta.number"
+        tablehead="Ext." verbLevel="1" required="True"
+        description="FITS extension of the image in filename (the detector
+          of a pawprint; 1 for a tile)."/>
+      <column name="extname" type="text" ucd="meta.id;instr.det"
+        tablehead="Detector" verbLevel="15"
+        description="EXTNAME of the extension (detector name)."/>
+      <column name="imagetype" type="text" ucd="meta.code.class"
+        tablehead="Type" verbLevel="1"
+        description="pawprint (one detector of a stacked pawprint) or tile.">
+        <values><option>pawprint</option><option>tile</option></values>
+      </column>
+      <column name="coords" type="text" ucd="pos.eq;meta.main"
+        tablehead="Centre" verbLevel="1"
+        description="Image centre, sexagesimal ICRS (hh:mm:ss.ss
+          +dd:mm:ss.s)."/>
+      <column name="filtername" type="text" ucd="instr.filter"
+        tablehead="Filter" verbLevel="1"
+        description="Filter (band) name."/>
+      <column name="surveyname" type="text" ucd="meta.id;obs.field"
+        tablehead="Survey" verbLevel="1" description="Survey programme."/>
+      <column name="object" type="text" ucd="meta.id;src"
+        tablehead="Field" verbLevel="5"
+        description="Survey field (OBJECT keyword)."/>
+      <column name="instrument" type="text" ucd="meta.id;instr"
+        verbLevel="15" description="Instrument."/>
+      <column name="facility" type="text" ucd="meta.id;instr.tel"
+        verbLevel="15" description="Telescope."/>
+      <column name="nightobs" type="integer" ucd="time.epoch;obs.night" required="True"
+        tablehead="Night" verbLevel="1"
+        description="Night of observation (YYYYMMDD, local date at the start
+          of the night)."/>
+      <column name="mjdobs" type="double precision" unit="d"
+        ucd="time.start;obs.exposure" tablehead="MJD start" verbLevel="5"
+        description="Start of the first contributing exposure (MJD, UTC)."/>
+      <column name="mjdend" type="double precision" unit="d"
+        ucd="time.end;obs.exposure" tablehead="MJD end" verbLevel="5"
+        description="End of the last contributing exposure (MJD, UTC)."/>
+      <column name="totexptime" type="real" unit="s"
+        ucd="time.duration;obs.exposure" tablehead="Total exp." verbLevel="1"
+        description="Total exposure time of all contributing exposures."/>
+      <column name="exptime" type="real" unit="s"
+        ucd="time.duration;obs.exposure" tablehead="Exp./pixel" verbLevel="10"
+        description="Effective exposure time per pixel."/>
+      <column name="obsfwhm" type="real" unit="arcsec"
+        ucd="phys.angSize;instr.obsty.seeing" tablehead="Seeing" verbLevel="1"
+        description="Seeing: median FWHM of stellar images in this image."/>
+      <column name="ellipticity" type="real" ucd="src.ellipticity"
+        tablehead="Ell." verbLevel="5"
+        description="Median ellipticity of stellar images."/>
+      <column name="skylevel" type="real" unit="adu" ucd="instr.skyLevel"
+        verbLevel="15" description="Median sky level after sky subtraction."/>
+      <column name="skynoise" type="real" unit="adu" ucd="stat.stdev;instr.skyLevel"
+        tablehead="Sky noise" verbLevel="5"
+        description="Sky noise (robust RMS per pixel)."/>
+      <column name="magzpt" type="real" unit="mag" ucd="phot.mag;phot.calib;arith.zp"
+        tablehead="ZP" verbLevel="5"
+        description="Photometric zero point (Vega, 1 s, airmass 1; CASU MAGZPT)."/>
+      <column name="magzrr" type="real" unit="mag" ucd="stat.error;phot.calib"
+        verbLevel="15" description="Error of the zero point (MAGZRR)."/>
+      <column name="abmaglim" type="real" unit="mag"
+        ucd="phot.mag;stat.max" tablehead="Depth (AB)" verbLevel="5"
+        description="5 sigma point-source limiting magnitude, AB (ABMAGLIM)."/>
+      <column name="astrms" type="real" unit="arcsec" ucd="stat.stdev;pos"
+        verbLevel="15"
+        description="RMS of the astrometric fit against Gaia (STDCRMS)."/>
+      <column name="obstatus" type="text" ucd="meta.code.status"
+        tablehead="OB status" verbLevel="1"
+        description="Status of the observation block (OBSTATUS)."/>
+      <column name="qcstatus" type="text" ucd="meta.code.qual"
+        tablehead="QC" verbLevel="1"
+        description="Quality control verdict against the survey thresholds
+          (pass, fail).">
+        <values><option>pass</option><option>fail</option></values>
+      </column>
+      <column name="calib_level" type="smallint" ucd="meta.code;obs.calib" required="True"
+        verbLevel="15"
+        description="ObsCore calibration level: 2 for stacked pawprints,
+          3 for tiles (mosaics)."/>
+      <column name="ncombine" type="smallint" ucd="meta.number;obs" required="True"
+        verbLevel="15" description="Number of exposures combined."/>
+      <column name="confname" type="text" ucd="meta.id;meta.file"
+        verbLevel="15" description="Confidence map of this image (file name)."/>
+      <column name="catname" type="text" ucd="meta.id;meta.file"
+        verbLevel="15" description="Source catalogue of this image (file name)."/>
+      <column name="run_id" type="text" ucd="meta.id;meta.dataset"
+        tablehead="Run" verbLevel="10"
+        description="Processing run that made the product (casuvo ledger)."/>
+      <column name="release_date" type="date" unit="yr"
+        ucd="time.release" tablehead="Release" verbLevel="10"
+        description="Date the image becomes public (one year after the
+          night, ESO's proprietary period)."/>
+    </table>
+
+    <table id="ancillary" onDisk="True" adql="True">
+      <meta name="title">\surveyName ancillary products</meta>
+      <meta name="description">Confidence maps and source catalogues of the
+        \surveyName images, one row per file (all detectors of a pawprint
+        in one multi-extension file), published in ObsCore.</meta>
+      <meta name="table-rank">40</meta>
+      <mixin>//products#table</mixin>
+      <mixin
+        productType="prodtype"
+        productSubtype="prodsubtype"
+        calibLevel="calib_level"
+        collectionName="'\surveyName'"
+        targetName="object"
+        expTime="totexptime"
+        facilityName="facility"
+        instrumentName="instrument"
+        title="title"
+        ra="ra"
+        dec="dec"
+        fov="fov"
+        coverage="footprint"
+        tMin="mjdobs"
+        tMax="mjdend"
+        emMin="em_min"
+        emMax="em_max"
+        oUCD="NULL"
+        preview="NULL"
+        >//obscore#publish</mixin>
+      <column name="filename" type="text" ucd="meta.id;meta.file"
+        tablehead="File" verbLevel="1" description="Product file name."/>
+      <column name="image" type="text" ucd="meta.id;meta.file"
+        tablehead="Image" verbLevel="1"
+        description="The science image (file name) this product belongs to."/>
+      <column name="prodcatg" type="text" ucd="meta.code.class"
+        tablehead="Category" verbLevel="1"
+        description="ESO product category (ANCILLARY.WEIGHTMAP,
+          SCIENCE.SRCTBL)."/>
+      <column name="prodtype" type="text" ucd="meta.code.class"
+        verbLevel="15" description="ObsCore dataproduct_type."/>
+      <column name="prodsubtype" type="text" ucd="meta.code.class"
+        verbLevel="15" description="ObsCore dataproduct_subtype."/>
+      <column name="title" type="text" ucd="meta.title" verbLevel="15"
+        description="Human-readable title."/>
+      <column name="object" type="text" ucd="meta.id;src" verbLevel="5"
+        description="Survey field."/>
+      <column name="filtername" type="text" ucd="instr.filter" verbLevel="1"
+        description="Filter (band) name."/>
+      <column name="instrument" type="text" ucd="meta.id;instr" verbLevel="15"
+        description="Instrument."/>
+      <column name="facility" type="text" ucd="meta.id;instr.tel" verbLevel="15"
+        description="Telescope."/>
+      <column name="ra" type="double precision" unit="deg" ucd="pos.eq.ra"
+        verbLevel="5" description="Centre of the covered field, ICRS."/>
+      <column name="dec" type="double precision" unit="deg" ucd="pos.eq.dec"
+        verbLevel="5" description="Centre of the covered field, ICRS."/>
+      <column name="fov" type="double precision" unit="deg"
+        ucd="phys.angSize;instr.fov" verbLevel="15"
+        description="Diameter of the circle enclosing all detectors."/>
+      <column name="footprint" type="spoly" unit="deg" ucd="pos.outline;obs.field"
+        verbLevel="15" description="Convex outline of all detectors."/>
+      <column name="mjdobs" type="double precision" unit="d"
+        ucd="time.start;obs.exposure" verbLevel="15"
+        description="Start of the first contributing exposure (MJD)."/>
+      <column name="mjdend" type="double precision" unit="d"
+        ucd="time.end;obs.exposure" verbLevel="15"
+        description="End of the last contributing exposure (MJD)."/>
+      <column name="totexptime" type="real" unit="s"
+        ucd="time.duration;obs.exposure" verbLevel="15"
+        description="Total exposure time."/>
+      <column name="em_min" type="double precision" unit="m"
+        ucd="em.wl;stat.min" verbLevel="15" description="Band lower limit."/>
+      <column name="em_max" type="double precision" unit="m"
+        ucd="em.wl;stat.max" verbLevel="15" description="Band upper limit."/>
+      <column name="calib_level" type="smallint" ucd="meta.code;obs.calib" required="True"
+        verbLevel="15" description="ObsCore calibration level."/>
+    </table>
+
+    <data id="import">
+      <sources items="\survey"/>
+      <embeddedGrammar>
+        <iterator>
+          <setup imports="casuvo.dachs.archive"/>
+          <code>
+            yield from archive.image_rows(self.sourceToken)
+          </code>
+        </iterator>
+        <rowfilter procDef="//products#define">
+          <bind key="table">"\survey.images"</bind>
+          <bind key="accref">@accref</bind>
+          <bind key="path">@path</bind>
+          <bind key="fsize">@fsize</bind>
+          <bind key="embargo">@release</bind>
+          <bind key="preview">@preview</bind>
+          <bind key="preview_mime">"image/png"</bind>
+        </rowfilter>
+      </embeddedGrammar>
+      <make table="images">
+        <rowmaker idmaps="filename,extnum,extname,imagetype,coords,filtername,
+            surveyname,object,instrument,facility,nightobs,mjdobs,mjdend,
+            totexptime,exptime,obsfwhm,ellipticity,skylevel,skynoise,magzpt,
+            magzrr,abmaglim,astrms,obstatus,qcstatus,calib_level,ncombine,
+            confname,catname,run_id">
+          <apply procDef="//siap#computePGS"/>
+          <apply procDef="//siap#setMeta">
+            <bind key="title">@title</bind>
+            <bind key="instrument">@instrument</bind>
+            <bind key="dateObs">(@mjdobs + @mjdend) / 2.</bind>
+            <bind key="bandpassId">@filtername</bind>
+            <bind key="bandpassUnit">"m"</bind>
+            <bind key="bandpassRefval">@wavelength_nm * 1e-9</bind>
+            <bind key="bandpassLo">(@wavelength_nm - @width_nm / 2) * 1e-9</bind>
+            <bind key="bandpassHi">(@wavelength_nm + @width_nm / 2) * 1e-9</bind>
+          </apply>
+          <map key="obs_publisher_did">\\standardPubDID</map>
+          <map key="release_date">@release</map>
+        </rowmaker>
+      </make>
+    </data>
+
+    <data id="importAncillary">
+      <sources items="\survey"/>
+      <embeddedGrammar>
+        <iterator>
+          <setup imports="casuvo.dachs.archive"/>
+          <code>
+            yield from archive.ancillary_rows(self.sourceToken)
+          </code>
+        </iterator>
+        <rowfilter procDef="//products#define">
+          <bind key="table">"\survey.ancillary"</bind>
+          <bind key="accref">@accref</bind>
+          <bind key="path">@accref</bind>
+          <bind key="fsize">@fsize</bind>
+          <bind key="mime">@mime</bind>
+          <bind key="embargo">@release</bind>
+          <bind key="preview">None</bind>
+        </rowfilter>
+      </embeddedGrammar>
+      <make table="ancillary">
+        <rowmaker idmaps="*"/>
+      </make>
+    </data>
+
+    <service id="dl" allowed="dlget,dlmeta">
+      <meta name="title">\surveyName image DataLink and SODA cutouts</meta>
+      <meta name="description">DataLink for every \surveyName image (the
+        file, a PNG preview, its confidence map and catalogue, its input
+        pawprints for a tile, its processing record) and SODA cutouts (POS
+        CIRCLE, POLYGON, RANGE; PIXEL_1/PIXEL_2) of the image's own detector,
+        returned as a FITS file with the image's WCS.</meta>
+      <meta name="dlget.description">SODA cutouts of \surveyName images.</meta>
+      <meta name="dlmeta.description">DataLink documents of \surveyName
+        images.</meta>
+      <datalinkCore>
+        <descriptorGenerator>
+          <setup imports="casuvo.dachs.archive"/>
+          <code>
+            return archive.image_descriptor(pubDID, "products/\survey/")
+          </code>
+        </descriptorGenerator>
+        <dataFunction>
+          <setup imports="casuvo.dachs.archive"/>
+          <code>
+            archive.check_cutout(descriptor, args)
+          </code>
+        </dataFunction>
+        <FEED source="//soda#fits_standardDLFuncs"/>
+        <dataFunction>
+          <setup imports="casuvo.dachs.archive"/>
+          <code>
+            archive.keep_image_extension(descriptor)
+          </code>
+        </dataFunction>
+        <metaMaker semantics="#auxiliary">
+          <setup imports="casuvo.dachs.archive"/>
+          <code>
+            yield from archive.image_links(descriptor)
+          </code>
+        </metaMaker>
+      </datalinkCore>
+    </service>
+
+    <service id="sia2" allowed="siap2.xml,form">
+      <meta name="shortName">\surveyName SIA2</meta>
+      <meta name="title">\surveyName images, SIA 2.0</meta>
+      <meta name="description">Simple Image Access 2.0 over the \surveyName
+        images in ObsCore (POS, BAND, TIME, COLLECTION, CALIB, ... as
+        SIA 2.0 defines them).  Rows link to DataLink for previews, cutouts
+        and ancillary files.</meta>
+      <meta name="sia.type">Pointed</meta>
+      <meta name="testQuery.pos.ra">\testRA</meta>
+      <meta name="testQuery.pos.dec">\testDec</meta>
+      <meta name="testQuery.size.ra">0.05</meta>
+      <meta name="testQuery.size.dec">0.05</meta>
+      <publish render="siap2.xml" sets="ivo_managed"/>
+      <dbCore queriedTable="//obscore#ObsCore">
+        <FEED source="//siap2#parameters"/>
+        <condDesc combining="True">
+          <phraseMaker>
+            <code>
+              yield "source_table = '\survey.images'"
+            </code>
+          </phraseMaker>
+        </condDesc>
+      </dbCore>
+    </service>
+
+    <service id="sia1" allowed="siap.xml,form">
+      <meta name="shortName">\surveyName SIA1</meta>
+      <meta name="title">\surveyName images, SIA 1.0</meta>
+      <meta name="description">Simple Image Access 1.0 (POS, SIZE,
+        INTERSECT, FORMAT) over the \surveyName images, for older clients;
+        also the archive's query-by-position web page.</meta>
+      <meta name="sia.type">Pointed</meta>
+      <meta name="testQuery.pos.ra">\testRA</meta>
+      <meta name="testQuery.pos.dec">\testDec</meta>
+      <meta name="testQuery.size.ra">0.05</meta>
+      <meta name="testQuery.size.dec">0.05</meta>
+      <publish render="siap.xml" sets="ivo_managed"/>
+      <publish render="form" sets="local"/>
+      <dbCore queriedTable="images">
+        <condDesc original="//siap#protoInput"/>
+        <condDesc original="//siap#humanInput"/>
+        <condDesc buildFrom="filtername"/>
+        <condDesc buildFrom="imagetype"/>
+        <condDesc buildFrom="qcstatus"/>
+      </dbCore>
+    </service>
+  </STREAM>
+</resource>
