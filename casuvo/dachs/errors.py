@@ -43,7 +43,10 @@ def install() -> None:
         return
     from gavo import base
     from gavo.protocols import dali, tap
+    from gavo.svcs import common as svccommon
     from gavo.web import syncrender, vodal
+
+    from casuvo.dachs import params
 
     def sync_failure(self: Any, flr: Any, request: Any) -> Any:
         status = status_for(flr.value)
@@ -92,4 +95,18 @@ def install() -> None:
         return scs_write(self, request, msg, httpStatus, queryStatus)
 
     vodal.SCSRenderer._writeErrorTable = scs_error
+
+    fill_db_options = svccommon.QueryMeta._fillDbOptions
+
+    def checked_db_options(self: Any, args: Any) -> None:
+        # A negative MAXREC made DaCHS fail with a 500 deep inside the query;
+        # QueryMeta is built before DaCHS's error handling starts, so it is
+        # treated as DaCHS treats a malformed MAXREC: the default limit.
+        try:
+            params.check_maxrec(args)
+        except base.ValidationError:
+            args = {k: v for k, v in args.items() if k != "MAXREC"}
+        fill_db_options(self, args)
+
+    svccommon.QueryMeta._fillDbOptions = checked_db_options
     _installed = True

@@ -345,6 +345,16 @@
         <FEED source="//siap2#parameters"/>
         <condDesc combining="True">
           <phraseMaker>
+            <setup imports="casuvo.dachs.params"/>
+            <code>
+              params.check_sia2(inPars)
+              return
+              yield
+            </code>
+          </phraseMaker>
+        </condDesc>
+        <condDesc combining="True">
+          <phraseMaker>
             <code>
               yield "source_table = '\survey.images'"
             </code>
@@ -368,6 +378,16 @@
       <publish render="form" sets="local"/>
       <dbCore queriedTable="images">
         <condDesc original="//siap#protoInput"/>
+        <condDesc combining="True">
+          <phraseMaker>
+            <setup imports="casuvo.dachs.params"/>
+            <code>
+              params.check_sia1(inPars)
+              return
+              yield
+            </code>
+          </phraseMaker>
+        </condDesc>
         <condDesc original="//siap#humanInput"/>
         <condDesc buildFrom="filtername"/>
         <condDesc buildFrom="imagetype"/>
