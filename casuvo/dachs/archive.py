@@ -204,14 +204,15 @@ def image_links(descriptor: Any) -> Iterator[Any]:
     yield descriptor.makeLink(
         products.makeProductLink(descriptor.accref),
         description=f"The product file {name} (multi-extension FITS, all detectors)",
-        semantics="#counterpart", contentType="image/fits",
+        semantics="#auxiliary", localSemantics="product-file", contentType="image/fits",
         contentLength=descriptor.estimateSize())
-    for suffix, what, mime in (("_conf.fit", "Confidence map", "image/fits"),
-                               ("_cat.fits", "Source catalogue", "application/fits")):
+    for suffix, what, local, mime in (
+            ("_conf.fit", "Confidence map", "confidence-map", "image/fits"),
+            ("_cat.fits", "Source catalogue", "source-catalogue", "application/fits")):
         yield descriptor.makeLink(
             products.makeProductLink(f"{folder}/{stem}{suffix}"),
             description=f"{what} of {name} ({stem}{suffix})", semantics="#auxiliary",
-            contentType=mime)
+            localSemantics=local, contentType=mime)
     for key in sorted(k for k in descriptor.primaryHeader if k.startswith("PROV")):
         source = str(descriptor.primaryHeader[key])
         if source.endswith("_st.fit"):  # a tile's input pawprints are archive products
@@ -226,7 +227,8 @@ def image_links(descriptor: Any) -> Iterator[Any]:
             {"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": query}),
         description=f"Processing record of {name}: run, inputs with checksums, parameters,"
                     " QC and timings (casuvo ledger, TAP query)",
-        semantics="#provenance", contentType="application/x-votable+xml")
+        semantics="#auxiliary", localSemantics="provenance",
+        contentType="application/x-votable+xml")
 
 
 def image_header(path: Path, extnum: int) -> tuple[fits.Header, WCS]:

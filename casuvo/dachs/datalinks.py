@@ -59,3 +59,22 @@ def install() -> None:
         return report(self, failure, request)
 
     vodal.DatalinkGetDataRenderer._reportError = report_error
+
+    # DaCHS sends dlmeta as text/xml (for its XSLT) to any client whose
+    # Accept header mentions text/html; Java clients (TOPCAT, STILTS) send
+    # "text/html, image/gif, ..." by default and so got the wrong type.  Only
+    # real browsers (which also accept application/xhtml+xml) get text/xml.
+    run_for_meta = datalink.DatalinkCore.runForMeta
+
+    def run_for_meta_typed(self: Any, service: Any, input_table: Any, query_meta: Any) -> Any:
+        accept = query_meta["accept"]
+        if "text/html" in accept and "application/xhtml+xml" not in accept:
+            query_meta["accept"] = {k: v for k, v in accept.items() if k != "text/html"}
+        return run_for_meta(self, service, input_table, query_meta)
+
+    datalink.DatalinkCore.runForMeta = run_for_meta_typed
+
+    # DataLink 1.1 gives service_def the UCD meta.ref; DaCHS 2.7 still says
+    # meta.code (DataLink 1.0), which datalinklint reports as an error.
+    response = base.caches.getRD("//datalink").getById("dlresponse")
+    response.getColumnByName("service_def").ucd = "meta.ref"
