@@ -32,7 +32,9 @@ lint: install
 bench: demo
 	$(VENV)/bin/python bench/ingest.py
 	$(VENV)/bin/python bench/cone.py
+	$(VENV)/bin/python bench/images.py
 	$(COMPUTE)/bin/python bench/pipeline.py
+	$(COMPUTE)/bin/python bench/xmatch.py
 
 stop:
 	@if [ -x $(CASUVO) ]; then $(CASUVO) down; fi

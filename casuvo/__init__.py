@@ -8,19 +8,24 @@ publishes them through the IVOA standards.  The public API:
 - :class:`Settings` — the one configuration, from ``CASUVO_*`` variables;
 - :func:`simulate_demo` — the seeded demo sky (Gaia-like reference catalogue);
 - :func:`ingest_catalogue` — binary COPY of catalogue files into a published table;
-- :func:`endpoints` — the service URLs of a running instance.
+- :func:`endpoints` — the service URLs of a running instance;
+- :class:`Archive` — the notebook client of an image archive (``query_radec``, ``cutouts``).
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["Settings", "__version__", "endpoints", "ingest_catalogue", "simulate_demo"]
+__all__ = ["Archive", "Settings", "__version__", "endpoints", "ingest_catalogue", "simulate_demo"]
 
 
 def __getattr__(name: str) -> object:
     # Lazy: the command line starts fast, and compute-side code never pulls in
     # the database layer it does not need.
+    if name == "Archive":
+        from casuvo.client import Archive
+
+        return Archive
     if name == "Settings":
         from casuvo.config import Settings
 

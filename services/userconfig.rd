@@ -76,6 +76,68 @@
         ON 1=CONTAINS(POINT('ICRS', g.ra, g.dec), CIRCLE('ICRS', m.ra, m.dec, 1./3600))
     </meta>
 
+    <meta name="_example" title="Cross-match an uploaded list with VVV sources">
+      The same with the VVV band-merged sources: every ``vista.sources`` row
+      within one arcsecond of each uploaded position, nearest first.  Both the
+      CONTAINS join and the DISTANCE use the pgSphere (GiST) index on the
+      sources' positions, so uploads of many thousands of rows stay fast:
+
+      .. tapquery::
+
+        SELECT m.*, s.sourceID, s.jAperMag3, s.ksAperMag3, s.mergedClass,
+          3600*DISTANCE(POINT('ICRS', m.ra, m.dec), POINT('ICRS', s.ra, s.dec)) AS sep_arcsec
+        FROM TAP_UPLOAD.mine AS m
+        JOIN vista.sources AS s
+        ON 1=CONTAINS(POINT('ICRS', s.ra, s.dec), CIRCLE('ICRS', m.ra, m.dec, 1./3600))
+        ORDER BY sep_arcsec
+    </meta>
+
+    <meta name="_example" title="Gaia counterparts of VVV sources (neighbour table)">
+      ``vista.sources_x_gaia`` holds every pair of a VVV source and a Gaia
+      source within 2 arcsec (VSA style: masterObjID, slaveObjID,
+      distanceMins), the Gaia position moved by its proper motion to the VVV
+      epoch, with match quality.  The nearest Gaia source of each VVV source
+      is the row with ``best_neighbour = 1``; ``ambiguous = 0`` keeps the
+      isolated one-to-one pairs.  Here: bright VVV stars with their Gaia
+      astrometry and colours:
+
+      .. tapquery::
+
+        SELECT TOP 200 s.sourceID, s.ra, s.dec, s.ksAperMag3, s.jmhPnt,
+          x.slaveObjID AS source_id, x.angular_distance, x.number_of_neighbours,
+          g.parallax, g.pmra, g.pmdec, g.phot_g_mean_mag, g.bp_rp
+        FROM vista.sources AS s
+        JOIN vista.sources_x_gaia AS x ON x.masterObjID = s.sourceID
+        JOIN gaia.sources AS g ON g.source_id = x.slaveObjID
+        WHERE x.best_neighbour = 1 AND x.ambiguous = 0 AND s.ksAperMag3 &lt; 14
+        ORDER BY s.ksAperMag3
+    </meta>
+
+    <meta name="_example" title="VPHAS+ sources without a Gaia counterpart">
+      A neighbour table records pairs only, so the sources with no Gaia
+      source within the radius are those without a row (here, faint
+      H-alpha-bright candidates):
+
+      .. tapquery::
+
+        SELECT TOP 100 s.sourceID, s.ra, s.dec, s.rAperMag3, s.rmhaPnt
+        FROM vst.sources AS s
+        LEFT OUTER JOIN vst.sources_x_gaia AS x ON x.masterObjID = s.sourceID
+        WHERE x.masterObjID IS NULL AND s.rmhaPnt > 0.5
+        ORDER BY s.rmhaPnt DESC
+    </meta>
+
+    <meta name="_example" title="Which neighbour tables exist">
+      Each survey lists its neighbour tables, what they pair and with which
+      radius (joinCriterion in degrees, as in the VSA's RequiredNeighbours),
+      and when they were built:
+
+      .. tapquery::
+
+        SELECT neighbourTable, masterTable, slaveTable, radius, nPairs, nMasters, built
+        FROM vista.required_neighbours
+    </meta>
+
     <meta name="_example" title="Members of the open cluster NGC 6791">
       Stars near NGC 6791 whose proper motions and parallaxes agree with the
       cluster's (pmra -0.42, pmdec -2.27 mas/yr):

@@ -48,3 +48,14 @@ def gaia_catalogue(gaia_files: list[Path]) -> Table:
     """The simulated catalogue exactly as ingested (all fields)."""
     return vstack([Table.read(f, hdu=1, character_as_bytes=False) for f in gaia_files],
                   metadata_conflicts="silent")
+
+
+@pytest.fixture(scope="session")
+def image_products(settings: Settings) -> dict[str, list[Path]]:
+    """Finished science image products (pawprints and tiles) per imaging collection."""
+    from casuvo.imagemeta import image_files
+
+    products = {c: [f.path for f in image_files(settings.data_dir / "products" / c)]
+                for c in ("vista", "vst")}
+    assert all(products.values()), "no pipeline products: `make test` runs `casuvo demo` first"
+    return products

@@ -28,6 +28,8 @@ SUBCOMMANDS: dict[str, str] = {
     "pipeline": "Run the VISTA/VST imaging pipelines; status and QC plots.",
     "publish": "Publish pipeline products in the image archives (SIA, ObsCore, SODA).",
     "coverage": "MOCs and HiPS of the image collections, for Aladin.",
+    "xmatch": "Build and load a survey's Gaia neighbour table (<survey>.sources_x_gaia).",
+    "export": "Export a published catalogue, e.g. as a HATS catalogue for LSDB.",
     "demo": "up + simulate + ingest + pipelines: the whole demo data centre.",
 }
 

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""``casuvo demo``: the whole demo data centre — up, simulate, ingest, pipelines, URLs."""
+"""``casuvo demo``: the whole demo data centre — up, simulate, ingest, pipelines, archives."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from casuvo.cli import endpoints, ingest, pipeline, simulate
+    from casuvo.cli import coverage, endpoints, ingest, pipeline, publish, simulate, xmatch
     from casuvo.stack import up
 
     up(settings)
@@ -28,6 +28,24 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             no_progress=args.no_progress, strict=False), settings)
         if status:
             return status
+    publish.run(argparse.Namespace(surveys=[]), settings)
+    for survey in ingest.SOURCE_SURVEYS:  # band-merge the tiles, load <survey>.sources
+        status = ingest.run(argparse.Namespace(
+            collection="sources", survey=survey, file=None, remerge=False, force=False,
+            no_progress=args.no_progress), settings)
+        if status:
+            return status
+    for survey in xmatch.SURVEYS:  # <survey>.sources_x_gaia neighbour tables
+        status = xmatch.run(argparse.Namespace(
+            survey=survey, radius=xmatch.DEFAULT_RADIUS_ARCSEC, scheduler=None, workers=None,
+            force=False, no_progress=args.no_progress), settings)
+        if status:
+            return status
     pipeline.run(argparse.Namespace(action="plots", survey=None), settings)
+    status = coverage.run(argparse.Namespace(  # MOCs and HiPS for Aladin
+        collections=[], bands=None, no_moc=False, no_hips=False, moc_order=None,
+        force=False), settings)
+    if status:
+        return status
     print()
     return endpoints.run(argparse.Namespace(json=False), settings)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-__all__ = ["install"]
+__all__ = ["install", "install_response_ucd"]
 
 
 def install() -> None:
@@ -73,6 +73,16 @@ def install() -> None:
         return run_for_meta(self, service, input_table, query_meta)
 
     datalink.DatalinkCore.runForMeta = run_for_meta_typed
+
+
+def install_response_ucd() -> None:
+    """Give DataLink responses' ``service_def`` the UCD of DataLink 1.1.
+
+    Separate from :func:`install` because it loads DaCHS's ``//datalink`` RD,
+    which needs the database: only the server (``dachs serve``) calls it, not
+    ``dachs init`` on a database that has no DaCHS tables yet.
+    """
+    from gavo import base
 
     # DataLink 1.1 gives service_def the UCD meta.ref; DaCHS 2.7 still says
     # meta.code (DataLink 1.0), which datalinklint reports as an error.

@@ -21,7 +21,10 @@ def main(argv: list[str] | None = None) -> None:
     adqlchecks.install()
     datalinks.install()
     mediatypes.install()
-    sys.argv = ["dachs", *(sys.argv[1:] if argv is None else argv)]
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["serve"]:
+        datalinks.install_response_ucd()
+    sys.argv = ["dachs", *args]
     cli.main()
 
 

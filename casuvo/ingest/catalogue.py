@@ -92,14 +92,18 @@ def _row_count(conn: psycopg.Connection, target: str) -> int:
 
 
 def _validate(files: Sequence[Path], columns: Sequence[CopyColumn]) -> None:
-    """Cheap checks before touching the table: each file exists and has the columns."""
+    """Cheap checks before touching the table: each file exists and has the columns.
+
+    Names compare case-insensitively, as SQL does: PostgreSQL folds a VSA-style
+    ``jAperMag3`` declared in an RD to ``japermag3``.
+    """
     if not files:
         raise IngestError("no input files")
     for path in files:
         if not path.is_file():
             raise CatalogueFileError(f"{path}: no such file")
-        have = set(column_names(path))
-        missing = [c.name for c in columns if c.name not in have]
+        have = {name.lower() for name in column_names(path)}
+        missing = [c.name for c in columns if c.name.lower() not in have]
         if missing:
             raise CatalogueFileError(f"{path}: missing column(s) {', '.join(missing)}")
 

@@ -51,7 +51,10 @@ def column_names(path: Path) -> list[str]:
 def read_columns(path: Path, names: Sequence[str]) -> dict[str, np.ndarray]:
     """The named columns of ``path`` as native numpy arrays.
 
-    Raises :class:`CatalogueFileError` for a truncated or corrupt file (size,
+    Names match case-insensitively (SQL folds unquoted names to lower case).
+    Integer columns with a TNULL come back as masked arrays, masked where the
+    value is TNULL, so that NULLs survive into the database.  Raises
+    :class:`CatalogueFileError` for a truncated or corrupt file (size,
     checksum), a missing column, or a column that is not all there.
     """
     with warnings.catch_warnings():
@@ -60,8 +63,8 @@ def read_columns(path: Path, names: Sequence[str]) -> dict[str, np.ndarray]:
             with _open(path) as hdul:
                 hdu = _table_hdu(path, hdul)
                 expected = hdu.header["NAXIS1"] * hdu.header["NAXIS2"]
-                have = set(hdu.columns.names)
-                missing = [n for n in names if n not in have]
+                exact = {n.lower(): n for n in hdu.columns.names}
+                missing = [n for n in names if n.lower() not in exact]
                 if missing:
                     raise CatalogueFileError(
                         f"{path}: missing column(s) {', '.join(missing)}")
@@ -70,9 +73,13 @@ def read_columns(path: Path, names: Sequence[str]) -> dict[str, np.ndarray]:
                     raise CatalogueFileError(f"{path}: table data truncated")
                 out = {}
                 for name in names:
-                    col = np.asarray(data[name])
+                    fits_name = exact[name.lower()]
+                    col = np.asarray(data[fits_name])
                     out[name] = col.astype(col.dtype.newbyteorder("="), copy=True) \
                         if col.dtype.kind in "iuf" else np.array(col)
+                    null = hdu.columns[fits_name].null
+                    if col.dtype.kind in "iu" and isinstance(null, int | np.integer):
+                        out[name] = np.ma.MaskedArray(out[name], mask=out[name] == null)
                 return out
         except CatalogueFileError:
             raise

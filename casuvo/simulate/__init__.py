@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""The seeded demo sky: a Gaia DR3-like reference catalogue (and its truth) per demo field.
+"""The seeded demo sky: a Gaia DR3-like reference catalogue (and its truth) per demo field,
+and the planetary-nebula catalogue of the demo sky.
 
 Same seed and scale, same files: :func:`simulate_demo` leaves a field alone
 when its files already hold that simulation, so reruns take well under a
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from casuvo.simulate.fields import DEMO_FIELDS, Field, field_by_name
 from casuvo.simulate.gaia import GaiaFiles, existing_gaia, simulate_gaia, write_gaia
+from casuvo.simulate.nebulae import write_pn_catalogue
 
 __all__ = ["DEMO_FIELDS", "Field", "GaiaFiles", "field_by_name", "simulate_demo",
            "simulate_gaia", "write_gaia"]
@@ -28,6 +30,8 @@ def simulate_demo(outdir: Path, seed: int = 20161, scale: float = 1.0,
     A field whose two files already exist with the same FIELD, SEED, SCALE
     and simulator version is skipped (``GaiaFiles.skipped``); anything else
     (missing, different, unreadable) is simulated again and replaced atomically.
+    Then the planetary-nebula catalogue (:mod:`casuvo.simulate.nebulae`) is
+    written from the Gaia truth of the fields that hold nebulae, if they are there.
     """
     outdir = Path(outdir)
     results = []
@@ -38,4 +42,5 @@ def simulate_demo(outdir: Path, seed: int = 20161, scale: float = 1.0,
             results.append(found)
         else:
             results.append(write_gaia(field, outdir, seed, scale))
+    write_pn_catalogue(outdir, seed)
     return results

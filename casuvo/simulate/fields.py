@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""The demo survey's fields on the sky, and the star cluster one of them holds.
+"""The demo survey's fields on the sky, the star cluster and the planetary nebulae they hold.
 
 A field is a square of side ``size_deg`` in the gnomonic (tangent-plane)
 projection about its centre, so "inside the field" is exact and cheap to test
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.coordinates import Angle
 
-__all__ = ["CLUSTERS", "DEMO_FIELDS", "NGC6791", "Cluster", "Field", "clusters_in",
-           "field_by_name"]
+__all__ = ["CLUSTERS", "DEMO_FIELDS", "NGC5189", "NGC6791", "PLANETARY_NEBULAE", "Cluster",
+           "Field", "PlanetaryNebula", "clusters_in", "field_by_name", "nebulae_in"]
 
 
 @dataclass(frozen=True)
@@ -117,6 +117,61 @@ NGC6791 = Cluster(
 
 CLUSTERS: tuple[Cluster, ...] = (NGC6791,)
 
+
+@dataclass(frozen=True)
+class PlanetaryNebula:
+    """A planetary nebula of the demo sky and its central star, as the truth has them.
+
+    The central star sits at the nebula's centre (``ra``, ``dec``: ICRS at
+    J2016.0, the Gaia epoch) and is a Gaia source there (:mod:`casuvo.simulate.gaia`
+    adds it to the catalogue of its field with these true values).  ``g`` and
+    ``bp_rp`` are the *observed* (reddened) true G and BP−RP, given directly
+    because hot central stars lie far off the field-star colour law the
+    simulator uses.  ``pos_error_arcsec`` is the 1σ error per coordinate of the
+    nebula's position in the planetary-nebula catalogue (HASH/Kerber-like), from
+    which :mod:`casuvo.simulate.nebulae` draws the catalogue position.
+    """
+
+    name: str
+    ra: float
+    dec: float
+    major_diam_arcsec: float
+    minor_diam_arcsec: float
+    pa_deg: float
+    pos_error_arcsec: float
+    g: float
+    bp_rp: float
+    parallax: float
+    pmra: float
+    pmdec: float
+    radial_velocity: float
+
+
+#: NGC 5189 (PN G307.2−03.4): the SIMBAD position of its central star (rounded), a hot
+#: [WO] star (V ≈ 14.5) at ~1.5 kpc; the shell is rendered 140″ × 90″ at PA 70°
+#: (:mod:`casuvo.simulate.skymodel`).  Its centre is ill-defined (the real nebula is
+#: quadrupolar), hence the 3″ catalogue error.
+NGC5189 = PlanetaryNebula(
+    name="NGC 5189", ra=203.3875, dec=-65.9741, major_diam_arcsec=140.0,
+    minor_diam_arcsec=90.0, pa_deg=70.0, pos_error_arcsec=3.0,
+    g=14.6, bp_rp=-0.4, parallax=1 / 1.5, pmra=-5.0, pmdec=-2.0, radial_velocity=-15.0)
+
+#: The demo sky's planetary nebulae.  Besides NGC 5189, two compact ones in the
+#: ges_1528 field (no imaging there, so the sky model need not render them): hot
+#: central stars (M_G ≈ 4.5–5) at 2.5 and 1.2 kpc behind E(BP−RP) ≈ 0.5 and 0.35,
+#: the reddening the simulator's dust layer gives at b = +4.8° (intrinsic BP−RP ≈ −0.5).
+PLANETARY_NEBULAE: tuple[PlanetaryNebula, ...] = (
+    NGC5189,
+    PlanetaryNebula(
+        name="PHR J1529-5055", ra=232.48236, dec=-50.92561, major_diam_arcsec=12.0,
+        minor_diam_arcsec=10.0, pa_deg=35.0, pos_error_arcsec=2.0,
+        g=17.4, bp_rp=-0.01, parallax=0.40, pmra=-4.0, pmdec=-3.5, radial_velocity=-30.0),
+    PlanetaryNebula(
+        name="PHR J1526-5023", ra=231.56731, dec=-50.38836, major_diam_arcsec=25.0,
+        minor_diam_arcsec=21.0, pa_deg=120.0, pos_error_arcsec=3.0,
+        g=16.0, bp_rp=-0.16, parallax=1 / 1.2, pmra=-6.1, pmdec=-2.8, radial_velocity=12.0),
+)
+
 DEMO_FIELDS: tuple[Field, ...] = (
     Field("vvv_disc", 194.30, -64.75, 1.0,
           "VVV Galactic disc field (l = 303.5, b = -1.9): crowded and reddened"),
@@ -141,3 +196,8 @@ def field_by_name(name: str) -> Field:
 def clusters_in(field: Field) -> tuple[Cluster, ...]:
     """The clusters whose centre lies in ``field``."""
     return tuple(c for c in CLUSTERS if bool(field.contains(c.ra, c.dec)))
+
+
+def nebulae_in(field: Field) -> tuple[PlanetaryNebula, ...]:
+    """The planetary nebulae whose central star lies in ``field``."""
+    return tuple(p for p in PLANETARY_NEBULAE if bool(field.contains(p.ra, p.dec)))

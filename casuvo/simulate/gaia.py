@@ -24,6 +24,13 @@ cross-matching and cone/ADQL queries behave as they would on Gaia DR3:
 * **Clusters** (:data:`~casuvo.simulate.fields.CLUSTERS`) in the field add
   members with a King (1962) profile, a common parallax and proper motion with
   small dispersions and a colour–magnitude locus.
+* **Central stars of planetary nebulae**
+  (:data:`~casuvo.simulate.fields.PLANETARY_NEBULAE`) in the field: one row
+  each, with the nebula's true values (exactly where the sky model puts the
+  star), measured like every other row.  They are drawn from their own
+  random streams after everything else, so every other row is the same with
+  or without them; their random_index values follow those of all the demo
+  fields' other rows.
 * **Measurement.**  Catalogue value = truth + Gaussian noise with the quoted
   error.  σ_ϖ[µas] = sqrt(40 + 800 z + 30 z²), z = 10^(0.4 (max(G, 13) − 15))
   (EDR3-like), position errors 0.8 σ_ϖ, proper-motion errors σ_ϖ per year,
@@ -47,6 +54,7 @@ import math
 import os
 import tempfile
 import warnings
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -60,7 +68,14 @@ from astropy.table import Column, Table
 from astropy.utils.exceptions import AstropyWarning
 
 from casuvo.healpix import CHUNK_BITS, gaia_source_ids
-from casuvo.simulate.fields import DEMO_FIELDS, Cluster, Field, clusters_in
+from casuvo.simulate.fields import (
+    DEMO_FIELDS,
+    Cluster,
+    Field,
+    PlanetaryNebula,
+    clusters_in,
+    nebulae_in,
+)
 
 __all__ = [
     "CATALOGUE_COLUMNS",
@@ -70,6 +85,7 @@ __all__ = [
     "GaiaFiles",
     "existing_gaia",
     "expected_rows",
+    "gaia_paths",
     "simulate_gaia",
     "source_density",
     "write_gaia",
@@ -234,9 +250,14 @@ def _field_rows(field: Field, scale: float) -> int:
     return round(source_density(*_galactic(field.ra, field.dec)) * field.size_deg**2 * scale)
 
 
+def _population_rows(field: Field, scale: float) -> int:
+    """Field stars and cluster members: the rows that scale with ``scale``."""
+    return _field_rows(field, scale) + sum(round(c.members * scale) for c in clusters_in(field))
+
+
 def expected_rows(field: Field, scale: float) -> int:
     """Rows :func:`simulate_gaia` produces for ``field`` at ``scale`` (no randomness)."""
-    return _field_rows(field, scale) + sum(round(c.members * scale) for c in clusters_in(field))
+    return _population_rows(field, scale) + len(nebulae_in(field))
 
 
 def _field_stars(rng: np.random.Generator, field: Field, n: int, crowd: float
@@ -369,6 +390,62 @@ def _cluster_members(rng: np.random.Generator, field: Field, cluster: Cluster, n
             "g": phot["g"], "bp_rp": phot["bp_rp"], "member": np.ones(n, dtype=bool)}
 
 
+# -- central stars of planetary nebulae ---------------------------------------------------
+
+#: Seed word of the central stars' random streams ("PN"), apart from the field's stream.
+_PN_STREAM = 0x504E
+
+
+def _central_star_truth(pn: PlanetaryNebula) -> dict[str, np.ndarray]:
+    return {"ra": np.array([pn.ra]), "dec": np.array([pn.dec]),
+            "parallax": np.array([pn.parallax]), "pmra": np.array([pn.pmra]),
+            "pmdec": np.array([pn.pmdec]), "rv": np.array([pn.radial_velocity]),
+            "g": np.array([pn.g]), "bp_rp": np.array([pn.bp_rp]),
+            "member": np.zeros(1, dtype=bool)}
+
+
+def _well_measured(obs: dict[str, np.ndarray]) -> bool:
+    """A five-parameter solution with BP/RP, RUWE < 1.4 and no variability flag."""
+    return bool(obs["astrometric_params_solved"][0] == 31
+                and np.isfinite(obs["bp_rp"][0]) and obs["ruwe"][0] < 1.4
+                and obs["phot_variable_flag"][0] == "NOT_AVAILABLE")
+
+
+def _central_stars(field: Field, seed: int, crowd: float
+                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None:
+    """Truth and catalogue columns of the central stars of the nebulae in ``field``.
+
+    Measured by :func:`_observe`, each from its own stream: the first draw that
+    gives a well-measured source (the real central stars of catalogued nebulae
+    as bright as these have clean five-parameter solutions) is kept.  Gaia DR3
+    has no radial velocities for stars this hot, so there are none.
+    """
+    truths, cats = [], []
+    for pn in nebulae_in(field):
+        t = _central_star_truth(pn)
+        for attempt in range(1000):
+            rng = np.random.default_rng(
+                [seed, field.key, _PN_STREAM, zlib.crc32(pn.name.encode()), attempt])
+            obs = _observe(rng, t, crowd)
+            if _well_measured(obs):
+                break
+        obs["radial_velocity"][:] = obs["radial_velocity_error"][:] = np.nan
+        truths.append(t)
+        cats.append(obs)
+    if not truths:
+        return None
+    return ({k: np.concatenate([t[k] for t in truths]) for k in truths[0]},
+            {k: np.concatenate([c[k] for c in cats]) for k in cats[0]})
+
+
+def _central_star_random_index(field: Field, seed: int, scale: float) -> np.ndarray:
+    """random_index of the central stars of ``field``: after every other demo row."""
+    layout = list(DEMO_FIELDS) if field in DEMO_FIELDS else [*DEMO_FIELDS, field]
+    start = sum(_population_rows(f, scale) for f in layout)
+    start += sum(len(nebulae_in(f)) for f in layout[: layout.index(field)])
+    return np.arange(start, start + len(nebulae_in(field)), dtype=np.int64)
+
+
 # -- measurement --------------------------------------------------------------------------
 
 
@@ -458,9 +535,11 @@ def _random_index(field: Field, seed: int, scale: float, n: int) -> np.ndarray:
     takes its own block of the same seeded permutation: the demo catalogue's
     random_index is a permutation of 0..N−1 (as in Gaia) although each field is
     generated independently.  A non-demo field is placed after the demo fields.
+    The central stars of nebulae come after all of these
+    (:func:`_central_star_random_index`).
     """
     layout = list(DEMO_FIELDS) if field in DEMO_FIELDS else [*DEMO_FIELDS, field]
-    sizes = [expected_rows(f, scale) for f in layout]
+    sizes = [_population_rows(f, scale) for f in layout]
     offset = sum(sizes[: layout.index(field)])
     perm = np.random.default_rng([seed, 0x52494458]).permutation(sum(sizes))
     return perm[offset: offset + n].astype(np.int64)
@@ -494,6 +573,12 @@ def simulate_gaia(field: Field, seed: int, scale: float = 1.0) -> tuple[Table, T
     truth = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     cat = _observe(rng, truth, crowd)
     cat["ra"], cat["dec"] = _keep_inside(field, cat["ra"], cat["dec"])
+    n_pop = len(cat["ra"])
+    # Central stars last: the source_id counters of the other rows do not change.
+    stars = _central_stars(field, seed, crowd)
+    if stars is not None:
+        truth = {k: np.concatenate([v, stars[0][k]]) for k, v in truth.items()}
+        cat = {k: np.concatenate([v, stars[1][k]]) for k, v in cat.items()}
 
     ids = gaia_source_ids(cat["ra"], cat["dec"], chunk=field.key % 2**CHUNK_BITS)
     order = np.argsort(ids, kind="stable")
@@ -501,7 +586,11 @@ def simulate_gaia(field: Field, seed: int, scale: float = 1.0) -> tuple[Table, T
     truth = {k: v[order] for k, v in truth.items()}
     n = len(ids)
     cat["source_id"] = truth["source_id"] = ids[order]
-    cat["random_index"] = _random_index(field, seed, scale, n)
+    is_star = order >= n_pop
+    random_index = np.empty(n, dtype=np.int64)
+    random_index[~is_star] = _random_index(field, seed, scale, n_pop)
+    random_index[is_star] = _central_star_random_index(field, seed, scale)[order[is_star] - n_pop]
+    cat["random_index"] = random_index
     sky = SkyCoord(cat["ra"] * u.deg, cat["dec"] * u.deg, frame="icrs")
     gal, ecl = sky.galactic, sky.barycentrictrueecliptic
     cat.update(l=gal.l.deg, b=gal.b.deg, ecl_lon=ecl.lon.deg, ecl_lat=ecl.lat.deg)
@@ -531,7 +620,8 @@ class GaiaFiles:
     skipped: bool = False
 
 
-def _paths(field: Field, outdir: Path) -> tuple[Path, Path]:
+def gaia_paths(field: Field, outdir: Path) -> tuple[Path, Path]:
+    """(catalogue, truth) file paths of ``field`` under ``outdir``."""
     outdir = Path(outdir)
     return (outdir / "gaia" / f"gaia_{field.name}.fits",
             outdir / "truth" / f"gaia_{field.name}_truth.fits")
@@ -608,7 +698,7 @@ def write_gaia(field: Field, outdir: Path, seed: int, scale: float = 1.0) -> Gai
     written first, so a complete catalogue file implies its truth file exists.
     """
     cat, truth = simulate_gaia(field, seed, scale)
-    cat_path, truth_path = _paths(field, outdir)
+    cat_path, truth_path = gaia_paths(field, outdir)
     _write_atomic(_hdu(truth, TRUTH_COLUMNS, "TRUTH", field), truth_path)
     _write_atomic(_hdu(cat, CATALOGUE_COLUMNS, "GAIA_SOURCE", field), cat_path)
     log.info("%s: %d sources -> %s", field.name, len(cat), cat_path)
@@ -616,8 +706,13 @@ def write_gaia(field: Field, outdir: Path, seed: int, scale: float = 1.0) -> Gai
 
 
 def existing_gaia(field: Field, outdir: Path, seed: int, scale: float) -> GaiaFiles | None:
-    """The files of an earlier identical simulation (same field, seed, scale, version)."""
-    cat_path, truth_path = _paths(field, outdir)
+    """The files of an earlier identical simulation (same field, seed, scale, version).
+
+    Files whose row count is not :func:`expected_rows` are from another model
+    (e.g. before the field's central stars of planetary nebulae were added)
+    and are not taken, so only the fields the change touches are simulated again.
+    """
+    cat_path, truth_path = gaia_paths(field, outdir)
     headers = []
     with warnings.catch_warnings():
         warnings.simplefilter("error", AstropyWarning)
@@ -638,6 +733,6 @@ def existing_gaia(field: Field, outdir: Path, seed: int, scale: float) -> GaiaFi
         if not same:
             return None
     rows = int(headers[0]["NAXIS2"])
-    if int(headers[1]["NAXIS2"]) != rows:
+    if int(headers[1]["NAXIS2"]) != rows or rows != expected_rows(field, scale):
         return None
     return GaiaFiles(field, cat_path, truth_path, rows, skipped=True)

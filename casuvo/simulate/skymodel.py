@@ -15,7 +15,10 @@ subset of one table (``sky_id`` is the key).  What is in it, and why:
 * **Galaxies** — a few hundred per deg² to r = 23, exponential discs.
 * **NGC 5189** — in a field that contains it: the planetary nebula as an
   elliptical shell bright in Hα (``pn_nebula``) and its blue central star
-  (``pn_central_star``), a Gaia star.
+  (``pn_central_star``), a Gaia star (the Gaia simulator puts it there).
+  Central stars of planetary nebulae take no part in the field-star
+  statistics (faint-star counts, the choice of variables), so that adding
+  them to the Gaia catalogue leaves every other source of the sky as it was.
 * **Variables** (0.5 % of the G < 18 stars) and **one transient** in the
   fields listed in :data:`TRANSIENT_FIELDS`, on for the last observing night
   and off for the first — the thing a difference-imaging test has to find.
@@ -36,11 +39,13 @@ from astropy.table import Column, Table
 
 from casuvo.instruments import OMEGACAM, VIRCAM
 from casuvo.photometry import survey_mags_from_gaia
+from casuvo.simulate import fields as _fields
 from casuvo.simulate.fields import Field
+from casuvo.simulate.nebulae import central_star_rows
 
 __all__ = ["ALL_BANDS", "CENTRAL_STAR_MAGS", "KINDS", "NGC5189", "PN_PEAK_SB", "POINT_KINDS",
-           "REF_EPOCH_MJD", "SKY_VERSION", "TRANSIENT_FIELDS", "build_sky", "mag_at",
-           "pn_surface_brightness", "propagate", "survey_mags_from_gaia"]
+           "REF_EPOCH_MJD", "SKY_VERSION", "TRANSIENT_FIELDS", "build_sky", "central_star_rows",
+           "mag_at", "pn_surface_brightness", "propagate", "survey_mags_from_gaia"]
 
 #: Bumped when the sky model changes (files from another version are rebuilt).
 SKY_VERSION = 1
@@ -59,13 +64,13 @@ _ID_CODE = {"faint_star": 1, "galaxy": 2, "pn_nebula": 3, "pn_central_star": 4, 
 
 # -- NGC 5189 -----------------------------------------------------------------------------
 
-#: NGC 5189 (SIMBAD position of the nebula's central star, rounded).
-NGC5189 = (203.3875, -65.9741)
+#: NGC 5189 (SIMBAD position of the nebula's central star, rounded): :data:`fields.NGC5189`.
+NGC5189 = (_fields.NGC5189.ra, _fields.NGC5189.dec)
 #: Shell of the nebula: semi-axes (arcsec) and position angle of the major axis
 #: (deg, N through E).  The real nebula is quadrupolar; an elliptical shell
 #: 140″×90″ is what the tests need.
-PN_SEMI_AXES = (70.0, 45.0)
-PN_PA_DEG = 70.0
+PN_SEMI_AXES = (_fields.NGC5189.major_diam_arcsec / 2, _fields.NGC5189.minor_diam_arcsec / 2)
+PN_PA_DEG = _fields.NGC5189.pa_deg
 #: Peak surface brightness of the shell, Vega mag/arcsec², per band: very bright in Hα
 #: (plus [N II] in the 10.7 nm filter), ≥ 3 mag fainter per arcsec² in every broad band
 #: (g is helped by [O III] 5007 in this high-excitation nebula).
@@ -325,9 +330,9 @@ def _gaia_block(truth: Table, seed: int, field: Field, bands: Sequence[str]
     cols["in_gaia"][:] = True
     cols["pmra"] = np.nan_to_num(cols["pmra"])
     cols["pmdec"] = np.nan_to_num(cols["pmdec"])
-    # Variables: a fixed fraction of the G < 18 stars.
+    # Variables: a fixed fraction of the G < 18 stars (central stars of nebulae aside).
     rng = np.random.default_rng([seed, field.key, 3])
-    bright = np.flatnonzero(g < 18.0)
+    bright = np.flatnonzero((g < 18.0) & ~central_star_rows(field, truth))
     nvar = round(VARIABLE_FRACTION * len(bright))
     if nvar:
         pick = np.sort(rng.choice(bright, nvar, replace=False))
@@ -355,8 +360,10 @@ def _planetary_nebula(gaia: dict[str, np.ndarray], bands: Sequence[str]
         gaia["var_period_d"][k] = gaia["var_phase"][k] = np.nan
         ra, dec, pmra, pmdec = (float(gaia[c][k]) for c in ("ra", "dec", "pmra", "pmdec"))
     else:
-        # Not in the Gaia truth: add it; in_gaia=True with a negative sky_id marks it.
-        ra, dec, pmra, pmdec = ra0, dec0, -5.0, -2.0
+        # Not in the Gaia truth (a Gaia file of an older simulator): add it where the
+        # Gaia simulator puts it; in_gaia=True with a negative sky_id marks it.
+        ra, dec = ra0, dec0
+        pmra, pmdec = _fields.NGC5189.pmra, _fields.NGC5189.pmdec
         star = _block("pn_central_star", {"ra": [ra], "dec": [dec], "pmra": [pmra],
                                           "pmdec": [pmdec], **star_mags}, bands)
         star["in_gaia"][:] = True
@@ -411,7 +418,8 @@ def build_sky(field: Field, gaia_truth: Table, seed: int, bands: Sequence[str],
     blocks = [gaia]
     if bool(field.contains(*NGC5189)):
         blocks += _planetary_nebula(gaia, bands)
-    blocks.append(_block("faint_star", _faint_stars(field, gaia_truth, seed, cells, bands),
+    field_stars = gaia_truth[~central_star_rows(field, gaia_truth)]
+    blocks.append(_block("faint_star", _faint_stars(field, field_stars, seed, cells, bands),
                          bands))
     gal = _galaxies(field, seed, cells, bands)
     galaxies = _block("galaxy", gal, bands)

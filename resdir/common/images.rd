@@ -5,6 +5,39 @@
   Fed into resdir/vista/q.rd and resdir/vst/q.rd; published nowhere itself. -->
 <resource schema="dc" resdir="common">
 
+  <STREAM id="siteLook">
+    <doc>
+      The data centre's look for a service rendered from the templates in
+      services/templates/casuvo/: its stylesheet, header bar and footer
+      (casuvo.dachs.pages).  FEED into every service with an archive page.
+    </doc>
+    <customRF name="sitestyle">
+      from casuvo.dachs import pages
+      return pages.site_style(tag)
+    </customRF>
+    <customRF name="sitebanner">
+      from casuvo.dachs import pages
+      return pages.site_banner(service)
+    </customRF>
+    <customRF name="sitefooter">
+      from casuvo.dachs import pages
+      return pages.site_footer()
+    </customRF>
+  </STREAM>
+
+  <STREAM id="qcField">
+    <doc>
+      A QC column of the search results, rounded for the page
+      (casuvo.dachs.pages.qc_value).  Macros: column, decimals.
+    </doc>
+    <outputField original="\column">
+      <formatter>
+        from casuvo.dachs import pages
+        return pages.qc_value(data, "\column", \decimals)
+      </formatter>
+    </outputField>
+  </STREAM>
+
   <STREAM id="imageArchive">
     <doc>
       The tables, import and services of one survey's image archive.  Macros:
@@ -374,8 +407,54 @@
       <meta name="testQuery.pos.dec">\testDec</meta>
       <meta name="testQuery.size.ra">0.05</meta>
       <meta name="testQuery.size.dec">0.05</meta>
+      <meta name="_noresultwarning">No image covers this position.</meta>
       <publish render="siap.xml" sets="ivo_managed"/>
       <publish render="form" sets="local"/>
+      <!-- the web form: the archive's query-by-position page (thumbnails,
+        QC, a link to each image's page); VOTable output is unaffected -->
+      <template key="form">//casuvo/search.html</template>
+      <FEED source="common/images#siteLook"/>
+      <outputTable namePath="images">
+        <outputField name="thumb" select="accref" type="text" tablehead="Preview"
+            description="PNG preview of the image; click for the image's page.">
+          <formatter>
+            from casuvo.dachs import pages
+            return pages.thumbnail(data, rd)
+          </formatter>
+        </outputField>
+        <outputField name="image" select="accref" type="text" tablehead="Image"
+            description="Product file and FITS extension; click for the image's page
+              (header, QC, links, cutouts).">
+          <formatter>
+            from casuvo.dachs import pages
+            return pages.image_link(data, rd)
+          </formatter>
+        </outputField>
+        <outputField original="imagetype"/>
+        <outputField original="filtername"/>
+        <outputField original="object"/>
+        <outputField original="nightobs"/>
+        <outputField original="coords"/>
+        <outputField original="totexptime"/>
+        <FEED source="common/images#qcField" column="obsfwhm" decimals="2"/>
+        <FEED source="common/images#qcField" column="ellipticity" decimals="3"/>
+        <FEED source="common/images#qcField" column="skynoise" decimals="2"/>
+        <FEED source="common/images#qcField" column="magzpt" decimals="3"/>
+        <FEED source="common/images#qcField" column="abmaglim" decimals="2"/>
+        <outputField original="qcstatus">
+          <formatter>
+            from casuvo.dachs import pages
+            return pages.qc_badge(data)
+          </formatter>
+        </outputField>
+        <outputField name="links" select="obs_publisher_did" type="text"
+            tablehead="Links" description="DataLink document of the image.">
+          <formatter>
+            from casuvo.dachs import pages
+            return pages.datalink_link(data, rd)
+          </formatter>
+        </outputField>
+      </outputTable>
       <dbCore queriedTable="images">
         <condDesc original="//siap#protoInput"/>
         <condDesc combining="True">
@@ -388,11 +467,67 @@
             </code>
           </phraseMaker>
         </condDesc>
+        <condDesc combining="True">
+          <phraseMaker>
+            <setup imports="casuvo.dachs.pages"/>
+            <code>
+              pages.check_form_position(inPars)
+              return
+              yield
+            </code>
+          </phraseMaker>
+        </condDesc>
         <condDesc original="//siap#humanInput"/>
         <condDesc buildFrom="filtername"/>
         <condDesc buildFrom="imagetype"/>
         <condDesc buildFrom="qcstatus"/>
       </dbCore>
+    </service>
+
+    <service id="image" allowed="qp">
+      <meta name="title">\surveyName image</meta>
+      <meta name="description">The archive page of one \surveyName image
+        (image/qp/ACCREF): header summary, QC, preview, the
+        image's files and links (DataLink) and a SODA cutout form.</meta>
+      <property name="queryField">accref</property>
+      <template key="resultline">//casuvo/image.html</template>
+      <FEED source="common/images#siteLook"/>
+      <customRF name="imagetitle">
+        from casuvo.dachs import pages
+        return tag[pages.image_title(self.result.getPrimaryTable().rows[0])]
+      </customRF>
+      <customRF name="imagepage">
+        from casuvo.dachs import pages
+        return pages.image_page(self.result.getPrimaryTable().rows[0], service)
+      </customRF>
+      <dbCore queriedTable="images">
+        <condDesc>
+          <inputKey name="accref" type="text" required="True" tablehead="Image"
+            description="Access reference of the image (file path/extension)."/>
+          <phraseMaker>
+            <code>
+              yield "accref = %%(%s)s" % base.getSQLKey("accref", inPars["accref"], outPars)
+            </code>
+          </phraseMaker>
+        </condDesc>
+      </dbCore>
+    </service>
+
+    <service id="overview" allowed="volatile">
+      <meta name="shortName">\surveyName archive</meta>
+      <meta name="title">\surveyName image archive</meta>
+      <meta name="description">What the \surveyName (\instrument) image
+        archive holds, per band, night and field, with the QC verdicts, and
+        where to get it: the image search, SIA, TAP, DataLink, cone search,
+        coverage maps (MOC) and HiPS.</meta>
+      <publish render="volatile" sets="local"/>
+      <template key="volatile">//casuvo/overview.html</template>
+      <FEED source="common/images#siteLook"/>
+      <customRF name="overview">
+        from casuvo.dachs import pages
+        return pages.overview(service)
+      </customRF>
+      <nullCore/>
     </service>
   </STREAM>
 </resource>

@@ -22,7 +22,14 @@ from casuvo.healpix import (
 )
 from casuvo.ingest.fitstable import read_columns
 from casuvo.simulate import simulate_demo
-from casuvo.simulate.fields import DEMO_FIELDS, NGC6791, Field, field_by_name
+from casuvo.simulate.fields import (
+    DEMO_FIELDS,
+    NGC6791,
+    PLANETARY_NEBULAE,
+    Field,
+    field_by_name,
+    nebulae_in,
+)
 from casuvo.simulate.gaia import (
     CATALOGUE_COLUMNS,
     TRUTH_COLUMNS,
@@ -350,3 +357,80 @@ def test_galactic_proper_motion_rotation_matches_astropy() -> None:
     pmra, pmdec = _galactic_pm_to_icrs(ra, dec, pm_l, pm_b)
     np.testing.assert_allclose(pmra, ref.pm_ra_cosdec.to_value(u.mas / u.yr), atol=1e-9)
     np.testing.assert_allclose(pmdec, ref.pm_dec.to_value(u.mas / u.yr), atol=1e-9)
+
+
+# -- planetary nebulae --------------------------------------------------------------------
+
+
+def test_central_stars_leave_every_other_row_alone(sims: dict,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """With and without the central stars, the other rows are bit for bit the same."""
+    import casuvo.simulate.gaia as gaia_sim
+
+    with_pn = {name: sims[name] for name in ("vphas_pn", "ges_1528")}
+    monkeypatch.setattr(gaia_sim, "nebulae_in", lambda field: ())
+    for name, (cat, truth) in with_pn.items():
+        bare_cat, bare_truth = simulate_gaia(field_by_name(name), SEED, SCALE)
+        assert len(cat) == len(bare_cat) + len(nebulae_in(field_by_name(name)))
+        keep = np.isin(np.asarray(cat["source_id"]), np.asarray(bare_cat["source_id"]))
+        assert _same(cat[keep], bare_cat) and _same(truth[keep], bare_truth)
+
+
+def test_pn_catalogue_central_stars_are_gaia_sources_at_the_sky_model_position(
+        tmp_path: Path) -> None:
+    """The truth's central star of each nebula is a Gaia source where the sky model puts it."""
+    from casuvo.simulate.nebulae import pn_catalogue_paths
+    from casuvo.simulate.skymodel import ALL_BANDS, CENTRAL_STAR_MAGS, NGC5189, build_sky
+
+    scale = 0.02
+    simulate_demo(tmp_path, seed=SEED, scale=scale,
+                  fields=[f for f in DEMO_FIELDS if nebulae_in(f)])
+    cat_path, truth_path = pn_catalogue_paths(tmp_path)
+    assert cat_path == tmp_path / "catalogues" / "pn_catalogue.fits"
+    cat = Table.read(cat_path, hdu="PN_CATALOGUE", character_as_bytes=False)
+    truth = Table.read(truth_path, hdu="TRUTH", character_as_bytes=False)
+    assert list(cat["name"]) == list(truth["name"]) == [p.name for p in PLANETARY_NEBULAE]
+    assert str(cat["png"][0]) == "PN G307.2-03.4"     # NGC 5189's real designation
+    assert cat["maj_diam"][0] == 140.0 and cat["raj2000"].unit == u.deg
+    for row, true, pn in zip(cat, truth, PLANETARY_NEBULAE, strict=True):
+        # catalogue-like: a few arcsec off the true centre, within 5 sigma of the stated error
+        off = SkyCoord(row["raj2000"] * u.deg, row["dej2000"] * u.deg).separation(
+            SkyCoord(pn.ra * u.deg, pn.dec * u.deg)).arcsec
+        assert off == pytest.approx(true["offset"], abs=1e-6)
+        assert 0.05 < off < 5 * row["pos_err"]
+        gaia = Table.read(tmp_path / "gaia" / f"gaia_{true['field']}.fits", hdu=1,
+                          character_as_bytes=False)
+        star = gaia[gaia["source_id"] == true["source_id"]]
+        assert len(star) == 1
+        star = star[0]
+        sep = SkyCoord(star["ra"] * u.deg, star["dec"] * u.deg).separation(
+            SkyCoord(pn.ra * u.deg, pn.dec * u.deg)).arcsec
+        assert sep < 5 * 1e-3 * max(star["ra_error"], star["dec_error"])   # mas errors
+        assert star["astrometric_params_solved"] == 31
+        assert star["phot_g_mean_mag"] == pytest.approx(pn.g, abs=0.01)
+        assert star["bp_rp"] == pytest.approx(pn.bp_rp, abs=0.05)
+        assert abs(star["parallax"] - pn.parallax) < 5 * star["parallax_error"]
+        assert abs(star["pmra"] - pn.pmra) < 5 * star["pmra_error"]
+    # NGC 5189: the sky model finds its central star in Gaia (it relabels it, adds none)
+    field = field_by_name("vphas_pn")
+    gtruth = Table.read(tmp_path / "truth" / "gaia_vphas_pn_truth.fits", hdu=1,
+                        character_as_bytes=False)
+    sky = build_sky(field, gtruth, SEED, ALL_BANDS, (60441.0, 60455.0),
+                    region=[(*NGC5189, 0.01)])
+    cs = sky[sky["kind"] == "pn_central_star"]
+    assert len(cs) == 1 and bool(cs["in_gaia"][0])
+    assert int(cs["sky_id"][0]) == int(truth["source_id"][0])
+    assert (float(cs["ra"][0]), float(cs["dec"][0])) == NGC5189
+    assert (float(cs["pmra"][0]), float(cs["pmdec"][0])) == (-5.0, -2.0)
+    assert float(cs["mag_Halpha"][0]) == pytest.approx(CENTRAL_STAR_MAGS["Halpha"])
+    # ... and the central star takes no part in the field-star statistics
+    bare = build_sky(field, gtruth[gtruth["source_id"] != truth["source_id"][0]], SEED,
+                     ALL_BANDS, (60441.0, 60455.0), region=[(*NGC5189, 0.01)])
+    for kind in ("faint_star", "galaxy", "variable"):
+        a, b = sky[sky["kind"] == kind], bare[bare["kind"] == kind]
+        assert len(a) == len(b) > 0 and _same(a, b), kind
+    # rerun: the catalogue is up to date and left alone
+    mtime = cat_path.stat().st_mtime_ns
+    simulate_demo(tmp_path, seed=SEED, scale=scale,
+                  fields=[f for f in DEMO_FIELDS if nebulae_in(f)])
+    assert cat_path.stat().st_mtime_ns == mtime

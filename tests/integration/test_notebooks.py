@@ -1,0 +1,98 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The notebooks under notebooks/ run, top to bottom, against the running stack.
+
+Each is executed with nbclient in a kernel on this very interpreter (the
+service environment), through a kernelspec written to a private
+``JUPYTER_PATH``: whatever kernels the machine has installed play no part.
+The checks are on what the notebook prints and the files it writes.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from nbclient import NotebookClient
+from PIL import Image
+
+from casuvo.config import Settings
+
+pytestmark = pytest.mark.integration
+
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+KERNEL = "casuvo-service"
+
+
+@pytest.fixture
+def kernel_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A kernelspec running ``sys.executable``, visible only to this test."""
+    spec = tmp_path / "jupyter" / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "casuvo (service environment)",
+        "language": "python",
+    }))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    return KERNEL
+
+
+def _run(path: Path, kernel_name: str) -> tuple[nbformat.NotebookNode, str, float]:
+    """Execute a copy of the notebook; (executed notebook, all its stdout, seconds)."""
+    nb = nbformat.read(path, as_version=4)
+    stored = copy.deepcopy(nb)
+    # one extra cell, in the copy only: which interpreter the kernel ran
+    nb.cells.append(nbformat.v4.new_code_cell("import sys; print('kernel:', sys.executable)"))
+    client = NotebookClient(nb, kernel_name=kernel_name, timeout=120,
+                            resources={"metadata": {"path": str(path.parent)}})
+    start = time.monotonic()
+    client.execute()
+    elapsed = time.monotonic() - start
+    # the notebook is stored without outputs (and stays so: we ran a copy)
+    assert all(not c.get("outputs") for c in stored.cells if c.cell_type == "code")
+    text = "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                   for out in cell.outputs if out.output_type == "stream")
+    errors = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+              if out.output_type == "error"]
+    assert not errors
+    return nb, text, elapsed
+
+
+def test_cutouts_notebook(kernel_name: str, settings: Settings) -> None:
+    figure = settings.var / "notebooks" / "cutouts.png"
+    before = figure.stat().st_mtime if figure.exists() else 0.0
+    _, text, elapsed = _run(NOTEBOOKS / "cutouts.ipynb", kernel_name)
+    print(f"cutouts.ipynb ran in {elapsed:.1f} s")
+    assert f"kernel: {sys.executable}\n" in text
+    assert f"server: {settings.server_url}/\n" in text
+    n_images = int(re.search(r"^(\d+) images contain", text, re.M).group(1))
+    assert n_images >= 12
+    assert "cutouts: 12\n" in text
+    assert "axes with a cutout: 12\n" in text
+    assert f"figure: {figure}\n" in text
+    # the figure is new, and each of its 3 × 4 panels holds an image, not a blank
+    assert figure.stat().st_mtime > before
+    with Image.open(figure) as img:
+        assert img.format == "PNG"
+        grey = np.asarray(img.convert("L"), dtype=float)
+    h, w = grey.shape
+    assert (w, h) == (800, 640)       # figsize 10 × 8 in at 80 dpi
+    top = int(h * 0.07)               # below the title
+    for i in range(3):
+        for j in range(4):
+            # the middle of the panel: image pixels, never frame, ticks or title
+            y0, x0 = top + i * (h - top) // 3, j * w // 4
+            dy, dx = (h - top) // 3, w // 4
+            middle = grey[y0 + dy // 3: y0 + 2 * dy // 3, x0 + dx // 3: x0 + 2 * dx // 3]
+            assert middle.std() > 5, f"panel {i},{j} looks empty"

@@ -1,0 +1,42 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The archive pages' templates and stylesheet (services/templates/casuvo/), without a server.
+
+The stylesheet is inlined as XML text, so it must not contain characters XML
+escaping would change; every template must be well-formed XHTML that asks for
+the data centre's look (style, banner, footer) the RDs provide.
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from casuvo.endpoints import SERVICES
+
+TEMPLATES = Path(__file__).parents[2] / "services" / "templates" / "casuvo"
+NEVOW = "{http://nevow.com/ns/nevow/0.1}"
+
+
+def test_stylesheet_survives_xml_text() -> None:
+    css = (TEMPLATES / "archive.css").read_text()
+    assert not re.search(r"[<>&]", css)
+    assert css.count("{") == css.count("}")
+
+
+@pytest.mark.parametrize("name", ["search.html", "image.html", "overview.html"])
+def test_template_asks_for_the_site_look(name: str) -> None:
+    root = ET.parse(TEMPLATES / name).getroot()
+    renders = {el.get(f"{NEVOW}render") for el in root.iter()}
+    assert {"commonhead", "sitestyle", "sitebanner", "sitefooter"} <= renders
+
+
+def test_every_image_collection_has_its_pages() -> None:
+    collections = set(SERVICES["sia"])
+    for page in ("overview", "search", "image"):
+        assert {k.split(".")[0] for k in SERVICES["pages"] if k.endswith(f".{page}")} \
+            == collections
+    assert all(SERVICES["pages"][f"{c}.search"] == SERVICES["form"][f"{c}.images"]
+               for c in collections)
