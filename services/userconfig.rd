@@ -103,28 +103,28 @@
 
       .. tapquery::
 
-        SELECT TOP 200 s.sourceID, s.ra, s.dec, s.ksAperMag3, s.jmhPnt,
+        SELECT TOP 200 s.sourceID, s.ra, s.dec, s.ksAperMag3 AS ks, s.jmhPnt,
           x.slaveObjID AS source_id, x.angular_distance, x.number_of_neighbours,
           g.parallax, g.pmra, g.pmdec, g.phot_g_mean_mag, g.bp_rp
         FROM vista.sources AS s
         JOIN vista.sources_x_gaia AS x ON x.masterObjID = s.sourceID
         JOIN gaia.sources AS g ON g.source_id = x.slaveObjID
         WHERE x.best_neighbour = 1 AND x.ambiguous = 0 AND s.ksAperMag3 &lt; 14
-        ORDER BY s.ksAperMag3
+        ORDER BY ks
     </meta>
 
-    <meta name="_example" title="VPHAS+ sources without a Gaia counterpart">
+    <meta name="_example" title="VPHAS+ stars without a Gaia counterpart">
       A neighbour table records pairs only, so the sources with no Gaia
-      source within the radius are those without a row (here, faint
-      H-alpha-bright candidates):
+      source within the radius are those without a row: here the stellar
+      VPHAS+ sources that Gaia does not see, brightest first:
 
       .. tapquery::
 
-        SELECT TOP 100 s.sourceID, s.ra, s.dec, s.rAperMag3, s.rmhaPnt
+        SELECT TOP 100 s.sourceID, s.ra, s.dec, s.gAperMag3, s.iAperMag3, s.rAperMag3 AS r
         FROM vst.sources AS s
         LEFT OUTER JOIN vst.sources_x_gaia AS x ON x.masterObjID = s.sourceID
-        WHERE x.masterObjID IS NULL AND s.rmhaPnt > 0.5
-        ORDER BY s.rmhaPnt DESC
+        WHERE x.masterObjID IS NULL AND s.mergedClass = -1 AND s.rAperMag3 IS NOT NULL
+        ORDER BY r
     </meta>
 
     <meta name="_example" title="Which neighbour tables exist">

@@ -10,7 +10,9 @@ answer exactly.
 
 from __future__ import annotations
 
+import base64
 import io
+import struct
 import subprocess
 import urllib.parse
 import warnings
@@ -23,6 +25,7 @@ import pytest
 import pyvo
 import requests
 from astropy.io import fits
+from astropy.io.votable import parse_single_table
 from astropy.nddata import Cutout2D
 from astropy.time import Time
 from astropy.wcs import WCS, FITSFixedWarning
@@ -217,14 +220,49 @@ def test_datalinklint_and_votlint(endpoints: dict, settings: Settings, tmp_path)
         "scs": endpoints["scs"]["gaia.sources"] + "?RA=194.3&DEC=-64.75&SR=0.01",
         "datalink": url,
     }
+    polygon_bug = _votlint_misreads_binary_polygons(tmp_path)
     for name, response_url in responses.items():
         path = tmp_path / f"{name}.xml"
-        path.write_bytes(requests.get(response_url, timeout=120).content)
-        proc = subprocess.run(["stilts", "votlint", f"votable={path}"], capture_output=True,
-                              text=True, timeout=300)
-        report = proc.stdout + proc.stderr
-        errors = [line for line in report.splitlines() if line.startswith("ERROR")]
-        assert not errors, f"votlint on {name}:\n{report[-3000:]}"
+        content = requests.get(response_url, timeout=120).content
+        if name == "sia1":
+            # SIA1's coverage is a DALI polygon (double[*], xtype polygon); check it by value
+            table = parse_single_table(io.BytesIO(content)).to_table()
+            assert len(table) > 10
+            assert all(len(c) >= 6 and len(c) % 2 == 0 for c in table["coverage"])
+            if polygon_bug:
+                content = content.replace(b' xtype="polygon"', b"")
+        path.write_bytes(content)
+        errors = _votlint_errors(path)
+        assert not errors, f"votlint on {name}:\n" + "\n".join(errors[:20])
+
+
+def _votlint_errors(path: Path) -> list[str]:
+    proc = subprocess.run(["stilts", "votlint", f"votable={path}"], capture_output=True,
+                          text=True, timeout=300)
+    return [line for line in (proc.stdout + proc.stderr).splitlines()
+            if line.startswith("ERROR")]
+
+
+def _votlint_misreads_binary_polygons(tmp_path: Path) -> bool:
+    """True for votlints (STILTS 3.4.7) that read no elements of a BINARY polygon[*].
+
+    Their polygon parser reads the element count and then loops to the declared
+    arraysize (-1 for ``*``), so the coordinates are misread as the next fields; a
+    two-row table that STILTS itself writes shows it.  Newer STILTS read the count.
+    """
+    rows = b""
+    for poly, label in (((1.0, 2, 3, 4, 5, 6), b"a"), ((7.0, 8, 9, 1, 2, 3, 4, 5), b"b")):
+        rows += struct.pack(f">i{len(poly)}d", len(poly), *poly)
+        rows += struct.pack(">i", len(label)) + label
+    probe = tmp_path / "polygon-probe.xml"
+    probe.write_text(
+        '<?xml version="1.0"?><VOTABLE version="1.4" '
+        'xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE><TABLE>'
+        '<FIELD name="poly" datatype="double" arraysize="*" xtype="polygon" unit="deg"/>'
+        '<FIELD name="s" datatype="char" arraysize="*"/><DATA><BINARY>'
+        f'<STREAM encoding="base64">{base64.b64encode(rows).decode()}</STREAM>'
+        "</BINARY></DATA></TABLE></RESOURCE></VOTABLE>")
+    return bool(_votlint_errors(probe))
 
 
 @pytest.mark.parametrize("survey", SURVEYS)
