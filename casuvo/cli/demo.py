@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from casuvo.cli import coverage, endpoints, ingest, pipeline, publish, simulate, xmatch
+    from casuvo.cli import coverage, endpoints, export, ingest, pipeline, publish, simulate, xmatch
     from casuvo.stack import up
 
     up(settings)
@@ -39,6 +39,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         status = xmatch.run(argparse.Namespace(
             survey=survey, radius=xmatch.DEFAULT_RADIUS_ARCSEC, scheduler=None, workers=None,
             force=False, no_progress=args.no_progress), settings)
+        if status:
+            return status
+    for table in sorted(export.EXPORTABLE):  # HATS catalogues for LSDB users
+        status = export.run(argparse.Namespace(
+            format="hats", table=table, out=None, margin=10.0, workers=1, force=False),
+            settings)
         if status:
             return status
     pipeline.run(argparse.Namespace(action="plots", survey=None), settings)
