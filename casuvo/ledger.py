@@ -83,11 +83,19 @@ def recorded_set(conn: psycopg.Connection, target: str) -> dict[str, str]:
     An ingest writes all its 'ok' rows in one transaction, so they share
     ``finished`` (the transaction's ``now()``).
     """
-    rows = conn.execute(
-        "SELECT file, checksum FROM ledger.ingests WHERE target = %s AND status = 'ok'"
+    return {file: checksum for file, checksum, _ in _last_ok(conn, target)}
+
+
+def recorded_rows(conn: psycopg.Connection, target: str) -> int:
+    """Rows the last successful ingest into ``target`` loaded (all its files)."""
+    return sum(rows for _, _, rows in _last_ok(conn, target))
+
+
+def _last_ok(conn: psycopg.Connection, target: str) -> list[tuple[str, str, int]]:
+    return conn.execute(
+        "SELECT file, checksum, rows FROM ledger.ingests WHERE target = %s AND status = 'ok'"
         " AND finished = (SELECT max(finished) FROM ledger.ingests"
         "                 WHERE target = %s AND status = 'ok')", (target, target)).fetchall()
-    return dict(rows)
 
 
 def last_ingests(conn: psycopg.Connection, limit: int = 10) -> list[LedgerEntry]:

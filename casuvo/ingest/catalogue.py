@@ -130,9 +130,14 @@ def ingest_catalogue(dsn: str, target: str, files: Sequence[Path], *,
             _record_failure(conn, target, exc)
             raise IngestError(str(exc)) from exc
         if not force and ledger.recorded_set(conn, target) == sums:
-            log.info("%s is up to date with %d file(s); nothing to do", target, len(files))
-            return IngestResult(target, len(files), _row_count(conn, target),
-                                time.perf_counter() - t0, skipped=True)
+            rows = _row_count(conn, target)
+            if rows == ledger.recorded_rows(conn, target):
+                log.info("%s is up to date with %d file(s); nothing to do", target,
+                         len(files))
+                return IngestResult(target, len(files), rows, time.perf_counter() - t0,
+                                    skipped=True)
+            log.info("%s has %d rows, not the %d of its last ingest: reloading", target,
+                     rows, ledger.recorded_rows(conn, target))
 
     with psycopg.connect(dsn) as conn:
         try:

@@ -176,6 +176,19 @@ def test_rerun_is_skipped(settings, casuvo_bin, survey) -> None:
     assert _digest(settings, survey) == before
 
 
+def test_rows_lost_since_the_ingest_are_reloaded(settings, casuvo_bin, survey) -> None:
+    """Same files but fewer rows than the ledger recorded: the rerun reloads, not skips."""
+    before = _digest(settings, survey)
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        conn.execute(f"DELETE FROM {survey}.sources WHERE sourceid = "
+                     f"(SELECT min(sourceid) FROM {survey}.sources)")
+    assert _digest(settings, survey)[0] == before[0] - 1
+    proc = subprocess.run([str(casuvo_bin), "ingest", "sources", survey, "--no-progress"],
+                          capture_output=True, text=True, check=True)
+    assert "up to date" not in proc.stdout
+    assert _digest(settings, survey) == before
+
+
 def test_wrong_columns_fail_by_name_and_change_nothing(settings, casuvo_bin, survey, merged,
                                                        tmp_path) -> None:
     before = _digest(settings, survey)
