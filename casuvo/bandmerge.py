@@ -88,6 +88,7 @@ from astropy.table import Column, MaskedColumn, Table, vstack
 from astropy.utils.exceptions import AstropyWarning
 
 from casuvo.healpix import GAIA_HEALPIX_ORDER, gaia_source_ids, lonlat_to_nested
+from casuvo.logsetup import configure_logging
 
 __all__ = [
     "CLASS_PROBABILITIES",
@@ -624,8 +625,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="output FITS file (default "
                         "<products>/<survey>/merged/<survey>_sources.fits)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, datefmt="%H:%M:%S",
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     if args.products is None:
         from casuvo.config import Settings
 

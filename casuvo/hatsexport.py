@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from casuvo.logsetup import configure_logging
+
 __all__ = ["ExportArgs", "export_hats", "main"]
 
 log = logging.getLogger(__name__)
@@ -201,10 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     import distributed  # noqa: F401 - configures its loggers on import; quieten them after
 
-    logging.basicConfig(level=logging.INFO, datefmt="%H:%M:%S",
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("distributed", "bokeh", "tornado"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(quiet=("distributed", "bokeh", "tornado"))
     try:
         state = export_hats(ExportArgs(a.name, tuple(a.files), a.out, a.ra, a.dec,
                                        a.pixel_threshold, a.highest_order, a.margin,

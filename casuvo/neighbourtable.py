@@ -42,6 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
+from casuvo.logsetup import configure_logging
+
 __all__ = ["DEFAULT_RADIUS_ARCSEC", "EPOCH_COLUMNS", "NEIGHBOUR_COLUMNS", "build_neighbours",
            "neighbour_columns"]
 
@@ -252,10 +254,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from casuvo.xmatch import XmatchError
 
-    logging.basicConfig(level=logging.INFO, datefmt="%H:%M:%S",
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("distributed", "bokeh", "tornado"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(quiet=("distributed", "bokeh", "tornado"))
     try:
         state = build_neighbours(args.survey, args.sources, args.gaia, args.radius, args.out,
                                  workers=args.workers, scheduler=args.scheduler,

@@ -8,11 +8,11 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from casuvo.config import Settings
+from casuvo.logsetup import configure_logging
 from casuvo.pipeline.config import load_config
 from casuvo.pipeline.runner import run_pipeline
 
@@ -28,11 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true",
                         help="exit with status 3 if any product failed")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, datefmt="%H:%M:%S",
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # reproject logs every input of a mosaic at INFO; distributed its lifecycle.
-    for noisy in ("reproject", "distributed", "bokeh"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(quiet=("reproject", "distributed", "bokeh"))
     settings = Settings.from_env()
     try:
         cfg = load_config(args.config)

@@ -9,11 +9,11 @@ Resumable: complete files are kept.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
 from pathlib import Path
 
+from casuvo.logsetup import configure_logging
 from casuvo.simulate.survey import write_survey
 
 
@@ -25,8 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=None,
                         help="instrument miniature factor (default: the demo scales)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, datefmt="%H:%M:%S",
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging()
     t0 = time.perf_counter()
     manifest = write_survey(args.out, seed=args.seed, scale=args.scale,
                             gaia_dir=args.out / "gaia")

@@ -10,10 +10,10 @@ written).
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
+from casuvo.logsetup import configure_logging
 from casuvo.xmatch.catalogue import TableSpec
 from casuvo.xmatch.engine import OUTPUT_FORMATS, XmatchArgs, run_xmatch
 from casuvo.xmatch.errors import XmatchError
@@ -66,10 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import distributed  # noqa: F401 - configures its loggers on import; quieten them after
 
-    logging.basicConfig(level=logging.INFO, datefmt="%H:%M:%S",
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("distributed", "bokeh", "tornado"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(quiet=("distributed", "bokeh", "tornado"))
     moving = args.epoch is not None or args.epoch_from_b is not None
     a = TableSpec(args.a, args.a_ra, args.a_dec, args.a_id,
                   args.a_pmra if moving else None, args.a_pmdec if moving else None,
