@@ -23,11 +23,13 @@ demo: install
 
 test: demo
 	$(VENV)/bin/ruff check casuvo tests bench deploy pipelines
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest tests/unit tests/integration $(PYTEST_ARGS)
 	$(COMPUTE)/bin/python -m pytest tests/compute $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check casuvo tests bench deploy pipelines
+	$(VENV)/bin/lint-imports
 
 bench: demo
 	$(VENV)/bin/python bench/ingest.py

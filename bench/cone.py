@@ -15,8 +15,8 @@ import numpy as np
 import psycopg
 import requests
 
+from casuvo.archive.endpoints import endpoints
 from casuvo.config import Settings
-from casuvo.endpoints import endpoints
 from casuvo.simulate.fields import DEMO_FIELDS
 
 RADII_ARCSEC = (5.0, 60.0, 600.0)

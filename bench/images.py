@@ -37,9 +37,10 @@ from astropy.nddata import Cutout2D
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-from casuvo.client import Archive, CutoutRequest
+from casuvo.archive.endpoints import endpoints
+from casuvo.client import Archive
+from casuvo.client.archive import CutoutRequest
 from casuvo.config import Settings
-from casuvo.endpoints import endpoints
 from casuvo.simulate.fields import DEMO_FIELDS
 
 SURVEYS = ("vista", "vst")

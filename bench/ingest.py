@@ -20,11 +20,11 @@ import time
 import psycopg
 
 from casuvo.config import Settings
-from casuvo.ingest import ingest_catalogue
-from casuvo.ingest.catalogue import copy_columns
-from casuvo.ingest.fitstable import read_columns
-from casuvo.ingest.pgbinary import HEADER, TRAILER, iter_chunks
 from casuvo.simulate import simulate_demo
+from casuvo.storage.ingest import ingest_catalogue
+from casuvo.storage.ingest.catalogue import copy_columns
+from casuvo.storage.ingest.fitstable import read_columns
+from casuvo.storage.ingest.pgbinary import HEADER, TRAILER, iter_chunks
 
 
 def main() -> None:

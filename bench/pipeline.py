@@ -26,7 +26,6 @@ from astropy.table import Table
 from casuvo.config import Settings
 from casuvo.imaging.detect import APERTURE_FACTORS, DetectionParams, detect_sources
 from casuvo.imaging.reduce import reduce_detector, subtract_sky
-from casuvo.instruments import instrument
 from casuvo.pipeline import tasks
 from casuvo.pipeline.config import load_config
 from casuvo.pipeline.rawindex import index_raw
@@ -35,6 +34,7 @@ from casuvo.simulate.calibration import Calibration, simulate_calibration
 from casuvo.simulate.fields import field_by_name
 from casuvo.simulate.imaging import Pointing, simulate_exposure
 from casuvo.simulate.skymodel import ALL_BANDS, build_sky
+from casuvo.surveys.instruments import instrument
 
 MJD = 60441.1
 

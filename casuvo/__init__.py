@@ -14,7 +14,7 @@ publishes them through the IVOA standards.  The public API:
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from casuvo._version import __version__
 
 __all__ = ["Archive", "Settings", "__version__", "endpoints", "ingest_catalogue", "simulate_demo"]
 
@@ -35,11 +35,11 @@ def __getattr__(name: str) -> object:
 
         return simulate_demo
     if name == "ingest_catalogue":
-        from casuvo.ingest import ingest_catalogue
+        from casuvo.storage.ingest import ingest_catalogue
 
         return ingest_catalogue
     if name == "endpoints":
-        from casuvo.endpoints import endpoints
+        from casuvo.archive.endpoints import endpoints
 
         return endpoints
     raise AttributeError(f"module 'casuvo' has no attribute {name!r}")

@@ -53,7 +53,7 @@ def gaia_catalogue(gaia_files: list[Path]) -> Table:
 @pytest.fixture(scope="session")
 def image_products(settings: Settings) -> dict[str, list[Path]]:
     """Finished science image products (pawprints and tiles) per imaging collection."""
-    from casuvo.imagemeta import image_files
+    from casuvo.archive.imagemeta import image_files
 
     products = {c: [f.path for f in image_files(settings.data_dir / "products" / c)]
                 for c in ("vista", "vst")}

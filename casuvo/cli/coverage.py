@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 
+from casuvo.archive.coverage import COLLECTIONS
 from casuvo.config import Settings
-from casuvo.coverage import COLLECTIONS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from casuvo.coverage import MOC_ORDER, build_coverage
-    from casuvo.endpoints import endpoints
+    from casuvo.archive.coverage import MOC_ORDER, build_coverage
+    from casuvo.archive.endpoints import endpoints
 
     unknown = sorted(set(args.collections) - set(COLLECTIONS))
     if unknown:

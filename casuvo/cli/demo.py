@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from casuvo.cli import coverage, endpoints, export, ingest, pipeline, publish, simulate, xmatch
-    from casuvo.stack import up
+    from casuvo.dachs.stack import up
 
     up(settings)
     if simulate.run(argparse.Namespace(out=None, seed=None, scale=None, fields=None,

@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from casuvo.stack import down
+    from casuvo.dachs.stack import down
 
     server, database = down(settings)
     print(f"DaCHS server: {'stopped' if server else 'was not running'}")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from casuvo.archive.endpoints import endpoints
 from casuvo.config import Settings
-from casuvo.endpoints import endpoints
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

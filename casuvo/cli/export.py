@@ -3,7 +3,7 @@
 
 TABLE is ``gaia.sources``, ``vista.sources`` or ``vst.sources``.  The export is
 made from exactly the files the ledger says are in TABLE (refused if one
-changed since it was ingested), by :mod:`casuvo.hatsexport` in the compute
+changed since it was ingested), by :mod:`casuvo.catalogue.hatsexport` in the compute
 environment (design decision 12), under ``var/data/hats/<schema>_<table>/``
 (the catalogue and a 10″ margin; ``lsdb.open_catalog`` on that directory).
 Unchanged inputs: nothing is redone.
@@ -45,7 +45,7 @@ def hats_path(settings: Settings, table: str) -> Path:
 def _ingested_files(settings: Settings, table: str) -> list[Path] | str:
     import psycopg
 
-    from casuvo import ledger
+    from casuvo.storage import ledger
 
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         ledger.ensure_schema(conn)
@@ -71,6 +71,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     out = args.out or settings.data_dir / "hats"
     ra, dec = EXPORTABLE[args.table]
     extra = ["--force"] if args.force else []
-    return compute(settings, "casuvo.hatsexport", hats_name(args.table), *map(str, files),
+    return compute(settings, "casuvo.catalogue.hatsexport", hats_name(args.table), *map(str, files),
                    "--out", str(out), "--ra", ra, "--dec", dec, "--margin", repr(args.margin),
                    "--workers", str(args.workers), *extra)

@@ -4,7 +4,7 @@
 ``gaia`` bulk-loads the reference catalogue files into ``gaia.sources``.
 ``sources`` loads a survey's band-merged source catalogue into
 ``<survey>.sources``; unless a file is given, it first (re)makes the merged file
-with :mod:`casuvo.bandmerge` in the compute environment when that file is
+with :mod:`casuvo.catalogue.bandmerge` in the compute environment when that file is
 missing or older than any of the survey's tile catalogues (design decision 12).
 """
 
@@ -67,7 +67,7 @@ def _report(table: str, result) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.collection == "sources":
         return _run_sources(args, settings)
-    from casuvo.ingest import ingest_catalogue
+    from casuvo.storage.ingest import ingest_catalogue
 
     coll = COLLECTIONS[args.collection]
     files = args.files or sorted(settings.data_dir.glob(coll.pattern))
@@ -90,9 +90,9 @@ def merge_needed(merged: Path, tiles: list[Path]) -> bool:
 
 
 def _run_sources(args: argparse.Namespace, settings: Settings) -> int:
-    from casuvo.bandmerge import merged_path, tile_catalogues
+    from casuvo.catalogue.bandmerge import merged_path, tile_catalogues
     from casuvo.cli.pipeline import compute
-    from casuvo.ingest import ingest_catalogue
+    from casuvo.storage.ingest import ingest_catalogue
 
     table = f"{args.survey}.sources"
     products = settings.data_dir / "products"
@@ -105,7 +105,7 @@ def _run_sources(args: argparse.Namespace, settings: Settings) -> int:
                   f"run `casuvo pipeline run {args.survey}` first")
             return 1
         if args.remerge or merge_needed(path, tiles):
-            status = compute(settings, "casuvo.bandmerge", args.survey, "--products",
+            status = compute(settings, "casuvo.catalogue.bandmerge", args.survey, "--products",
                              str(products), "--out", str(path))
             if status:
                 print(f"casuvo ingest: merging the {args.survey} tile catalogues failed "

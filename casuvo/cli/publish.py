@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from casuvo.stack import ARCHIVES, publish_archive
+    from casuvo.dachs.stack import ARCHIVES, publish_archive
 
     for survey in args.surveys or list(ARCHIVES):
         start = time.perf_counter()

@@ -16,9 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, settings: Settings) -> int:
     import psycopg
 
-    from casuvo import ledger, pgcluster
     from casuvo.dachs import instance
-    from casuvo.stack import table_states
+    from casuvo.dachs.stack import table_states
+    from casuvo.storage import ledger, pgcluster
 
     db_up = pgcluster.is_running(settings)
     pid = instance.server_pid(settings)

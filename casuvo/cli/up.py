@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from casuvo.stack import up
+    from casuvo.dachs.stack import up
 
     up(settings, republish=args.republish)
     from casuvo.cli.endpoints import print_urls

@@ -4,7 +4,7 @@
 The inputs are exactly the files the ledger says are in ``<survey>.sources``
 and ``gaia.sources`` (refused if a file changed since it was ingested, since
 the table would then pair rows that are not in the database).  The match runs
-in the compute environment (:mod:`casuvo.neighbourtable`, on Dask); its file
+in the compute environment (:mod:`casuvo.catalogue.neighbourtable`, on Dask); its file
 ``var/data/xmatch/<survey>_x_gaia/neighbours.fits`` is COPYed into
 ``<survey>.sources_x_gaia`` in one transaction (ledgered; skipped when the
 file is unchanged), and its row in ``<survey>.required_neighbours`` is
@@ -21,7 +21,7 @@ from pathlib import Path
 from casuvo.config import Settings
 
 SURVEYS = ("vista", "vst")
-#: Kept equal to casuvo.neighbourtable.DEFAULT_RADIUS_ARCSEC (that module is compute-side).
+#: Kept equal to casuvo.catalogue.neighbourtable.DEFAULT_RADIUS_ARCSEC (compute-side).
 DEFAULT_RADIUS_ARCSEC = 2.0
 
 
@@ -46,7 +46,7 @@ def _inputs(settings: Settings, survey: str) -> tuple[Path, list[Path]] | str:
     """(merged sources file, Gaia files) as ingested, or why there are none."""
     import psycopg
 
-    from casuvo import ledger
+    from casuvo.storage import ledger
 
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         ledger.ensure_schema(conn)
@@ -113,7 +113,7 @@ def _record(settings: Settings, survey: str, radius: float, state: dict) -> None
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from casuvo.cli.pipeline import compute
-    from casuvo.ingest import ingest_catalogue
+    from casuvo.storage.ingest import ingest_catalogue
 
     if not (math.isfinite(args.radius) and args.radius > 0):
         print(f"casuvo xmatch: --radius must be a positive number of arcsec, not "
@@ -129,7 +129,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
              if (v := getattr(args, k)) is not None]
     extra += [f for f, on in (("--force", args.force), ("--no-progress", args.no_progress))
               if on]
-    status = compute(settings, "casuvo.neighbourtable", args.survey, "--sources", str(sources),
+    status = compute(settings, "casuvo.catalogue.neighbourtable", args.survey,
+                     "--sources", str(sources),
                      "--radius", repr(args.radius), "--out", str(out), *extra,
                      "--gaia", *map(str, gaia))
     if status:

@@ -3,7 +3,7 @@
 
 The RDs call these functions from their grammars, SODA descriptor generator,
 data functions and DataLink meta makers; the knowledge of what a product is
-lives in :mod:`casuvo.imagemeta`, this module only translates it into DaCHS's
+lives in :mod:`casuvo.archive.imagemeta`, this module only translates it into DaCHS's
 objects.  A published image is one extension of a CASU multi-extension file,
 so its accref is ``<file path>/<extension>`` and its SODA descriptor carries
 the extension's header: DaCHS's standard FITS cutout machinery then works on
@@ -23,7 +23,7 @@ from typing import Any
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from casuvo import imagemeta
+from casuvo.archive import imagemeta
 from casuvo.config import Settings
 
 __all__ = ["ancillary_rows", "check_cutout", "image_descriptor", "image_links", "image_rows",

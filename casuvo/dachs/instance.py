@@ -113,7 +113,7 @@ def configure(settings: Settings) -> None:
         shutil.copyfile(vocab, dest)
     # Product files are served from the DaCHS inputs tree as products/...
     _symlink(root / "inputs" / "products", settings.data_dir / "products")
-    # ... and the coverage maps (casuvo.coverage) as hips/ and moc/, which
+    # ... and the coverage maps (casuvo.archive.coverage) as hips/ and moc/, which
     # resdir/coverage serves through \getConfig{inputsDir} (a relative staticData
     # would resolve inside the checkout: inputs/coverage is a link into resdir/).
     _symlink(root / "inputs" / "hips", settings.data_dir / "hips")

@@ -28,7 +28,7 @@ from typing import Any
 from twisted.web.template import Tag
 from twisted.web.template import tags as T  # noqa: N812 -- DaCHS's and twisted's spelling
 
-from casuvo.endpoints import SERVICES
+from casuvo.archive.endpoints import SERVICES
 
 __all__ = ["FORM_POSITION_KEY", "HEADER_SUMMARY", "QC_COLUMNS", "check_form_position",
            "datalink_link", "image_link", "image_page", "image_page_path", "image_title",
@@ -115,7 +115,7 @@ def _server_url() -> str:
 
 
 def _collections() -> list[str]:
-    """Image collections with archive pages, in the order of casuvo.endpoints."""
+    """Image collections with archive pages, in the order of casuvo.archive.endpoints."""
     return sorted({key.split(".", 1)[0] for key in SERVICES["pages"]})
 
 

@@ -24,8 +24,8 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from casuvo import __version__
-from casuvo.instruments import Filter, Instrument
+from casuvo._version import __version__
+from casuvo.surveys.instruments import Filter, Instrument
 
 __all__ = [
     "CATALOGUE_UNITS",

@@ -21,7 +21,7 @@ from casuvo.imaging import astrometry, photcal, qc
 from casuvo.imaging.detect import DetectionParams, detect_sources
 from casuvo.imaging.reduce import Background
 from casuvo.imaging.reference import Reference
-from casuvo.instruments import Filter
+from casuvo.surveys.instruments import Filter
 
 __all__ = ["Calibrated", "ExposureInfo", "astrometric_stars", "calibrate", "calibrate_detector",
            "measure"]

@@ -17,7 +17,7 @@ from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
-from casuvo.photometry import VALID_BP_RP, gaia_to_band
+from casuvo.surveys.photometry import VALID_BP_RP, gaia_to_band
 
 __all__ = ["PhotometryError", "ZeroPoint", "aperture_corrections", "zero_point"]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from casuvo.imaging.detect import DetectionParams
 from casuvo.imaging.qc import Thresholds
-from casuvo.instruments import Instrument
+from casuvo.surveys.instruments import Instrument
 
 __all__ = ["PipelineConfig", "load_config"]
 

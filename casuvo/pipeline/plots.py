@@ -17,8 +17,8 @@ import psycopg
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from casuvo import ledger
 from casuvo.config import Settings
+from casuvo.storage import ledger
 
 __all__ = ["make_plots"]
 

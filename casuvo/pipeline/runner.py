@@ -28,11 +28,12 @@ import psycopg
 from astropy.io import fits
 from tqdm import tqdm
 
-from casuvo import __version__, ledger
-from casuvo.instruments import Instrument, instrument
+from casuvo._version import __version__
 from casuvo.pipeline import tasks
 from casuvo.pipeline.config import PipelineConfig
 from casuvo.pipeline.rawindex import RawFile, RawIndex, index_raw
+from casuvo.storage import ledger
+from casuvo.surveys.instruments import Instrument, instrument
 
 __all__ = ["RunSummary", "run_pipeline"]
 

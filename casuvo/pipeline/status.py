@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import psycopg
 
-from casuvo import ledger
 from casuvo.config import Settings
+from casuvo.storage import ledger
 
 __all__ = ["print_status"]
 

@@ -38,9 +38,9 @@ from casuvo.imaging.detector import (
 from casuvo.imaging.photcal import PhotometryError
 from casuvo.imaging.reduce import reduce_detector, subtract_sky
 from casuvo.imaging.reference import load_gaia
-from casuvo.instruments import Instrument
 from casuvo.pipeline.config import PipelineConfig
 from casuvo.pipeline.rawindex import RawFile
+from casuvo.surveys.instruments import Instrument
 
 __all__ = ["Failed", "ProcessingError", "ProductResult", "make_masters", "make_stack",
            "make_tile", "reduce_exposure"]

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.io import fits
 
-from casuvo.instruments import Instrument
 from casuvo.simulate.imaging import (
     IMAGING_VERSION,
     Pointing,
@@ -39,6 +38,7 @@ from casuvo.simulate.imaging import (
     primary_header,
     read_out,
 )
+from casuvo.surveys.instruments import Instrument
 
 __all__ = ["CALIBRATION_KINDS", "Calibration", "calibration_primary_header",
            "calibration_truth_header", "iter_calibration", "simulate_calibration"]

@@ -40,7 +40,7 @@ cross-matching and cone/ADQL queries behave as they would on Gaia DR3:
   go missing towards the faint end; radial velocities exist only for G < 15.
 
 Positions are the J2016.0 positions; source_id encodes the level-12 HEALPix
-index of the catalogue (ra, dec) exactly (:mod:`casuvo.healpix`), with the
+index of the catalogue (ra, dec) exactly (:mod:`casuvo.sky.healpix`), with the
 field's :attr:`~casuvo.simulate.fields.Field.key` as chunk.  Everything is
 drawn from ``numpy.random.default_rng([seed, field.key])``, so each field is
 reproducible on its own.
@@ -67,7 +67,6 @@ from astropy.io import fits
 from astropy.table import Column, Table
 from astropy.utils.exceptions import AstropyWarning
 
-from casuvo.healpix import CHUNK_BITS, gaia_source_ids
 from casuvo.simulate.fields import (
     DEMO_FIELDS,
     Cluster,
@@ -76,6 +75,7 @@ from casuvo.simulate.fields import (
     clusters_in,
     nebulae_in,
 )
+from casuvo.sky.healpix import CHUNK_BITS, gaia_source_ids
 
 __all__ = [
     "CATALOGUE_COLUMNS",

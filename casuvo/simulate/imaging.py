@@ -60,8 +60,8 @@ from astropy.wcs import WCS
 from scipy.ndimage import gaussian_filter
 from scipy.signal import fftconvolve
 
-from casuvo.instruments import Instrument
 from casuvo.simulate.skymodel import POINT_KINDS, mag_at, pn_surface_brightness, propagate
+from casuvo.surveys.instruments import Instrument
 
 __all__ = ["DISTORTION_EDGE_ARCSEC", "IMAGING_VERSION", "MAX_STAMP_HALF", "MOFFAT_BETA",
            "POISSON_GAUSS_E", "DetectorTruth", "ExposureTruth", "Pointing", "bad_pixel_mask",

@@ -37,11 +37,11 @@ from collections.abc import Sequence
 import numpy as np
 from astropy.table import Column, Table
 
-from casuvo.instruments import OMEGACAM, VIRCAM
-from casuvo.photometry import survey_mags_from_gaia
 from casuvo.simulate import fields as _fields
 from casuvo.simulate.fields import Field
 from casuvo.simulate.nebulae import central_star_rows
+from casuvo.surveys.instruments import OMEGACAM, VIRCAM
+from casuvo.surveys.photometry import survey_mags_from_gaia
 
 __all__ = ["ALL_BANDS", "CENTRAL_STAR_MAGS", "KINDS", "NGC5189", "PN_PEAK_SB", "POINT_KINDS",
            "REF_EPOCH_MJD", "SKY_VERSION", "TRANSIENT_FIELDS", "build_sky", "central_star_rows",

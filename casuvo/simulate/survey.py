@@ -63,7 +63,6 @@ from astropy.time import Time
 from astropy.utils import iers
 from astropy.utils.exceptions import AstropyWarning
 
-from casuvo.instruments import Instrument, instrument
 from casuvo.simulate.calibration import (
     Calibration,
     calibration_primary_header,
@@ -83,6 +82,7 @@ from casuvo.simulate.imaging import (
     saturation_level,
 )
 from casuvo.simulate.skymodel import ALL_BANDS, SKY_VERSION, build_sky
+from casuvo.surveys.instruments import Instrument, instrument
 
 __all__ = ["DEMO_PLAN", "DEMO_SCALE", "PARANAL", "SURVEY_VERSION", "Block", "ManifestEntry",
            "Night", "PlannedFrame", "SurveyManifest", "SurveyPlan", "plan_frames", "write_survey"]

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from casuvo.healpix import lonlat_to_nested
+from casuvo.sky.healpix import lonlat_to_nested
 from casuvo.xmatch.catalogue import Catalogue, TableSpec, load_catalogue
 from casuvo.xmatch.errors import XmatchError
 from casuvo.xmatch.kernel import KdTreeKernel, Side
@@ -319,7 +319,7 @@ def run_xmatch(args: XmatchArgs, client: object | None = None) -> XmatchSummary:
     a_ra, a_dec = _positions_at(a, epoch)
     deepest = deepest_order(margin) if args.order is None else None
     if args.order is not None:
-        from casuvo.healpix import order_for_margin
+        from casuvo.sky.healpix import order_for_margin
 
         if not 0 <= args.order <= order_for_margin(margin):
             raise XmatchError(f"partition order must be in 0..{order_for_margin(margin)} "

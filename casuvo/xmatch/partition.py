@@ -3,7 +3,7 @@
 
 A partition is one nested HEALPix pixel at a single order ``k``: the A rows in
 the pixel, and the B rows in the pixel plus those of other pixels within the
-margin (:func:`casuvo.healpix.pixels_near`).  Every A row is in exactly one
+margin (:func:`casuvo.sky.healpix.pixels_near`).  Every A row is in exactly one
 partition, and each pair is found in the partition of its A row, so no pair is
 found twice; a B row near a boundary is in several partitions, so no pair is
 lost as long as the margin covers the radius (the kernel's ``validate``).
@@ -15,7 +15,7 @@ kd-trees, the pairs), small enough for several workers per machine and large
 enough that Dask's per-task overhead (a few ms) is noise; 100 000–1 000 000 all
 work.  Sparse regions of a deep order cost nothing: only pixels holding A rows
 become partitions.  The order is capped by the margin: a pixel must be wider
-than :data:`casuvo.healpix.MARGIN_SAFETY` × the margin.
+than :data:`casuvo.sky.healpix.MARGIN_SAFETY` × the margin.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from casuvo.healpix import lonlat_to_nested, order_for_margin, pixels_near
+from casuvo.sky.healpix import lonlat_to_nested, order_for_margin, pixels_near
 
 __all__ = ["DEFAULT_ROWS_PER_PARTITION", "MAX_PARTITION_ORDER", "Partition", "choose_order",
            "partition"]

@@ -6,10 +6,10 @@
     <FEED source="common/sources#sources" survey="vista" instrument="VISTA/VIRCAM"
       testRA="194.30" testDec="-64.75"/>
 
-  casuvo.bandmerge computes the rows (its module docstring documents frame
+  casuvo.catalogue.bandmerge computes the rows (its module docstring documents frame
   sets, pairing, photometry, classes, error bits and sourceID);
   `casuvo ingest sources SURVEY` COPYs them.  Column names, types and order
-  here must equal casuvo.bandmerge.column_names(survey) plus the generated
+  here must equal casuvo.catalogue.bandmerge.column_names(survey) plus the generated
   healpix12 and pos (tests/integration/test_sources.py checks it). -->
 <resource schema="dc" resdir="common">
 
@@ -82,8 +82,8 @@
       description="Error of \blue\+m\red\+Pnt."/>
   </STREAM>
 
-  <!-- Per survey, its passbands (in the merge order of casuvo.bandmerge.SURVEY_BANDS)
-    and its colours (casuvo.bandmerge.COLOURS). -->
+  <!-- Per survey, its passbands (in the merge order of casuvo.catalogue.bandmerge.SURVEY_BANDS)
+    and its colours (casuvo.catalogue.bandmerge.COLOURS). -->
   <STREAM id="bands_vista">
     <LOOP source="bandColumns">
       <csvItems>

@@ -8,8 +8,8 @@
     <FEED source="common/xmatch#gaiaNeighbours" survey="vista" instrument="VVV"/>
 
   `casuvo xmatch SURVEY` computes the pairs with casuvo.xmatch (in the
-  compute environment, casuvo.neighbourtable) and COPYs them; the column
-  order here must equal casuvo.neighbourtable.NEIGHBOUR_COLUMNS
+  compute environment, casuvo.catalogue.neighbourtable) and COPYs them; the column
+  order here must equal casuvo.catalogue.neighbourtable.NEIGHBOUR_COLUMNS
   (tests/integration/test_xmatch_tables.py checks it). -->
 <resource schema="dc" resdir="common">
   <NXSTREAM id="gaiaNeighbours">

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The band-merged source catalogues checked against the simulator's truth (demo survey).
 
-The merge runs here on the pipeline's tile catalogues (``casuvo.bandmerge``, the
+The merge runs here on the pipeline's tile catalogues (``casuvo.catalogue.bandmerge``, the
 same code ``casuvo ingest sources`` starts) and its rows are matched to the
 sky model of each field, propagated to the epoch of the tiles.
 """
@@ -18,9 +18,9 @@ from astropy.io import fits
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
-from casuvo import bandmerge
-from casuvo.instruments import instrument
+from casuvo.catalogue import bandmerge
 from casuvo.simulate.skymodel import POINT_KINDS, mag_at, propagate
+from casuvo.surveys.instruments import instrument
 
 pytestmark = pytest.mark.long
 

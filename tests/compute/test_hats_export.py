@@ -23,7 +23,7 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
-from casuvo.neighbourtable import EPOCH_COLUMNS
+from casuvo.catalogue.neighbourtable import EPOCH_COLUMNS
 from casuvo.xmatch.motion import jyear_from_mjd, propagate, vectors_to_radec
 
 #: lsdb 0.11 sets a pandas option that pandas 3 deprecates (not ours to fix).
@@ -40,7 +40,7 @@ def _service_casuvo(settings) -> Path:
 def _ingested(settings, table: str) -> list[Path]:
     import psycopg
 
-    from casuvo import ledger
+    from casuvo.storage import ledger
 
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         files = ledger.recorded_set(conn, table)

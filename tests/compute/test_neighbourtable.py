@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""casuvo.neighbourtable: the survey-as-master neighbour file, from synthetic catalogues.
+"""casuvo.catalogue.neighbourtable: the survey-as-master neighbour file, from synthetic catalogues.
 
 A brute-force computation on a small crowded field is the reference for the
 pairs and every quality column (with the survey choosing, not Gaia); the
@@ -16,7 +16,7 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from casuvo.neighbourtable import NEIGHBOUR_COLUMNS, build_neighbours
+from casuvo.catalogue.neighbourtable import NEIGHBOUR_COLUMNS, build_neighbours
 from casuvo.xmatch import XmatchError
 
 RADIUS = 2.0

@@ -18,10 +18,10 @@ import psycopg
 import pytest
 from astropy.io import fits
 
-from casuvo.instruments import instrument
 from casuvo.pipeline.config import load_config
 from casuvo.pipeline.rawindex import index_raw
 from casuvo.pipeline.runner import run_pipeline
+from casuvo.surveys.instruments import instrument
 
 pytestmark = pytest.mark.long
 

@@ -24,7 +24,7 @@ from astropy.coordinates import SkyCoord, search_around_sky
 from astropy.table import Table
 from astropy.time import Time
 
-from casuvo.healpix import lonlat_to_nested, nested_neighbours, pixel_vertices, pixels_near
+from casuvo.sky.healpix import lonlat_to_nested, nested_neighbours, pixel_vertices, pixels_near
 from casuvo.xmatch import KdTreeKernel, TableSpec, XmatchArgs, XmatchError, run_xmatch
 from casuvo.xmatch.motion import propagate, vectors_to_radec
 from casuvo.xmatch.partition import choose_order

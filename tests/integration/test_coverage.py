@@ -27,10 +27,10 @@ from astropy.wcs import WCS, FITSFixedWarning, NoConvergence
 from cdshealpix import nested
 from mocpy import MOC
 
+from casuvo.archive.coverage import hips_order, hips_tile_pixel
+from casuvo.archive.endpoints import SERVICES
 from casuvo.config import Settings
-from casuvo.coverage import hips_order, hips_tile_pixel
-from casuvo.endpoints import SERVICES
-from casuvo.instruments import instrument
+from casuvo.surveys.instruments import instrument
 
 pytestmark = pytest.mark.integration
 
@@ -371,7 +371,7 @@ def test_deepest_tile_has_the_image_value_at_a_star(
 
 
 def _interleave(x: int, y: int) -> int:
-    """Inverse of the bit split in :func:`casuvo.coverage.hips_tile_pixel`."""
+    """Inverse of the bit split in :func:`casuvo.archive.coverage.hips_tile_pixel`."""
     return sum((((x >> b) & 1) << (2 * b)) | (((y >> b) & 1) << (2 * b + 1)) for b in range(9))
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from casuvo.ingest import IngestError, ingest_catalogue
+from casuvo.storage.ingest import IngestError, ingest_catalogue
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from astropy import units as u
 from astropy.io import fits
 
 from casuvo.dachs.instance import dachs, dachs_env, resource_names
-from casuvo.ingest.catalogue import copy_columns
+from casuvo.storage.ingest.catalogue import copy_columns
 
 pytestmark = pytest.mark.integration
 

@@ -21,10 +21,11 @@ import requests
 from astropy.io.votable import parse
 from astropy.table import Table
 
-from casuvo import bandmerge, ledger
+from casuvo.catalogue import bandmerge
 from casuvo.dachs.instance import dachs_env
-from casuvo.ingest import IngestError, ingest_catalogue
-from casuvo.ingest.catalogue import copy_columns
+from casuvo.storage import ledger
+from casuvo.storage.ingest import IngestError, ingest_catalogue
+from casuvo.storage.ingest.catalogue import copy_columns
 from tests.truth import EDGE_DEG, separation_deg
 
 pytestmark = pytest.mark.integration

@@ -26,9 +26,9 @@ from astropy.coordinates import SkyCoord, search_around_sky
 from astropy.io import fits
 from astropy.table import Table, vstack
 
-from casuvo import bandmerge
+from casuvo.catalogue import bandmerge
+from casuvo.catalogue.neighbourtable import EPOCH_COLUMNS, NEIGHBOUR_COLUMNS
 from casuvo.dachs.instance import dachs_env
-from casuvo.neighbourtable import EPOCH_COLUMNS, NEIGHBOUR_COLUMNS
 
 pytestmark = pytest.mark.integration
 

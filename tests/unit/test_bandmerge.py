@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from astropy.table import Table
 
-from casuvo import bandmerge as bm
-from casuvo.healpix import healpix_from_source_id, lonlat_to_nested
-from casuvo.ingest.fitstable import read_columns
+from casuvo.catalogue import bandmerge as bm
+from casuvo.sky.healpix import healpix_from_source_id, lonlat_to_nested
+from casuvo.storage.ingest.fitstable import read_columns
 
 ARCSEC = 1 / 3600
 

@@ -17,7 +17,6 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from casuvo.instruments import instrument
 from casuvo.simulate.calibration import Calibration, simulate_calibration
 from casuvo.simulate.fields import Field, field_by_name
 from casuvo.simulate.imaging import (
@@ -48,6 +47,7 @@ from casuvo.simulate.survey import (
     plan_frames,
     write_survey,
 )
+from casuvo.surveys.instruments import instrument
 
 SCALE = 0.1
 SEED = 4242

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from casuvo.endpoints import SERVICES
+from casuvo.archive.endpoints import SERVICES
 
 TEMPLATES = Path(__file__).parents[2] / "services" / "templates" / "casuvo"
 NEVOW = "{http://nevow.com/ns/nevow/0.1}"

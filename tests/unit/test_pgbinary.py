@@ -9,7 +9,7 @@ import numpy as np
 import psycopg
 import pytest
 
-from casuvo.ingest.pgbinary import HEADER, TRAILER, CopyColumn, encode_rows, iter_chunks
+from casuvo.storage.ingest.pgbinary import HEADER, TRAILER, CopyColumn, encode_rows, iter_chunks
 
 COLUMNS = [CopyColumn("id", "bigint"), CopyColumn("x", "double precision"),
            CopyColumn("f", "real"), CopyColumn("n", "smallint"), CopyColumn("s", "text")]

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Central-star candidates of planetary nebulae (casuvo.pn), on the simulated Gaia sky."""
+"""Central-star candidates of planetary nebulae (casuvo.catalogue.pn), on the simulated Gaia sky."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from astropy.coordinates import SkyCoord
 
-from casuvo.pn import (
+from casuvo.catalogue.pn import (
     MISSING_PENALTY,
     best_candidates,
     candidate_scores,

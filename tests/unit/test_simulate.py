@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""The seeded Gaia DR3-like simulator (casuvo.simulate) and casuvo.healpix."""
+"""The seeded Gaia DR3-like simulator (casuvo.simulate) and casuvo.sky.healpix."""
 
 from __future__ import annotations
 
@@ -14,13 +14,6 @@ from astropy.io import fits
 from astropy.table import Table
 from cdshealpix import nested
 
-from casuvo.healpix import (
-    GAIA_SOURCE_ID_SHIFT,
-    gaia_source_ids,
-    healpix_from_source_id,
-    lonlat_to_nested,
-)
-from casuvo.ingest.fitstable import read_columns
 from casuvo.simulate import simulate_demo
 from casuvo.simulate.fields import (
     DEMO_FIELDS,
@@ -36,6 +29,13 @@ from casuvo.simulate.gaia import (
     expected_rows,
     simulate_gaia,
 )
+from casuvo.sky.healpix import (
+    GAIA_SOURCE_ID_SHIFT,
+    gaia_source_ids,
+    healpix_from_source_id,
+    lonlat_to_nested,
+)
+from casuvo.storage.ingest.fitstable import read_columns
 
 SEED, SCALE = 7, 0.05
 TWO_PARAMETER_NAN = ("parallax", "parallax_error", "parallax_over_error", "pm", "pmra",

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """HATS catalogues of published tables, for LSDB users (compute environment).
 
-``python -m casuvo.hatsexport NAME FILE ... --out DIR`` writes a HATS
+``python -m casuvo.catalogue.hatsexport NAME FILE ... --out DIR`` writes a HATS
 *collection* ``DIR/NAME`` with hats-import: the catalogue itself
 (``DIR/NAME/NAME``, HEALPix-partitioned Parquet, at most ``pixel_threshold``
 rows a partition) and a default margin catalogue of ``margin_arcsec``
@@ -183,7 +183,7 @@ def export_hats(args: ExportArgs, client: object | None = None) -> dict:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m casuvo.hatsexport",
+    p = argparse.ArgumentParser(prog="python -m casuvo.catalogue.hatsexport",
                                 description="Write a HATS collection (catalogue + margin).")
     p.add_argument("name", help="collection name (directory under --out)")
     p.add_argument("files", nargs="+", type=Path, help="FITS tables")

@@ -6,7 +6,7 @@ A survey field observed in several passbands has one CASU catalogue per tile
 one row per astronomical source and per-band columns with VSA names
 (``jAperMag3``, ``ksClass``, ``hppErrBits``, ...), which ``casuvo ingest sources``
 bulk-loads into ``<survey>.sources``.  It runs in the compute environment
-(``python -m casuvo.bandmerge SURVEY --out FILE``) but imports only numpy and
+(``python -m casuvo.catalogue.bandmerge SURVEY --out FILE``) but imports only numpy and
 astropy, so its pure functions work in the service environment too.
 
 **Frame sets.**  As in the VSA, a *frame set* is the set of frames merged into
@@ -59,7 +59,7 @@ confidence in the default aperture (Av_conf < :data:`LOW_CONFIDENCE`, per cent
 of the median), bit 16 (65536) close to saturation (Classification −9 or a
 peak within :data:`NEAR_SATURATION` of SATURATE).
 
-**sourceID.**  Gaia's scheme (:mod:`casuvo.healpix`): nested HEALPix level-12
+**sourceID.**  Gaia's scheme (:mod:`casuvo.sky.healpix`): nested HEALPix level-12
 index × 2^35 + a running number whose 12-bit chunk is
 ``(survey code << 8) | (CRC-32(field) mod 256)``, the counter running in
 (dec, ra) order inside each level-12 pixel.  So ``healpix12 = sourceID / 2^35``,
@@ -87,8 +87,8 @@ from astropy.io import fits
 from astropy.table import Column, MaskedColumn, Table, vstack
 from astropy.utils.exceptions import AstropyWarning
 
-from casuvo.healpix import GAIA_HEALPIX_ORDER, gaia_source_ids, lonlat_to_nested
 from casuvo.logsetup import configure_logging
+from casuvo.sky.healpix import GAIA_HEALPIX_ORDER, gaia_source_ids, lonlat_to_nested
 
 __all__ = [
     "CLASS_PROBABILITIES",
@@ -119,7 +119,7 @@ __all__ = [
     "write_merged",
 ]
 
-log = logging.getLogger("casuvo.bandmerge")  # also when run as __main__
+log = logging.getLogger("casuvo.catalogue.bandmerge")  # also when run as __main__
 
 #: Largest separation of two band detections of one source (arcsec).
 PAIRING_RADIUS_ARCSEC = 1.0
@@ -154,7 +154,7 @@ class Band:
     prefix: str
     """Column prefix (``j``, ``ks``, ``ha``)."""
     filter: str
-    """FILTER value of the tiles (``J``, ``Ks``, ``Halpha``; see casuvo.instruments)."""
+    """FILTER value of the tiles (``J``, ``Ks``, ``Halpha``; see casuvo.surveys.instruments)."""
 
 
 #: The passbands merged per survey, in wavelength order (the merge order).
@@ -615,8 +615,8 @@ def write_merged(table: Table, frames: Sequence[TileFrame], survey: str, path: P
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m casuvo.bandmerge SURVEY [--out FILE] [--products DIR]``."""
-    parser = argparse.ArgumentParser(prog="python -m casuvo.bandmerge",
+    """``python -m casuvo.catalogue.bandmerge SURVEY [--out FILE] [--products DIR]``."""
+    parser = argparse.ArgumentParser(prog="python -m casuvo.catalogue.bandmerge",
                                      description="Merge a survey's tile catalogues into one "
                                                  "band-merged source table (FITS).")
     parser.add_argument("survey", choices=sorted(SURVEY_BANDS))

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import psycopg
 
-from casuvo import ledger, pgcluster
 from casuvo.config import Settings
 from casuvo.dachs import instance
+from casuvo.storage import ledger, pgcluster
 
 __all__ = ["ARCHIVES", "TableState", "down", "publish", "publish_archive", "table_states", "up"]
 

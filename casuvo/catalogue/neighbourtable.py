@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """A survey's Gaia neighbour table (``<survey>.sources_x_gaia``), made with :mod:`casuvo.xmatch`.
 
-Compute environment (``python -m casuvo.neighbourtable``); ``casuvo xmatch
+Compute environment (``python -m casuvo.catalogue.neighbourtable``); ``casuvo xmatch
 SURVEY`` starts it with the files the ledger says are in ``<survey>.sources``
 and ``gaia.sources``, then COPYs the result.
 
@@ -233,7 +233,7 @@ def build_neighbours(survey: str, sources: Path, gaia: list[Path], radius: float
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m casuvo.neighbourtable",
+    p = argparse.ArgumentParser(prog="python -m casuvo.catalogue.neighbourtable",
                                 description="Make a survey's Gaia neighbour-table file.")
     p.add_argument("survey")
     p.add_argument("--sources", type=Path, required=True, help="the merged source file")

@@ -28,7 +28,7 @@ import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
-from casuvo.instruments import instrument
+from casuvo.surveys.instruments import instrument
 
 __all__ = ["IMAGE_PATTERNS", "ImageFile", "ancillary_records", "image_files", "image_records",
            "ledger_runs", "release_date",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import psycopg
 
-from casuvo import __version__
+from casuvo._version import __version__
 
 __all__ = ["LedgerEntry", "checksum", "ensure_schema", "last_ingests", "record", "recorded_set"]
 

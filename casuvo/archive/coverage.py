@@ -56,10 +56,10 @@ import numpy as np
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 
+from casuvo.archive.endpoints import hips_service_url
+from casuvo.archive.imagemeta import ImageFile, image_files, survey_name
 from casuvo.config import Settings
-from casuvo.endpoints import hips_service_url
-from casuvo.imagemeta import ImageFile, image_files, survey_name
-from casuvo.instruments import instrument
+from casuvo.surveys.instruments import instrument
 
 __all__ = [
     "COLLECTIONS",
@@ -219,7 +219,7 @@ def hips_tile_pixel(ra: np.ndarray, dec: np.ndarray, order: int,
     (FITS row = width − 1 − x), columns as y.  Checked against star positions
     in the integration tests.
     """
-    from casuvo.healpix import lonlat_to_nested
+    from casuvo.sky.healpix import lonlat_to_nested
 
     depth = int(round(math.log2(tile_width)))
     cells = lonlat_to_nested(np.atleast_1d(ra), np.atleast_1d(dec), order + depth)

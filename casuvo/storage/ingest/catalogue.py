@@ -26,9 +26,9 @@ import psycopg
 from psycopg import sql
 from tqdm import tqdm
 
-from casuvo import ledger
-from casuvo.ingest.fitstable import CatalogueFileError, column_names, read_columns
-from casuvo.ingest.pgbinary import HEADER, TRAILER, CopyColumn, iter_chunks
+from casuvo.storage import ledger
+from casuvo.storage.ingest.fitstable import CatalogueFileError, column_names, read_columns
+from casuvo.storage.ingest.pgbinary import HEADER, TRAILER, CopyColumn, iter_chunks
 
 __all__ = ["IngestError", "IngestResult", "copy_columns", "ingest_catalogue"]
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from casuvo.instruments import OMEGACAM, VIRCAM
+from casuvo.surveys.instruments import OMEGACAM, VIRCAM
 
 __all__ = ["ALL_BANDS", "VALID_BP_RP", "gaia_to_band", "survey_mags_from_gaia"]
 
@@ -60,7 +60,7 @@ def survey_mags_from_gaia(g: np.ndarray, bp_rp: np.ndarray,
 
     SDSS g r i and 2MASS J H Ks come from the Gaia EDR3 relations above; SDSS
     (AB) to the VST Vega system subtracts the filters' AB−Vega offsets
-    (:class:`~casuvo.instruments.Filter`); 2MASS to VISTA follows
+    (:class:`~casuvo.surveys.instruments.Filter`); 2MASS to VISTA follows
     González-Fernández et al. (2018): J_V = J − 0.031 (J−Ks), H_V = H + 0.015
     (J−Ks), Ks_V = Ks − 0.006 (J−Ks), with Z_V = J + 0.86 (J−Ks) and
     Y_V = J + 0.46 (J−Ks) as rough approximations.  u follows the stellar

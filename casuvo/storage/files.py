@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Files as the product store needs them: complete or absent, and checksummed.
+
+Every writer of a product, marker, state file or export goes through
+:func:`atomic_path` (or its FITS/text/JSON shorthands), so a crash, a full disk
+or a kill -9 leaves either the old file or the new one — never half of one —
+and no glob of finished products matches the hidden temporary name.
+:func:`checksum` is the one SHA-256 of a file the ledger and the up-to-date
+checks compare.  This module needs only the standard library (and astropy for
+FITS), so code on Dask workers may use it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from astropy.io import fits
+
+__all__ = ["atomic_path", "checksum", "write_fits", "write_json", "write_text"]
+
+
+def checksum(path: Path, blocksize: int = 1 << 22) -> str:
+    """SHA-256 of a file's bytes, as hexadecimal."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(blocksize):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path, *, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a hidden temporary path beside ``path``; rename it over ``path`` on success.
+
+    The temporary name starts with a dot and ends in ``.part``, so no product
+    glob matches it; on any exception it is removed and ``path`` is untouched.
+    ``os.replace`` is atomic on POSIX within one file system, which the same
+    directory guarantees.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_fits(hdul: fits.HDUList, path: Path, *, checksum: bool = True) -> None:
+    """Write a FITS file atomically, with CHECKSUM/DATASUM by default."""
+    with atomic_path(path) as tmp:
+        hdul.writeto(tmp, overwrite=True, checksum=checksum)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: Path, data: Any, **dumps: Any) -> None:
+    """Write ``data`` as JSON atomically (``dumps`` passed to :func:`json.dumps`)."""
+    write_text(path, json.dumps(data, **dumps))
