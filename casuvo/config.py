@@ -57,6 +57,9 @@ class Settings:
     """CASUVO_SEED: random seed of the demo survey (same seed, same sky)."""
     scale: float = 1.0
     """CASUVO_SCALE: multiplies the number of simulated sources (benchmarks use > 1)."""
+    survey_dirs: tuple[Path, ...] = ()
+    """CASUVO_SURVEY_DIRS: more survey config directories beside ``pipelines/``
+    (``os.pathsep``-separated; each holds ``<survey>/config.toml``)."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -121,6 +124,8 @@ class Settings:
 def _convert(key: str, raw: str, default: object) -> object:
     """Convert ``raw`` to the type of ``default``, naming the variable on failure."""
     try:
+        if isinstance(default, tuple):
+            return tuple(Path(p).resolve() for p in raw.split(os.pathsep) if p)
         if isinstance(default, bool):
             low = raw.strip().lower()
             if low in {"1", "true", "yes", "on"}:

@@ -1,0 +1,236 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""The survey registry: one typed description per survey, read from its config file.
+
+Every fact casuvo knows about one survey — its camera, TAP schema, bands and
+their wavelengths, the colours of its band merge, its epoch columns, which
+bands get a HiPS, its QC limits and pipeline parameters — is written once, in
+``pipelines/<survey>/config.toml``.  :func:`load_registry` reads every such
+file (plus any extra directories named in the settings, which is how a test
+or a site adds a survey without touching the code), and every piece of code
+that would otherwise list surveys or bands asks the registry instead.
+
+The file's ``[survey]`` table says who the survey is; ``[[bands]]`` lists its
+passbands in merge (wavelength) order; ``[merge]``, ``[hips]``, ``[detection]``,
+``[reference]`` and ``[qc]`` hold the parameters of the steps that use them.
+A missing or malformed key is an error naming the file and the key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from casuvo.surveys.instruments import Filter, Instrument, instrument
+
+if TYPE_CHECKING:
+    from casuvo.config import Settings
+
+__all__ = ["Band", "Registry", "RegistryError", "Survey", "load_registry", "load_survey"]
+
+#: the file that describes a survey, in its own directory under ``pipelines/``
+CONFIG_NAME = "config.toml"
+
+
+class RegistryError(ValueError):
+    """A survey config file is missing a key or has a value casuvo cannot use."""
+
+
+@dataclass(frozen=True)
+class Band:
+    """A passband of a survey: its FILTER value, VSA column prefix and wavelength."""
+
+    filter: str
+    """``FILTER`` keyword of the products (``J``, ``Ks``, ``Halpha``)."""
+    prefix: str
+    """VSA column prefix in the merged source table (``j``, ``ks``, ``ha``)."""
+    wavelength_nm: float
+    """Central wavelength (the camera's filter)."""
+    width_nm: float
+    """Effective width (ObsCore em_min/em_max)."""
+
+    @property
+    def epoch_column(self) -> str:
+        """The band's epoch column in ``<survey>.sources`` (``jmjd``)."""
+        return f"{self.prefix}mjd"
+
+
+@dataclass(frozen=True)
+class Survey:
+    """Everything casuvo knows about one survey (decision 13)."""
+
+    key: str
+    """Registry key: the config file's directory name (``vista``)."""
+    collection: str
+    """TAP schema and DaCHS resource directory of the collection (``vista``)."""
+    kind: str
+    """``imaging`` or ``spectroscopy``."""
+    label: str
+    """Human name of the collection on pages and in HiPS titles (``VISTA``)."""
+    name: str
+    """Survey name in products (``VVV``)."""
+    camera: str
+    """Instrument registry key (:func:`casuvo.surveys.instruments.instrument`)."""
+    prog_id: str
+    """ESO programme identifier."""
+    regime: str
+    """Obscore/HiPS wavelength regime (``Infrared``, ``Optical``)."""
+    code: int
+    """Survey code: prefix of frameSetID and of the sourceID chunk in merged tables."""
+    bands: tuple[Band, ...]
+    """Passbands in merge (wavelength) order."""
+    colours: tuple[tuple[str, str], ...]
+    """Point-source colours of the band merge: (bluer, redder) band prefixes."""
+    hips_bands: tuple[str, ...]
+    """FILTER values that get a HiPS."""
+    source: Path
+    """The config file this description was read from."""
+    config: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    """The whole parsed file, for the steps' own sections (``detection``, ``qc``...)."""
+
+    @property
+    def instrument(self) -> Instrument:
+        """The (full-size) camera."""
+        return instrument(self.camera)
+
+    @property
+    def epoch_columns(self) -> tuple[str, ...]:
+        """Per-band epoch columns of ``<survey>.sources``, in band order."""
+        return tuple(b.epoch_column for b in self.bands)
+
+    def band(self, name: str) -> Band:
+        """The band with FILTER value or prefix ``name``."""
+        for b in self.bands:
+            if name in (b.filter, b.prefix):
+                return b
+        raise RegistryError(f"{self.source}: survey {self.key!r} has no band {name!r}")
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The surveys of this installation, by key, in a stable order."""
+
+    surveys: Mapping[str, Survey]
+
+    def __iter__(self) -> Iterator[Survey]:
+        return iter(self.surveys.values())
+
+    def __len__(self) -> int:
+        return len(self.surveys)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.surveys
+
+    def __getitem__(self, key: str) -> Survey:
+        try:
+            return self.surveys[key]
+        except KeyError:
+            known = ", ".join(self.surveys) or "none"
+            raise RegistryError(f"unknown survey {key!r} (known: {known})") from None
+
+    def keys(self, kind: str | None = None) -> tuple[str, ...]:
+        """Survey keys, optionally of one kind (``imaging``)."""
+        return tuple(s.key for s in self if kind is None or s.kind == kind)
+
+    def of_kind(self, kind: str) -> tuple[Survey, ...]:
+        return tuple(s for s in self if s.kind == kind)
+
+    def by_collection(self, collection: str) -> Survey:
+        for s in self:
+            if s.collection == collection:
+                return s
+        raise RegistryError(f"no survey publishes collection {collection!r}")
+
+
+def _require(table: Mapping[str, Any], key: str, path: Path, section: str) -> Any:
+    try:
+        return table[key]
+    except KeyError:
+        raise RegistryError(f"{path}: [{section}] has no {key!r}") from None
+
+
+def _band(entry: Mapping[str, Any], filters: Mapping[str, Filter], path: Path) -> Band:
+    name = str(_require(entry, "filter", path, "bands"))
+    if name not in filters:
+        raise RegistryError(f"{path}: band {name!r} is not a filter of the camera "
+                            f"(filters: {', '.join(filters)})")
+    filt = filters[name]
+    return Band(name, str(_require(entry, "prefix", path, "bands")),
+                filt.wavelength_nm, filt.width_nm)
+
+
+def load_survey(path: Path) -> Survey:
+    """Read one survey's config file; errors name the file and the key."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise RegistryError(f"{path}: cannot read survey config ({exc})") from exc
+    head = _require(raw, "survey", path, "survey")
+    key = path.parent.name
+    camera = str(_require(head, "instrument", path, "survey"))
+    try:
+        inst = instrument(camera)
+    except (KeyError, ValueError) as exc:
+        raise RegistryError(f"{path}: unknown instrument {camera!r}") from exc
+    filters = inst.filters
+    bands = tuple(_band(b, filters, path) for b in raw.get("bands", ()))
+    prefixes = {b.prefix for b in bands}
+    colours = tuple(tuple(pair) for pair in raw.get("merge", {}).get("colours", ()))
+    for pair in colours:
+        if len(pair) != 2 or not set(pair) <= prefixes:
+            raise RegistryError(f"{path}: [merge] colour {list(pair)} is not a pair of "
+                                f"band prefixes ({', '.join(sorted(prefixes))})")
+    hips = tuple(raw.get("hips", {}).get("bands", ()))
+    unknown = set(hips) - {b.filter for b in bands}
+    if unknown:
+        raise RegistryError(f"{path}: [hips] bands {sorted(unknown)} are not survey bands")
+    try:
+        code = int(_require(head, "code", path, "survey"))
+    except (TypeError, ValueError) as exc:
+        raise RegistryError(f"{path}: [survey] code must be an integer") from exc
+    return Survey(
+        key=key, collection=str(head.get("collection", key)),
+        kind=str(head.get("kind", "imaging")), label=str(head.get("label", key.upper())),
+        name=str(_require(head, "name", path, "survey")), camera=camera,
+        prog_id=str(_require(head, "prog_id", path, "survey")),
+        regime=str(_require(head, "regime", path, "survey")), code=code,
+        bands=bands, colours=colours,  # type: ignore[arg-type]
+        hips_bands=hips, source=path, config=raw)
+
+
+def _config_files(dirs: Iterable[Path]) -> Iterator[Path]:
+    for directory in dirs:
+        directory = Path(directory)
+        if (directory / CONFIG_NAME).is_file():  # a survey directory itself
+            yield directory / CONFIG_NAME
+            continue
+        yield from sorted(directory.glob(f"*/{CONFIG_NAME}"))
+
+
+def load_registry(settings: Settings | None = None, *,
+                  dirs: Iterable[Path] | None = None) -> Registry:
+    """The registry of ``settings.home/pipelines`` plus ``settings.survey_dirs``.
+
+    ``dirs`` overrides the directories searched (a directory holding
+    ``<survey>/config.toml`` files, or a survey directory itself).  Two config
+    files with the same key, collection or survey code are an error.
+    """
+    if dirs is None:
+        if settings is None:
+            from casuvo.config import Settings
+
+            settings = Settings.from_env()
+        dirs = [settings.home / "pipelines", *settings.survey_dirs]
+    surveys: dict[str, Survey] = {}
+    for path in _config_files(dirs):
+        survey = load_survey(path)
+        for other in surveys.values():
+            for what in ("key", "collection", "code"):
+                if getattr(other, what) == getattr(survey, what):
+                    raise RegistryError(f"{path}: survey {what} {getattr(survey, what)!r} "
+                                        f"is already used by {other.source}")
+        surveys[survey.key] = survey
+    return Registry(surveys)
