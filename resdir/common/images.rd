@@ -40,11 +40,18 @@
 
   <STREAM id="imageArchive">
     <doc>
-      The tables, import and services of one survey's image archive.  Macros:
-      survey (vista, vst: the products directory and the pipeline),
-      surveyName (VVV, VPHAS+), instrument (VIRCAM, OMEGACAM),
-      testRA, testDec (a position with images, for validators).
+      The resource metadata, tables, import and services of one survey's
+      image archive.  Macros (the survey registry's values, which
+      tests/integration/test_rd.py checks): survey (the collection: schema,
+      products directory and pipeline, vista or vst), surveyName (the
+      registry's name: VVV, VPHAS+), instrument (the camera's name: VIRCAM,
+      OMEGACAM), waveband (the registry's regime: Infrared, Optical),
+      testRA, testDec (a position with images, for validators and the
+      regression tests).
     </doc>
+    <meta name="title">casuvo \surveyName (\instrument) image archive</meta>
+    <meta name="coverage.waveband">\waveband</meta>
+    <meta name="instrument">\instrument</meta>
 
     <table id="images" onDisk="True" adql="True">
       <meta name="title">\surveyName images (\instrument)</meta>
@@ -294,6 +301,9 @@
           </apply>
           <map key="obs_publisher_did">\\standardPubDID</map>
           <map key="release_date">@release</map>
+          <!-- the footprint from casuvo.sky.footprint (the grammar's row), not
+            computePGS's own: one footprint for s_region, MOC and outlines -->
+          <map key="coverage">@footprint</map>
         </rowmaker>
       </make>
     </data>
@@ -529,5 +539,106 @@
       </customRF>
       <nullCore/>
     </service>
+
+    <!-- Regression tests (`dachs test <survey>/q`, run by
+      tests/integration/test_rd.py).  The sequential suite follows one tile
+      from SIA through DataLink and SODA to its page; each test hands the
+      next one its parameters (self.followUp). -->
+    <regSuite title="\survey image archive: SIA, DataLink, SODA, page" sequential="True">
+      <regTest title="\surveyName SIA2 finds pawprints and tiles at the test position">
+        <url POS="CIRCLE \testRA \testDec 0.001">sia2/siap2.xml</url>
+        <code>
+          rows = self.getVOTableRows()
+          self.assertEqual({r["obs_collection"] for r in rows}, {"\surveyName"})
+          self.assertEqual({r["dataproduct_type"] for r in rows}, {"image"})
+          self.assertEqual({r["calib_level"] for r in rows}, {2, 3})
+          tile = min(r["obs_publisher_did"] for r in rows if r["calib_level"] == 3)
+          self.followUp.url.freeAttrs = [("ID", tile)]
+        </code>
+      </regTest>
+      <regTest title="\surveyName DataLink of a tile: image, preview, cutout, files, inputs, record">
+        <url>dl/dlmeta</url>
+        <code>
+          rows = self.getVOTableRows()
+          self.assertEqual({r["error_message"] for r in rows}, {None})
+          self.assertEqual({r["semantics"] for r in rows},
+            {"#this", "#preview", "#cutout", "#auxiliary", "#progenitor"})
+          self.assertEqual(
+            {r["local_semantics"] for r in rows if r["semantics"] == "#auxiliary"},
+            {"product-file", "confidence-map", "source-catalogue", "provenance"})
+          self.followUp.url.freeAttrs = [
+            ("ID", rows[0]["ID"]), ("CIRCLE", "\testRA \testDec 0.01")]
+        </code>
+      </regTest>
+      <regTest title="\surveyName SODA cuts a 72 arcsec square out of the tile">
+        <url>dl/dlget</url>
+        <code>
+          import io
+          from astropy.io import fits
+          from astropy.wcs import WCS
+          from astropy.wcs.utils import proj_plane_pixel_scales
+          hdul = fits.open(io.BytesIO(self.data))
+          self.assertEqual(len(hdul), 2)
+          scales = proj_plane_pixel_scales(WCS(hdul[1].header)) * 3600
+          for axis, scale in zip(("NAXIS1", "NAXIS2"), scales):
+            self.assertAlmostEqual(hdul[1].header[axis] * scale, 72, delta=3 * scale)
+          did = dict(self.url.freeAttrs)["ID"]
+          self.followUp.url.content_ = "image/qp/" + did.split("?", 1)[1]
+        </code>
+      </regTest>
+      <regTest title="\surveyName image page of the tile">
+        <url>image/qp/</url>
+        <code>
+          self.assertHTTPStatus(200)
+          name = self.url.content_.split("/")[-2]
+          self.assertHasStrings(name, "\surveyName", "dlmeta")
+        </code>
+      </regTest>
+    </regSuite>
+
+    <regSuite title="\survey image archive: tables and services">
+      <regTest title="\surveyName images and ancillary files are all in ObsCore">
+        <url parSet="TAP" QUERY="SELECT o.n AS obscore, i.n AS images, a.n AS ancillary
+          FROM (SELECT COUNT(*) AS n FROM ivoa.obscore
+            WHERE obs_collection = '\surveyName') AS o
+          CROSS JOIN (SELECT COUNT(*) AS n FROM \survey.images) AS i
+          CROSS JOIN (SELECT COUNT(*) AS n FROM \survey.ancillary) AS a"
+          >/tap/sync</url>
+        <code>
+          row = self.getFirstVOTableRow()
+          self.assertTrue(row["images"] and row["ancillary"], row)
+          self.assertEqual(row["obscore"], row["images"] + row["ancillary"])
+        </code>
+      </regTest>
+      <regTest title="\surveyName SIA1 finds pawprints and tiles at the test position">
+        <url POS="\testRA,\testDec" SIZE="0.002">sia1/siap.xml</url>
+        <code>
+          rows = self.getVOTableRows()
+          self.assertEqual({r["imagetype"] for r in rows}, {"pawprint", "tile"})
+          self.assertEqual({r["surveyname"] for r in rows}, {"\surveyName"})
+        </code>
+      </regTest>
+      <regTest title="\surveyName SIA2 rejects a declination beyond the pole">
+        <url POS="CIRCLE \testRA 95 0.1">sia2/siap2.xml</url>
+        <code>
+          self.assertHTTPStatus(400)
+          self.assertHasStrings('value="ERROR"', "POS")
+        </code>
+      </regTest>
+      <regTest title="\surveyName image search page">
+        <url>sia1/form</url>
+        <code>
+          self.assertHTTPStatus(200)
+          self.assertHasStrings("\surveyName images, SIA 1.0", 'name="hPOS"', 'name="filtername"')
+        </code>
+      </regTest>
+      <regTest title="\surveyName archive overview page">
+        <url>overview/volatile</url>
+        <code>
+          self.assertHTTPStatus(200)
+          self.assertHasStrings("\surveyName image archive", "\instrument")
+        </code>
+      </regTest>
+    </regSuite>
   </STREAM>
 </resource>

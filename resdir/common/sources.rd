@@ -3,8 +3,8 @@
   The band-merged source catalogue of a survey (the VSA's <survey>Source), as
   streams that a survey's RD feeds (published nowhere itself):
 
-    <FEED source="common/sources#sources" survey="vista" instrument="VISTA/VIRCAM"
-      testRA="194.30" testDec="-64.75"/>
+    <FEED source="common/sources#sources" survey="vista" surveyName="VVV"
+      camera="VISTA/VIRCAM" testRA="194.30" testDec="-64.75"/>
 
   casuvo.catalogue.bandmerge computes the rows (its module docstring documents frame
   sets, pairing, photometry, classes, error bits and sourceID);
@@ -132,13 +132,14 @@
       The band-merged source table of a survey (table sources), the data
       element that creates it (create_sources; casuvo's COPY fills it) and
       its Simple Cone Search service (cone).  Macros: survey (vista or vst:
-      the schema and which bands), instrument (for descriptions), testRA,
+      the schema and which bands), surveyName and camera (for descriptions:
+      "surveyName (camera)", e.g. VVV (VISTA/VIRCAM)), testRA,
       testDec (a position inside the survey, for the service's test query
       and the regression tests).
     </doc>
     <table id="sources" onDisk="True" adql="True" mixin="//scs#pgs-pos-index"
         primary="sourceID">
-      <meta name="description">One row per source of the \instrument band-merged
+      <meta name="description">One row per source of the \surveyName (\camera) band-merged
         source catalogue: the pipeline's tile catalogues of each field, one tile per
         passband (a frame set), paired within 1 arcsec (as in the VSA Source style).
         Missing bands are NULL.</meta>
@@ -212,9 +213,9 @@
 
     <service id="cone" allowed="form,scs.xml">
       <meta name="shortName">\survey sources</meta>
-      <meta name="title">casuvo \instrument merged sources cone search</meta>
+      <meta name="title">casuvo \surveyName (\camera) merged sources cone search</meta>
       <meta name="description">Simple Cone Search and a web form over the
-        \instrument band-merged source catalogue of the casuvo demo survey.</meta>
+        \surveyName (\camera) band-merged source catalogue of the casuvo demo survey.</meta>
       <meta name="testQuery.ra">\testRA</meta>
       <meta name="testQuery.dec">\testDec</meta>
       <meta name="testQuery.sr">0.01</meta>
@@ -234,6 +235,21 @@
           self.assertHasStrings('name="sourceID"', 'name="mergedClass"')
           rows = self.getVOTableRows()
           self.assertTrue(len(rows) > 10, "too few sources in a 36 arcsec cone")
+          from astropy.coordinates import SkyCoord
+          found = SkyCoord([r["ra"] for r in rows], [r["dec"] for r in rows], unit="deg")
+          centre = SkyCoord(\testRA, \testDec, unit="deg")
+          self.assertLessEqual(max(centre.separation(found).deg), 0.01)
+        </code>
+      </regTest>
+      <regTest title="\survey merged sources: healpix12 is derived from sourceID">
+        <url parSet="TAP" QUERY="SELECT a.n AS sources, b.n AS inconsistent
+          FROM (SELECT COUNT(*) AS n FROM \survey.sources) AS a
+          CROSS JOIN (SELECT COUNT(*) AS n FROM \survey.sources
+            WHERE NOT (healpix12 = sourceID / 34359738368)) AS b">/tap/sync</url>
+        <code>
+          row = self.getFirstVOTableRow()
+          self.assertTrue(row["sources"], row)
+          self.assertEqual(row["inconsistent"], 0)
         </code>
       </regTest>
       <regTest title="\survey merged-source cone search rejects a negative radius">

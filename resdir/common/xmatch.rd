@@ -5,7 +5,7 @@
   RequiredNeighbours), as a stream that a survey's RD feeds (published
   nowhere itself):
 
-    <FEED source="common/xmatch#gaiaNeighbours" survey="vista" instrument="VVV"/>
+    <FEED source="common/xmatch#gaiaNeighbours" survey="vista" surveyName="VVV"/>
 
   `casuvo xmatch SURVEY` computes the pairs with casuvo.xmatch (in the
   compute environment, casuvo.catalogue.neighbourtable) and COPYs them; the column
@@ -18,29 +18,29 @@
       within the match radius, with match quality) and required_neighbours
       (which neighbour tables exist, against what, with which radius), and
       the data element that creates them (create_neighbours).  Macros:
-      survey (the schema), instrument (for descriptions).
+      survey (the schema), surveyName (for descriptions: VVV).
     </doc>
     <table id="sources_x_gaia" onDisk="True" adql="True">
-      <meta name="description">Neighbour table of \instrument sources and Gaia
+      <meta name="description">Neighbour table of \surveyName sources and Gaia
         (VSA style, like vvvSourceXGDR3gaia_source): every pair of a source of
         \survey.sources (master) and a source of gaia.sources (slave) closer than
         the match radius (2 arcsec; see \survey.required_neighbours), with the Gaia
-        position moved by its proper motion to the epoch of the \instrument
+        position moved by its proper motion to the epoch of the \surveyName
         observation.  All pairs are kept: select best_neighbour = 1 for the
-        nearest Gaia source of each \instrument source, or one_to_one = 1 for a
+        nearest Gaia source of each \surveyName source, or one_to_one = 1 for a
         one-to-one match.  Join: masterObjID = \survey.sources.sourceID,
         slaveObjID = gaia.sources.source_id.</meta>
       <meta name="table-rank">30</meta>
       <column name="masterObjID" type="bigint" required="True"
         ucd="meta.id;meta.main" tablehead="Master ID" verbLevel="1"
-        description="sourceID of the \instrument source (\survey.sources.sourceID)."/>
+        description="sourceID of the \surveyName source (\survey.sources.sourceID)."/>
       <column name="slaveObjID" type="bigint" required="True"
         ucd="meta.id.cross" tablehead="Gaia source_id" verbLevel="1"
         description="source_id of the neighbouring Gaia source (gaia.sources.source_id)."/>
       <column name="distanceMins" type="real" unit="arcmin" required="True"
         ucd="pos.angDistance" tablehead="Dist." verbLevel="1"
         description="Angular separation between the neighbours (VSA convention,
-          arcminutes), the Gaia position taken at the epoch of the \instrument
+          arcminutes), the Gaia position taken at the epoch of the \surveyName
           detection."/>
       <column name="angular_distance" type="double precision" unit="arcsec"
         required="True" ucd="pos.angDistance" verbLevel="5"
@@ -49,10 +49,10 @@
       <column name="number_of_neighbours" type="integer" required="True"
         ucd="meta.number" verbLevel="5"
         description="Number of Gaia sources within the match radius of this
-          \instrument source (rows of this table with the same masterObjID)."/>
+          \surveyName source (rows of this table with the same masterObjID)."/>
       <column name="number_of_mates" type="integer" required="True"
         ucd="meta.number" verbLevel="5"
-        description="Number of other \instrument sources within the match radius of
+        description="Number of other \surveyName sources within the match radius of
           this Gaia source (0 = the Gaia source is claimed by this source only)."/>
       <column name="best_neighbour" type="smallint" required="True"
         ucd="meta.code;meta.main" verbLevel="5"
@@ -68,8 +68,8 @@
       </column>
       <column name="ambiguous" type="smallint" required="True"
         ucd="meta.code.qual" verbLevel="5"
-        description="1 if the pair is not isolated: the \instrument source has
-          another Gaia neighbour or the Gaia source another \instrument neighbour
+        description="1 if the pair is not isolated: the \surveyName source has
+          another Gaia neighbour or the Gaia source another \surveyName neighbour
           within the radius (number_of_neighbours > 1 or number_of_mates > 0), so
           that the nearest need not be the right counterpart; else 0.">
         <values nullLiteral="-1"/>
@@ -116,5 +116,35 @@
       <make table="sources_x_gaia"/>
       <make table="required_neighbours"/>
     </data>
+
+    <regSuite title="\survey Gaia neighbour table">
+      <regTest title="\survey.required_neighbours describes \survey.sources_x_gaia">
+        <url parSet="TAP" QUERY="SELECT r.neighbourTable, r.masterTable, r.slaveTable,
+            r.radius, r.joinCriterion, r.nPairs, c.n
+          FROM \survey.required_neighbours AS r
+          CROSS JOIN (SELECT COUNT(*) AS n FROM \survey.sources_x_gaia) AS c"
+          >/tap/sync</url>
+        <code>
+          row = self.getUnique(self.getVOTableRows())
+          self.assertEqual((row["neighbourTable"], row["masterTable"], row["slaveTable"]),
+            ("\survey.sources_x_gaia", "\survey.sources", "gaia.sources"))
+          self.assertEqual(row["radius"], 2.0)
+          self.assertAlmostEqual(row["joinCriterion"] * 3600, 2.0)
+          self.assertTrue(row["n"], row)
+          self.assertEqual(row["nPairs"], row["n"])
+        </code>
+      </regTest>
+      <regTest title="\survey.sources_x_gaia has one best neighbour per master, within 2 arcsec">
+        <url parSet="TAP" QUERY="SELECT COUNT(*) AS best,
+            COUNT(DISTINCT masterObjID) AS masters, MAX(angular_distance) AS widest
+          FROM \survey.sources_x_gaia WHERE best_neighbour = 1">/tap/sync</url>
+        <code>
+          row = self.getFirstVOTableRow()
+          self.assertTrue(row["best"], row)
+          self.assertEqual(row["best"], row["masters"])
+          self.assertLessEqual(row["widest"], 2.0)
+        </code>
+      </regTest>
+    </regSuite>
   </NXSTREAM>
 </resource>

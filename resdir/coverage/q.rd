@@ -72,10 +72,41 @@
         self.assertHasStrings("creator_did", "hips_service_url", "vista/hips/J")
       </code>
     </regTest>
-    <regTest title="A HiPS properties file is served">
+    <regTest title="The VISTA J HiPS properties describe an equatorial infrared image HiPS">
       <url>hips/static/vista/J/properties</url>
       <code>
-        self.assertHasStrings("hips_frame", "equatorial", "hips_order")
+        props = dict(tuple(part.strip() for part in line.split("=", 1))
+          for line in self.data.decode("utf-8").splitlines()
+          if "=" in line and not line.startswith("#"))
+        self.assertEqual(props["creator_did"], "ivo://casuvo.example.org/vista/hips/J")
+        self.assertEqual(props["hips_frame"], "equatorial")
+        self.assertEqual(props["dataproduct_type"], "image")
+        self.assertEqual(props["obs_regime"], "Infrared")
+        self.assertIn("fits", props["hips_tile_format"].split())
+        self.assertEqual((props["hips_order"], props["hips_tile_width"]), ("10", "512"))
+      </code>
+    </regTest>
+    <regTest title="The VST r HiPS properties say optical">
+      <url>hips/static/vst/r/properties</url>
+      <code>
+        self.assertHasStrings("ivo://casuvo.example.org/vst/hips/r")
+        regime = [line.split("=", 1)[1].strip()
+          for line in self.data.decode("utf-8").splitlines()
+          if line.startswith("obs_regime")]
+        self.assertEqual(regime, ["Optical"])
+      </code>
+    </regTest>
+    <regTest title="The VISTA MOC is a MOC 2.0 FITS file at order 15">
+      <url>moc/static/vista.moc.fits</url>
+      <code>
+        import io
+        from astropy.io import fits
+        self.assertTrue(self.data.startswith(b"SIMPLE  =                    T"))
+        with fits.open(io.BytesIO(self.data)) as hdul:
+          header = hdul[1].header
+          self.assertEqual(header["MOCVERS"], "2.0")
+          self.assertEqual(header["MOCORD_S"], 15)
+          self.assertTrue(len(hdul[1].data))
       </code>
     </regTest>
     <regTest title="A missing HiPS tile is a 404">

@@ -200,6 +200,23 @@
         self.assertHasStrings('name="source_id"', 'ucd="POS_EQ_RA_MAIN"')
         rows = self.getVOTableRows()
         self.assertTrue(len(rows) > 10, "too few sources in a 36 arcsec cone")
+        from astropy.coordinates import SkyCoord
+        found = SkyCoord([r["ra"] for r in rows], [r["dec"] for r in rows], unit="deg")
+        centre = SkyCoord(194.30, -64.75, unit="deg")
+        self.assertLessEqual(max(centre.separation(found).deg), 0.01)
+      </code>
+    </regTest>
+    <regTest title="Gaia: designation and healpix12 are derived from source_id">
+      <url parSet="TAP" QUERY="SELECT a.n AS sources, b.n AS inconsistent
+        FROM (SELECT COUNT(*) AS n FROM gaia.sources) AS a
+        CROSS JOIN (SELECT COUNT(*) AS n FROM gaia.sources
+          WHERE NOT (healpix12 = source_id / 34359738368)
+            OR designation NOT LIKE 'Gaia DR3 %') AS b"
+        >/tap/sync</url>
+      <code>
+        row = self.getFirstVOTableRow()
+        self.assertTrue(row["sources"], row)
+        self.assertEqual(row["inconsistent"], 0)
       </code>
     </regTest>
     <regTest title="Gaia cone search rejects a declination above 90 deg">

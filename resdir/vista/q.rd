@@ -1,7 +1,6 @@
 <?xml version="1.0" encoding="utf-8"?>
 <!-- SPDX-License-Identifier: BSD-3-Clause -->
 <resource schema="vista" resdir="vista">
-  <meta name="title">casuvo VVV (VIRCAM) image archive</meta>
   <meta name="description">
     The VISTA Variables in the Via Lactea (VVV)-like demo survey: J, H and Ks images of a Galactic disc field.  The images are the products of
     casuvo's vista pipeline (pipelines/vista): CASU-style stacked pawprints (one
@@ -17,60 +16,20 @@
   <meta name="subject">infrared-astronomy</meta>
   <meta name="creator">casuvo survey data centre</meta>
   <meta name="content.type">Archive</meta>
-  <meta name="coverage.waveband">Infrared</meta>
   <meta name="facility">ESO VISTA</meta>
-  <meta name="instrument">VIRCAM</meta>
 
+  <!-- The resource's title, waveband and instrument, the image archive
+    (vista.images, vista.ancillary, ObsCore, SIA, DataLink, SODA, pages)
+    and the processing record (vista.processing).  The values are the survey
+    registry's (pipelines/vista/config.toml; tests/integration/test_rd.py). -->
   <FEED source="common/images#imageArchive" survey="vista" surveyName="VVV"
-    instrument="VIRCAM" testRA="194.25" testDec="-64.77"/>
-
-  <table id="processing" onDisk="True" adql="True">
-    <meta name="description">The processing record of every VVV product:
-      which pipeline run made it, from which inputs (with SHA-256 checksums),
-      with which parameters, its QC and timing (a view of the casuvo
-      ledger).  The images' DataLink (#provenance) points here.</meta>
-    <meta name="table-rank">60</meta>
-    <column name="run_id" type="text" ucd="meta.id;meta.dataset"
-      description="Processing run (also in vista.images.run_id)."/>
-    <column name="product" type="text" ucd="meta.id;meta.file"
-      description="Product file name (images.filename)."/>
-    <column name="kind" type="text" ucd="meta.code.class"
-      description="masters, exposure, stack or tile."/>
-    <column name="status" type="text" ucd="meta.code.status"
-      description="ok, failed or resumed (made by an earlier run)."/>
-    <column name="files" type="text" ucd="meta.id;meta.file"
-      description="Files written (JSON array)."/>
-    <column name="inputs" type="text" ucd="meta.id;meta.file"
-      description="Input files and their SHA-256 checksums (JSON)."/>
-    <column name="params" type="text" ucd="meta.code"
-      description="Pipeline parameters (JSON)."/>
-    <column name="qc" type="text" ucd="meta.code.qual"
-      description="QC measurements and verdict (JSON)."/>
-    <column name="message" type="text" ucd="meta.note"
-      description="Why a product failed."/>
-    <column name="seconds" type="double precision" unit="s"
-      ucd="time.duration" description="Processing time."/>
-    <column name="code_version" type="text" ucd="meta.version"
-      description="casuvo version that made the product."/>
-    <column name="finished" type="timestamp" ucd="time.end"
-      description="When the product was finished."/>
-    <viewStatement>
-      CREATE OR REPLACE VIEW \curtable AS (
-        SELECT run_id, product, kind, status, array_to_json(files)::text AS files,
-          inputs::text AS inputs, params::text AS params, qc::text AS qc, message,
-          seconds, code_version, finished::timestamp AS finished
-        FROM ledger.products WHERE pipeline = 'vista')
-    </viewStatement>
-  </table>
-
-  <data id="processingView">
-    <make table="processing"/>
-  </data>
+    instrument="VIRCAM" waveband="Infrared" testRA="194.25" testDec="-64.77"/>
+  <FEED source="common/processing#processing" survey="vista" surveyName="VVV"/>
 
   <!-- The band-merged source catalogue (vista.sources) and its cone search. -->
-  <FEED source="common/sources#sources" survey="vista" instrument="VVV (VISTA/VIRCAM)"
-    testRA="194.30" testDec="-64.75"/>
+  <FEED source="common/sources#sources" survey="vista" surveyName="VVV"
+    camera="VISTA/VIRCAM" testRA="194.30" testDec="-64.75"/>
 
   <!-- Its Gaia neighbour table (vista.sources_x_gaia) and vista.required_neighbours. -->
-  <FEED source="common/xmatch#gaiaNeighbours" survey="vista" instrument="VVV"/>
+  <FEED source="common/xmatch#gaiaNeighbours" survey="vista" surveyName="VVV"/>
 </resource>
