@@ -3,7 +3,12 @@
 
 ``casuvo endpoints --json`` prints :func:`endpoints`; tests, notebooks and the
 client find services through it.  Each service path is the DaCHS path of a
-service published in ``resdir/``: ``<rd>/<service id>/<renderer>``.
+service published in ``resdir/``: ``<rd>/<service id>/<renderer>``.  The image
+collections and their bands come from the survey registry
+(:mod:`casuvo.surveys.registry`), so a survey added by a config file gets its
+services listed here with no code change; the paths inside a collection's RD
+are those of the shared definitions every survey RD is fed into
+(``resdir/common/images.rd``, ``sources.rd``).
 """
 
 from __future__ import annotations
@@ -11,39 +16,50 @@ from __future__ import annotations
 from typing import Any
 
 from casuvo.config import Settings
+from casuvo.surveys.registry import Registry, load_registry
 
-__all__ = ["HIPS_BANDS", "SERVICES", "endpoints", "hips_service_url"]
-
-#: protocol -> {table or collection -> service path under the server root}
-SERVICES: dict[str, dict[str, str]] = {
-    "scs": {"gaia.sources": "gaia/q/cone/scs.xml",
-            "vista.sources": "vista/q/cone/scs.xml",
-            "vst.sources": "vst/q/cone/scs.xml"},
-    "form": {"gaia.sources": "gaia/q/cone/form",
-             "vista.sources": "vista/q/cone/form",
-             "vst.sources": "vst/q/cone/form",
-             "vista.images": "vista/q/sia1/form",
-             "vst.images": "vst/q/sia1/form"},
-    # SIA 2.0 (``sia``) and 1.0 (``sia1``), per image collection
-    "sia": {"vista": "vista/q/sia2/siap2.xml", "vst": "vst/q/sia2/siap2.xml"},
-    "sia1": {"vista": "vista/q/sia1/siap.xml", "vst": "vst/q/sia1/siap.xml"},
-    # SODA sync cutouts (dlget) and DataLink documents (dlmeta), ID = obs_publisher_did
-    "soda": {"vista": "vista/q/dl/dlget", "vst": "vst/q/dl/dlget"},
-    "datalink": {"vista": "vista/q/dl/dlmeta", "vst": "vst/q/dl/dlmeta"},
-    # web archive pages per image collection; an image's page is ``<image>/<accref>``
-    "pages": {f"{c}.{page}": f"{c}/q/{path}" for c in ("vista", "vst") for page, path in (
-        ("overview", "overview/volatile"), ("search", "sia1/form"), ("image", "image/qp"))},
-}
+__all__ = ["HIPS_PATH", "MOC_PATH", "endpoints", "hips_service_url", "services"]
 
 #: HiPS and MOCs of the imaging collections (resdir/coverage; `casuvo coverage` makes them)
 HIPS_PATH = "coverage/q/hips/static"
 MOC_PATH = "coverage/q/moc/static"
-#: the demo survey's bands, one HiPS each (``<collection>.<band>``; the FILTER keyword)
-HIPS_BANDS: dict[str, tuple[str, ...]] = {"vista": ("J", "H", "Ks"),
-                                          "vst": ("u", "g", "r", "i", "Halpha")}
-SERVICES["hips"] = {f"{c}.{b}": f"{HIPS_PATH}/{c}/{b}" for c, bands in HIPS_BANDS.items()
-                    for b in bands}
-SERVICES["moc"] = {c: f"{MOC_PATH}/{c}.moc.fits" for c in HIPS_BANDS}
+
+#: The reference catalogue's cone search and form (``resdir/gaia``): Gaia is not
+#: a survey of the registry (no pipeline of ours makes it), so it is named here.
+_REFERENCE_CONES: dict[str, str] = {"gaia.sources": "gaia/q/cone"}
+
+#: (page key, path under ``<collection>/q/``) of each image collection's web pages;
+#: an image's page is ``<image>/<accref>``
+_PAGES = (("overview", "overview/volatile"), ("search", "sia1/form"), ("image", "image/qp"))
+
+
+def services(registry: Registry) -> dict[str, dict[str, str]]:
+    """protocol -> {table or collection -> service path under the server root}.
+
+    ``scs`` and ``form`` list the Gaia reference catalogue, then each survey
+    with a band-merged ``sources`` table, then (``form``) each image archive;
+    ``sia`` (SIA 2.0), ``sia1`` (SIA 1.0), ``soda`` (sync cutouts, ``dlget``),
+    ``datalink`` (``dlmeta``; ID = obs_publisher_did), ``pages``, ``hips``
+    (one per HiPS band: ``<collection>.<FILTER>``) and ``moc`` list each
+    imaging survey, in registry order.
+    """
+    imaging = [s.collection for s in registry.of_kind("imaging")]
+    cones = {**_REFERENCE_CONES,
+             **{f"{s.collection}.sources": f"{s.collection}/q/cone"
+                for s in registry.with_sources()}}
+    return {
+        "scs": {table: f"{path}/scs.xml" for table, path in cones.items()},
+        "form": {**{table: f"{path}/form" for table, path in cones.items()},
+                 **{f"{c}.images": f"{c}/q/sia1/form" for c in imaging}},
+        "sia": {c: f"{c}/q/sia2/siap2.xml" for c in imaging},
+        "sia1": {c: f"{c}/q/sia1/siap.xml" for c in imaging},
+        "soda": {c: f"{c}/q/dl/dlget" for c in imaging},
+        "datalink": {c: f"{c}/q/dl/dlmeta" for c in imaging},
+        "pages": {f"{c}.{page}": f"{c}/q/{path}" for c in imaging for page, path in _PAGES},
+        "hips": {f"{s.collection}.{b}": f"{HIPS_PATH}/{s.collection}/{b}"
+                 for s in registry.of_kind("imaging") for b in s.hips_bands},
+        "moc": {c: f"{MOC_PATH}/{c}.moc.fits" for c in imaging},
+    }
 
 
 def hips_service_url(settings: Settings, collection: str, band: str) -> str:
@@ -51,8 +67,11 @@ def hips_service_url(settings: Settings, collection: str, band: str) -> str:
     return f"{settings.server_url.rstrip('/')}/{HIPS_PATH}/{collection}/{band}"
 
 
-def endpoints(settings: Settings) -> dict[str, Any]:
-    """``{"base", "tap", "scs": {...}, ...}`` with absolute URLs."""
+def endpoints(settings: Settings, registry: Registry | None = None) -> dict[str, Any]:
+    """``{"base", "tap", "scs": {...}, ...}`` with absolute URLs.
+
+    ``registry`` defaults to the surveys of ``settings`` (:func:`load_registry`).
+    """
     base = settings.server_url.rstrip("/")
     result: dict[str, Any] = {
         "base": base + "/",
@@ -61,6 +80,6 @@ def endpoints(settings: Settings) -> dict[str, Any]:
         "tables": base + "/tap/tables",
         "hipslist": f"{base}/{HIPS_PATH}/hipslist",
     }
-    for protocol, services in SERVICES.items():
-        result[protocol] = {name: f"{base}/{path}" for name, path in services.items()}
+    for protocol, paths in services(registry or load_registry(settings)).items():
+        result[protocol] = {name: f"{base}/{path}" for name, path in paths.items()}
     return result

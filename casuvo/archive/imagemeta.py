@@ -16,19 +16,21 @@ both Python environments (astropy 5.3 and 8).
 from __future__ import annotations
 
 import logging
-import os
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from astropy.coordinates import SkyCoord
 from astropy.io import fits
 
-from casuvo.surveys.instruments import instrument
+from casuvo.sky.footprint import celestial_images, enclosing_outline, footprint, image_wcs
+from casuvo.storage.files import atomic_path
+
+if TYPE_CHECKING:
+    from casuvo.surveys.registry import Survey
 
 __all__ = ["IMAGE_PATTERNS", "ImageFile", "ancillary_records", "image_files", "image_records",
            "ledger_runs", "release_date",
@@ -87,12 +89,6 @@ def release_date(night: str, proprietary_days: int = PROPRIETARY_DAYS) -> date:
         days=proprietary_days)
 
 
-def survey_name(home: Path, survey: str) -> str:
-    """The survey's name (VVV, VPHAS+) from its pipeline configuration."""
-    with (home / "pipelines" / survey / "config.toml").open("rb") as f:
-        return str(tomllib.load(f)["survey"]["name"])
-
-
 def write_preview(data: np.ndarray, path: Path, size: int = PREVIEW_SIZE) -> None:
     """A PNG quick look: block-averaged to at most ``size`` pixels, arcsinh-stretched.
 
@@ -109,10 +105,8 @@ def write_preview(data: np.ndarray, path: Path, size: int = PREVIEW_SIZE) -> Non
     lo, hi = np.percentile(img, [5.0, 99.7])
     scaled = np.arcsinh(np.clip((img - lo) / max(hi - lo, 1e-6), 0, 1) * 10) / np.arcsinh(10)
     pixels = (255 * scaled[::-1]).astype(np.uint8)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(pixels, mode="L").save(tmp, format="PNG")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(pixels, mode="L").save(tmp, format="PNG")
 
 
 def _coords(ra: float, dec: float) -> str:
@@ -122,19 +116,21 @@ def _coords(ra: float, dec: float) -> str:
             + c.dec.to_string(sep=":", precision=1, alwayssign=True, pad=True))
 
 
-def image_records(products_dir: Path, survey: str, home: Path,
+def image_records(products_dir: Path, survey: Survey,
                   runs: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
     """One record per image extension of every finished product of ``survey``.
 
     ``products_dir`` is ``var/data/products`` (reachable from the DaCHS inputs
-    tree as ``products/``); ``runs`` maps product file names to the ledger's
-    processing run.  Keys in upper case are FITS keywords (the WCS for
-    DaCHS's ``//siap#computePGS``); lower-case keys are the archive's own.
+    tree as ``products/``), holding the survey's products under its key; the
+    survey name and camera come from its registry entry; ``runs`` maps product
+    file names to the ledger's processing run.  Keys in upper case are FITS keywords (the WCS for
+    DaCHS's ``//siap#computePGS``); lower-case keys are the archive's own, among
+    them ``footprint``, the image's four-corner polygon (N×2 ra, dec; the table's
+    ``coverage`` and ObsCore ``s_region``) from :func:`casuvo.sky.footprint.footprint`.
     """
     runs = runs or {}
-    name = survey_name(home, survey)
-    inst = instrument(survey)
-    for product in image_files(products_dir / survey):
+    name, inst = survey.name, survey.instrument
+    for product in image_files(products_dir / survey.key):
         rel = product.path.relative_to(products_dir.parent).as_posix()
         night = product.path.parent.name
         with fits.open(product.path, memmap=True) as hdul:
@@ -153,9 +149,7 @@ def image_records(products_dir: Path, survey: str, home: Path,
                 if (not preview.exists()
                         or preview.stat().st_mtime < product.path.stat().st_mtime):
                     write_preview(hdu.data, preview)
-                from astropy.wcs import WCS
-
-                centre = WCS(h).pixel_to_world_values((nx - 1) / 2, (ny - 1) / 2)
+                centre = image_wcs(h).pixel_to_world_values((nx - 1) / 2, (ny - 1) / 2)
                 filt = inst.filter(str(primary["FILTER"]).strip())
                 pixscale = inst.pixel_scale
                 record.update(
@@ -165,6 +159,7 @@ def image_records(products_dir: Path, survey: str, home: Path,
                     imagetype="tile" if product.is_tile else "pawprint",
                     confname=product.conf.name, catname=product.catalogue.name,
                     coords=_coords(float(centre[0]), float(centre[1])),
+                    footprint=np.column_stack(footprint(h)),
                     filtername=filt.name, surveyname=name, object=str(primary["OBJECT"]),
                     instrument=str(primary["INSTRUME"]).strip(),
                     facility=str(primary["TELESCOP"]).strip(),
@@ -208,49 +203,26 @@ def ledger_runs(dsn: str, pipeline: str) -> dict[str, str]:
     return {product: run for product, run in rows}
 
 
-def _outline(hdul: fits.HDUList) -> tuple[float, float, float, np.ndarray]:
-    """Centre, radius (deg) and convex outline (N×2 ra, dec) of all image extensions.
-
-    The outline is the convex hull of the detectors' corners, taken in the
-    tangent plane at the centre (ObsCore s_region must be a polygon).
-    """
-    from astropy.wcs import WCS
-    from scipy.spatial import ConvexHull
-
-    corners = np.concatenate([
-        WCS(hdu.header).calc_footprint() for hdu in hdul[1:]
-        if hdu.header.get("NAXIS", 0) == 2 and "CTYPE1" in hdu.header])
-    sky = SkyCoord(corners[:, 0], corners[:, 1], unit="deg")
-    mean = sky.cartesian.xyz.value.mean(axis=1)
-    centre = SkyCoord(*mean, representation_type="cartesian")
-    centre = SkyCoord(centre.spherical.lon, centre.spherical.lat)
-    frame = centre.skyoffset_frame()
-    offsets = sky.transform_to(frame)
-    plane = np.column_stack([offsets.lon.deg, offsets.lat.deg])
-    hull = corners[ConvexHull(plane).vertices]
-    return (float(centre.ra.deg), float(centre.dec.deg),
-            float(centre.separation(sky).deg.max()), hull)
-
-
-def ancillary_records(products_dir: Path, survey: str, home: Path) -> Iterator[dict[str, Any]]:
+def ancillary_records(products_dir: Path, survey: Survey) -> Iterator[dict[str, Any]]:
     """One record per confidence map and catalogue of every finished image product.
 
-    Their footprint is the circle enclosing the image's detectors (ObsCore
-    s_region); their band and times are the image's.
+    Their footprint is the convex outline of the image's detectors (ObsCore
+    s_region), their field the circle enclosing it; their band and times are the
+    image's.
     """
-    name = survey_name(home, survey)
-    inst = instrument(survey)
-    for product in image_files(products_dir / survey):
+    name, inst = survey.name, survey.instrument
+    for product in image_files(products_dir / survey.key):
         night = product.path.parent.name
         with fits.open(product.path, memmap=True) as hdul:
             primary = hdul[0].header
-            ra, dec, radius, outline = _outline(hdul)
+            outline = enclosing_outline(footprint(hdu.header)
+                                        for _, hdu in celestial_images(hdul))
         filt = inst.filter(str(primary["FILTER"]).strip())
         common = dict(
             image=product.path.name, object=str(primary["OBJECT"]),
             filtername=filt.name, instrument=str(primary["INSTRUME"]).strip(),
-            facility=str(primary["TELESCOP"]).strip(), ra=ra, dec=dec, fov=2 * radius,
-            footprint=outline, mjdobs=float(primary["MJD-OBS"]),
+            facility=str(primary["TELESCOP"]).strip(), ra=outline.ra, dec=outline.dec,
+            fov=2 * outline.radius, footprint=outline.hull, mjdobs=float(primary["MJD-OBS"]),
             mjdend=float(primary["MJD-END"]), totexptime=float(primary["TEXPTIME"]),
             em_min=(filt.wavelength_nm - filt.width_nm / 2) * 1e-9,
             em_max=(filt.wavelength_nm + filt.width_nm / 2) * 1e-9,

@@ -28,7 +28,9 @@ from typing import Any
 from twisted.web.template import Tag
 from twisted.web.template import tags as T  # noqa: N812 -- DaCHS's and twisted's spelling
 
-from casuvo.archive.endpoints import SERVICES
+from casuvo.archive.endpoints import services
+from casuvo.config import Settings
+from casuvo.surveys.registry import Registry, load_registry
 
 __all__ = ["FORM_POSITION_KEY", "HEADER_SUMMARY", "QC_COLUMNS", "check_form_position",
            "datalink_link", "image_link", "image_page", "image_page_path", "image_title",
@@ -80,7 +82,23 @@ QC_COLUMNS: tuple[tuple[str, str, int], ...] = (
 #: default radius of the cutout form (degrees): a 30″ circle
 CUTOUT_RADIUS_DEG = 30 / 3600
 
-_COLLECTION_LABELS = {"vista": "VISTA", "vst": "VST"}
+
+# ---------------------------------------------------------------- the collections
+
+@functools.cache
+def _registry() -> Registry:
+    """The surveys of the server's settings (its ``CASUVO_*``), read once per process.
+
+    Like the RDs, a survey added to the registry appears on the pages after a
+    server restart.
+    """
+    return load_registry(Settings.from_env())
+
+
+@functools.cache
+def _services() -> dict[str, dict[str, str]]:
+    """Service paths of every collection (:func:`casuvo.archive.endpoints.services`)."""
+    return services(_registry())
 
 
 # ---------------------------------------------------------------- the site's look
@@ -115,8 +133,8 @@ def _server_url() -> str:
 
 
 def _collections() -> list[str]:
-    """Image collections with archive pages, in the order of casuvo.archive.endpoints."""
-    return sorted({key.split(".", 1)[0] for key in SERVICES["pages"]})
+    """Image collections with archive pages (the registry's imaging surveys), sorted."""
+    return sorted(s.collection for s in _registry().of_kind("imaging"))
 
 
 def site_banner(service: Any) -> Tag:
@@ -124,12 +142,13 @@ def site_banner(service: Any) -> Tag:
     from gavo import base
 
     nav: list[Any] = []
+    pages = _services()["pages"]
     for collection in _collections():
-        label = _COLLECTION_LABELS.get(collection, collection)
+        label = _registry().by_collection(collection).label
         nav += [T.span(class_="group")[label],
-                T.a(href=_site_path(SERVICES["pages"][f"{collection}.overview"]),
+                T.a(href=_site_path(pages[f"{collection}.overview"]),
                     **{"data-nav": f"{collection}.overview"})["overview"],
-                T.a(href=_site_path(SERVICES["pages"][f"{collection}.search"]),
+                T.a(href=_site_path(pages[f"{collection}.search"]),
                     **{"data-nav": f"{collection}.search"})["image search"]]
     nav += [T.span(class_="group")["All"],
             T.a(href=_site_path("/__system__/adql/query/form"))["ADQL query"],
@@ -157,7 +176,7 @@ def site_footer() -> Tag:
 
 def image_page_path(schema: str, accref: str) -> str:
     """The server path of the page of the image ``accref`` in collection ``schema``."""
-    return f"{SERVICES['pages'][f'{schema}.image']}/{urllib.parse.quote(accref, safe='/')}"
+    return f"{_services()['pages'][f'{schema}.image']}/{urllib.parse.quote(accref, safe='/')}"
 
 
 def _preview_url(accref: str) -> str:
@@ -426,28 +445,29 @@ def overview(service: Any) -> Tag:
 
 def _service_items(schema: str, by_band: Sequence[Sequence[Any]]) -> list[Tag]:
     base_url = _server_url()
+    svc = _services()
     items: list[tuple[str, str, str]] = [
         ("search", "Image search by position (web form, with previews and QC)",
-         SERVICES["pages"][f"{schema}.search"]),
-        ("sia2", "SIA 2.0 endpoint (TOPCAT, Aladin, pyvo)", SERVICES["sia"][schema]),
-        ("sia1", "SIA 1.0 endpoint (older clients)", SERVICES["sia1"][schema]),
+         svc["pages"][f"{schema}.search"]),
+        ("sia2", "SIA 2.0 endpoint (TOPCAT, Aladin, pyvo)", svc["sia"][schema]),
+        ("sia1", "SIA 1.0 endpoint (older clients)", svc["sia1"][schema]),
         ("tap", f"TAP (ADQL) service: tables {schema}.images, {schema}.ancillary,"
                 " ivoa.obscore", "tap"),
         ("adql", f"ADQL web form, e.g. SELECT TOP 10 * FROM {schema}.images",
          "__system__/adql/query/form?query="
          + urllib.parse.quote(f"SELECT TOP 10 * FROM {schema}.images")),
         ("datalink", "DataLink and SODA cutouts (ID = obs_publisher_did)",
-         SERVICES["datalink"][schema]),
+         svc["datalink"][schema]),
     ]
-    if f"{schema}.sources" in SERVICES.get("scs", {}):
+    if f"{schema}.sources" in svc["scs"]:
         items.append(("scs", "Cone search over the band-merged source catalogue",
-                      SERVICES["scs"][f"{schema}.sources"]))
-    if schema in SERVICES.get("moc", {}):
-        items.append(("moc", "Coverage (MOC 2.0, FITS)", SERVICES["moc"][schema]))
+                      svc["scs"][f"{schema}.sources"]))
+    if schema in svc["moc"]:
+        items.append(("moc", "Coverage (MOC 2.0, FITS)", svc["moc"][schema]))
     for band, *_ in by_band:
         key = f"{schema}.{band}"
-        if key in SERVICES.get("hips", {}):
+        if key in svc["hips"]:
             items.append((f"hips-{band}", f"HiPS of the {band} images (Aladin)",
-                          SERVICES["hips"][key]))
+                          svc["hips"][key]))
     return [T.li(**{"data-service": key})[T.a(href=f"{base_url}/{path}")[label]]
             for key, label, path in items]

@@ -16,8 +16,10 @@ import psycopg
 from casuvo.config import Settings
 from casuvo.dachs import instance
 from casuvo.storage import ledger, pgcluster
+from casuvo.surveys.registry import load_registry
 
-__all__ = ["ARCHIVES", "TableState", "down", "publish", "publish_archive", "table_states", "up"]
+__all__ = ["ARCHIVE_DATA", "TableState", "archives", "down", "publish", "publish_archive",
+           "table_states", "up"]
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +36,13 @@ def publish(settings: Settings, *, republish: bool = False) -> None:
         instance.import_rd(settings, rd, meta_only=rd in imported and not republish)
 
 
-#: the image archives: survey -> the RD data elements built from its products
-ARCHIVES: dict[str, tuple[str, ...]] = {
-    "vista": ("import", "importAncillary"),
-    "vst": ("import", "importAncillary"),
-}
+#: the RD data elements an image archive is built from (``resdir/common/images.rd``)
+ARCHIVE_DATA: tuple[str, ...] = ("import", "importAncillary")
+
+
+def archives(settings: Settings) -> tuple[str, ...]:
+    """The image archives: the collections of the registry's imaging surveys."""
+    return tuple(s.collection for s in load_registry(settings).of_kind("imaging"))
 
 
 def publish_archive(settings: Settings, survey: str) -> int:
@@ -48,9 +52,10 @@ def publish_archive(settings: Settings, survey: str) -> int:
     a failure leaves the previous archive in place.  Returns the number of
     published images.
     """
-    if survey not in ARCHIVES:
-        raise ValueError(f"no image archive {survey!r}; known: {', '.join(ARCHIVES)}")
-    instance.import_rd(settings, f"{survey}/q", data=ARCHIVES[survey])
+    known = archives(settings)
+    if survey not in known:
+        raise ValueError(f"no image archive {survey!r}; known: {', '.join(known)}")
+    instance.import_rd(settings, f"{survey}/q", data=ARCHIVE_DATA)
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         return int(conn.execute(f"SELECT count(*) FROM {survey}.images").fetchone()[0])
 

@@ -1,17 +1,24 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""A survey pipeline's configuration, read from ``pipelines/<survey>/config.toml``."""
+"""A survey pipeline's configuration: the pipeline's part of the survey's registry entry.
+
+The survey registry (:mod:`casuvo.surveys.registry`) reads
+``pipelines/<survey>/config.toml``; :func:`pipeline_config` takes from its entry
+what the imaging pipeline needs — who the survey is (``[survey]``), detection
+(``[detection]``), astrometric/photometric reference (``[reference]``) and QC
+limits (``[qc]``) — as one typed object that goes to the Dask workers.
+"""
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from casuvo.imaging.detect import DetectionParams
 from casuvo.imaging.qc import Thresholds
 from casuvo.surveys.instruments import Instrument
+from casuvo.surveys.registry import Survey, load_survey
 
-__all__ = ["PipelineConfig", "load_config"]
+__all__ = ["PipelineConfig", "load_config", "pipeline_config"]
 
 
 @dataclass(frozen=True)
@@ -45,14 +52,15 @@ class PipelineConfig:
                 "background_mesh_arcsec": self.background_mesh_arcsec}
 
 
-def load_config(path: Path) -> PipelineConfig:
-    """Parse a survey configuration; errors name the file and the key."""
+def pipeline_config(entry: Survey) -> PipelineConfig:
+    """The pipeline configuration of a survey's registry entry; errors name its file and key."""
+    path = entry.source
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = entry.config
         survey, det, ref, qc = raw["survey"], raw["detection"], raw["reference"], raw["qc"]
         return PipelineConfig(
-            survey=path.parent.name, name=survey["name"], instrument=survey["instrument"],
-            prog_id=survey["prog_id"], stack_jitters=bool(survey["stack_jitters"]),
+            survey=entry.key, name=entry.name, instrument=entry.camera,
+            prog_id=entry.prog_id, stack_jitters=bool(survey["stack_jitters"]),
             obstech=survey["obstech"],
             detection=DetectionParams(float(det["threshold"]), int(det["min_area"]),
                                       float(det["rcore_arcsec"])),
@@ -64,5 +72,14 @@ def load_config(path: Path) -> PipelineConfig:
             source=path,
             background_mesh_arcsec=(float(det["background_mesh_arcsec"])
                                     if "background_mesh_arcsec" in det else None))
-    except (KeyError, ValueError, tomllib.TOMLDecodeError) as exc:
+    except (KeyError, ValueError) as exc:
         raise ValueError(f"{path}: bad pipeline configuration ({exc!r})") from exc
+
+
+def load_config(path: Path) -> PipelineConfig:
+    """Read a survey's config file (through the registry) and take its pipeline part.
+
+    Errors (:class:`casuvo.surveys.registry.RegistryError` is a ValueError) name
+    the file and the key.
+    """
+    return pipeline_config(load_survey(path))

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """QC plots (PNG) from the processing ledger: seeing and zero point per night, depth per
-filter, and a coverage map of the tiles.  ``python -m casuvo.pipeline.plots [survey]``."""
+filter, and a coverage map of the tiles.  Compute environment (matplotlib):
+``casuvo pipeline plots [SURVEY]`` (default: every imaging survey of the registry)
+starts :func:`make_plots` as a :class:`casuvo.jobs.PipelinePlotsJob`."""
 
 from __future__ import annotations
 
-import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -15,9 +16,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import psycopg
 from astropy.io import fits
-from astropy.wcs import WCS
 
 from casuvo.config import Settings
+from casuvo.sky.footprint import footprint
 from casuvo.storage import ledger
 
 __all__ = ["make_plots"]
@@ -75,8 +76,7 @@ def make_plots(settings: Settings, survey: str) -> list[Path]:
         if kind != "tile" or not Path(files[0]).exists():
             continue
         with fits.open(files[0]) as hdul:
-            wcs = WCS(hdul[1].header)
-            corners = wcs.calc_footprint(hdul[1].header)
+            corners = np.column_stack(footprint(hdul[1].header))
         ring = np.vstack([corners, corners[:1]])
         ax.plot(ring[:, 0], ring[:, 1], label=f"{product} {meta['band']}")
     ax.invert_xaxis()
@@ -88,15 +88,3 @@ def make_plots(settings: Settings, survey: str) -> list[Path]:
     plt.close(fig)
     return paths
 
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    settings = Settings.from_env()
-    for survey in args or ["vista", "vst"]:
-        for path in make_plots(settings, survey):
-            print(path)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,6 +13,21 @@ The file's ``[survey]`` table says who the survey is; ``[[bands]]`` lists its
 passbands in merge (wavelength) order; ``[merge]``, ``[hips]``, ``[detection]``,
 ``[reference]`` and ``[qc]`` hold the parameters of the steps that use them.
 A missing or malformed key is an error naming the file and the key.
+
+``[survey]`` keys (default in brackets; no default: required):
+
+- ``collection`` [the key]: TAP schema and ``resdir/`` directory of the collection;
+- ``kind`` [``imaging``]: ``imaging`` (an image archive: SIA, SODA, DataLink,
+  pages, HiPS, MOC) or ``spectroscopy``;
+- ``label`` [the key in capitals]: the collection's name on the archive pages;
+- ``name``: the survey name written into the products (``VVV``);
+- ``instrument``: the camera (:func:`casuvo.surveys.instruments.instrument`);
+- ``prog_id``: the ESO programme identifier;
+- ``regime``: the ObsCore/HiPS wavelength regime (``Infrared``, ``Optical``);
+- ``code``: 1..15, the frameSetID prefix and the top bits of the sourceID chunk;
+- ``sources`` [false]: the band merge makes a ``<collection>.sources`` table
+  (cone search, ``casuvo ingest sources``, Gaia neighbour table);
+- ``stack_jitters``, ``obstech``: pipeline parameters (:mod:`casuvo.pipeline.config`).
 """
 
 from __future__ import annotations
@@ -32,6 +47,10 @@ __all__ = ["Band", "Registry", "RegistryError", "Survey", "load_registry", "load
 
 #: the file that describes a survey, in its own directory under ``pipelines/``
 CONFIG_NAME = "config.toml"
+#: the kinds of survey: ``imaging`` ones have an image archive
+KINDS = ("imaging", "spectroscopy")
+#: largest survey code: it fills the top 4 bits of the 12-bit sourceID chunk
+MAX_CODE = 15
 
 
 class RegistryError(ValueError):
@@ -85,6 +104,8 @@ class Survey:
     """Point-source colours of the band merge: (bluer, redder) band prefixes."""
     hips_bands: tuple[str, ...]
     """FILTER values that get a HiPS."""
+    sources: bool
+    """Whether the band merge makes a ``<collection>.sources`` table (with its cone search)."""
     source: Path
     """The config file this description was read from."""
     config: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
@@ -137,6 +158,10 @@ class Registry:
     def of_kind(self, kind: str) -> tuple[Survey, ...]:
         return tuple(s for s in self if s.kind == kind)
 
+    def with_sources(self) -> tuple[Survey, ...]:
+        """The surveys with a band-merged ``<collection>.sources`` table."""
+        return tuple(s for s in self if s.sources)
+
     def by_collection(self, collection: str) -> Survey:
         for s in self:
             if s.collection == collection:
@@ -178,6 +203,8 @@ def load_survey(path: Path) -> Survey:
     filters = inst.filters
     bands = tuple(_band(b, filters, path) for b in raw.get("bands", ()))
     prefixes = {b.prefix for b in bands}
+    if len(prefixes) != len(bands) or len({b.filter for b in bands}) != len(bands):
+        raise RegistryError(f"{path}: [[bands]] names a filter or prefix twice")
     colours = tuple(tuple(pair) for pair in raw.get("merge", {}).get("colours", ()))
     for pair in colours:
         if len(pair) != 2 or not set(pair) <= prefixes:
@@ -191,14 +218,26 @@ def load_survey(path: Path) -> Survey:
         code = int(_require(head, "code", path, "survey"))
     except (TypeError, ValueError) as exc:
         raise RegistryError(f"{path}: [survey] code must be an integer") from exc
+    if not 1 <= code <= MAX_CODE:
+        # the code is the top 4 bits of the 12-bit sourceID chunk (casuvo.sky.healpix)
+        raise RegistryError(f"{path}: [survey] code must be in 1..{MAX_CODE}, not {code}")
+    sources = head.get("sources", False)
+    if not isinstance(sources, bool):
+        raise RegistryError(f"{path}: [survey] sources must be true or false")
+    if sources and not bands:
+        raise RegistryError(f"{path}: [survey] sources = true needs [[bands]] to merge")
+    kind = str(head.get("kind", "imaging"))
+    if kind not in KINDS:
+        raise RegistryError(f"{path}: [survey] kind must be one of {', '.join(KINDS)}, "
+                            f"not {kind!r}")
     return Survey(
-        key=key, collection=str(head.get("collection", key)),
-        kind=str(head.get("kind", "imaging")), label=str(head.get("label", key.upper())),
+        key=key, collection=str(head.get("collection", key)), kind=kind,
+        label=str(head.get("label", key.upper())),
         name=str(_require(head, "name", path, "survey")), camera=camera,
         prog_id=str(_require(head, "prog_id", path, "survey")),
         regime=str(_require(head, "regime", path, "survey")), code=code,
         bands=bands, colours=colours,  # type: ignore[arg-type]
-        hips_bands=hips, source=path, config=raw)
+        hips_bands=hips, sources=sources, source=path, config=raw)
 
 
 def _config_files(dirs: Iterable[Path]) -> Iterator[Path]:

@@ -18,9 +18,11 @@ from astropy.io import fits
 from astropy.table import Table
 from scipy.spatial import cKDTree
 
-from casuvo.catalogue import bandmerge
+from casuvo.catalogue.bandmerge import merge_survey
+from casuvo.catalogue.framesets import read_tile_frame, select_frame_sets, tile_catalogues
+from casuvo.catalogue.mergedtable import frame_set_id, write_merged
 from casuvo.simulate.skymodel import POINT_KINDS, mag_at, propagate
-from casuvo.surveys.instruments import instrument
+from casuvo.surveys.registry import Survey
 
 pytestmark = pytest.mark.long
 
@@ -35,14 +37,15 @@ NEBULA_EXCLUSION_ARCSEC = 100.0
 
 
 @pytest.fixture(scope="module", params=SURVEYS)
-def merged(request, products_dir: Path, tmp_path_factory) -> tuple[str, Table, list]:
-    """(survey, merged table read back from the file ``main`` writes, tiles merged)."""
-    survey = request.param
-    out = tmp_path_factory.mktemp(survey) / f"{survey}_sources.fits"
-    assert bandmerge.main([survey, "--products", str(products_dir), "--out", str(out)]) == 0
-    tiles = bandmerge.tile_catalogues(products_dir, survey)
-    sets = bandmerge.select_frame_sets([bandmerge.read_tile_frame(t) for t in tiles],
-                                       bandmerge.SURVEY_BANDS[survey])
+def merged(request, registry, products_dir: Path, tmp_path_factory
+           ) -> tuple[Survey, Table, list]:
+    """(survey, merged table read back from the file written, tiles merged)."""
+    survey = registry[request.param]
+    out = tmp_path_factory.mktemp(survey.key) / f"{survey.key}_sources.fits"
+    table, used = merge_survey(survey, products_dir)
+    write_merged(table, used, survey, out)
+    tiles = tile_catalogues(products_dir, survey.key)
+    sets = select_frame_sets([read_tile_frame(t) for t in tiles], survey.bands)
     frames = [f for s in sets.values() for f in s.values()]
     header = fits.getheader(out, 0)
     assert sorted(header[k] for k in header if k.startswith("PROV")) == \
@@ -74,13 +77,13 @@ def _isolated_point_sources(sky: Table, mag: np.ndarray) -> np.ndarray:
     return ok
 
 
-def _field_checks(settings, survey: str, table: Table, frames: list) -> dict:
+def _field_checks(settings, survey: Survey, table: Table, frames: list) -> dict:
     """Per field and band: matched bright isolated stars, their offsets and mag errors."""
-    inst = instrument(survey)
+    inst = survey.instrument
     results = {}
     for field in sorted({f.field for f in frames}):
-        rows = table[table["frameSetID"] == bandmerge.frame_set_id(survey, field)]
-        bands = {b.prefix: (b, f) for b in bandmerge.SURVEY_BANDS[survey] for f in frames
+        rows = table[table["frameSetID"] == frame_set_id(survey, field)]
+        bands = {b.prefix: (b, f) for b in survey.bands for f in frames
                  if f.field == field and f.filter == b.filter}
         sky = _truth(settings, field)
         epoch = float(np.mean([f.mjd for _, f in bands.values()]))
@@ -107,7 +110,7 @@ def _field_checks(settings, survey: str, table: Table, frames: list) -> dict:
 
 
 @pytest.fixture(scope="module")
-def checks(settings, merged) -> tuple[str, Table, list, dict]:
+def checks(settings, merged) -> tuple[Survey, Table, list, dict]:
     survey, table, frames = merged
     return survey, table, frames, _field_checks(settings, survey, table, frames)
 
@@ -119,7 +122,7 @@ def test_one_tile_per_band_and_field(merged) -> None:
     assert all(f.usable for f in frames)
     assert len(np.unique(table["sourceID"])) == len(table)
     assert (np.diff(np.asarray(table["sourceID"])) > 0).all()
-    print(f"{survey}: {len(table):,d} sources from " + ", ".join(
+    print(f"{survey.key}: {len(table):,d} sources from " + ", ".join(
         f"{f.field}/{f.filter}={f.path.name}" for f in frames))
 
 
@@ -127,11 +130,11 @@ def test_band_coverage_equals_tile_detections(merged) -> None:
     """Every detection of every chosen tile is in exactly one row."""
     survey, table, frames = merged
     for frame in frames:
-        band = next(b for b in bandmerge.SURVEY_BANDS[survey] if b.filter == frame.filter)
-        rows = table["frameSetID"] == bandmerge.frame_set_id(survey, frame.field)
+        band = next(b for b in survey.bands if b.filter == frame.filter)
+        rows = table["frameSetID"] == frame_set_id(survey, frame.field)
         have = rows & np.isfinite(np.asarray(table[band.prefix + "mjd"]))
         n_det = fits.getheader(frame.path, 1)["NAXIS2"]
-        print(f"{survey} {frame.field} {band.prefix}: {int(have.sum()):,d} rows with the band,"
+        print(f"{survey.key} {frame.field} {band.prefix}: {int(have.sum()):,d} rows with the band,"
               f" {n_det:,d} detections")
         assert int(have.sum()) == n_det
         klass = table[band.prefix + "Class"]
@@ -147,7 +150,7 @@ def test_positions_of_bright_isolated_stars(checks) -> None:
             sel |= band["sel"]
         sep = res["sep"][sel]
         rms = float(np.sqrt(np.mean(sep**2)))
-        print(f"{survey} {field}: {sel.sum()} bright isolated stars, merged-position RMS "
+        print(f"{survey.key} {field}: {sel.sum()} bright isolated stars, merged-position RMS "
               f"{rms * 1000:.0f} mas, median {np.median(sep) * 1000:.0f} mas")
         assert sel.sum() > 50
         assert rms < 0.1
@@ -160,7 +163,7 @@ def test_magnitudes_of_bright_isolated_stars(checks) -> None:
             dmag = band["dmag"]
             ok = np.isfinite(dmag)
             med, mad = float(np.median(dmag[ok])), float(np.median(np.abs(dmag[ok])))
-            print(f"{survey} {field} {prefix}: {band['n']} stars {band['sat']:.1f}–"
+            print(f"{survey.key} {field} {prefix}: {band['n']} stars {band['sat']:.1f}–"
                   f"{band['limit'] - BRIGHT_MARGIN:.1f} mag: median Δ {med:+.3f}, "
                   f"median |Δ| {mad:.3f} mag, {int((~ok).sum())} unmeasured")
             assert band["n"] > 20
@@ -187,7 +190,7 @@ def test_one_row_per_true_source(checks) -> None:
         present = np.column_stack([np.isfinite(np.asarray(rows[p + "mjd"]))[matched]
                                    for p in res["bands"]])
         all_bands = float(present.all(axis=1).mean())
-        print(f"{survey} {field}: {len(stars)} bright isolated stars, {dup} with more than "
+        print(f"{survey.key} {field}: {len(stars)} bright isolated stars, {dup} with more than "
               f"one row within 1″; {all_bands:.1%} detected in all {present.shape[1]} bands")
         # measured on the demo: 1 of 1,212 VISTA stars, 0 of 489 VST
         assert dup <= 0.002 * len(stars)
@@ -195,6 +198,6 @@ def test_one_row_per_true_source(checks) -> None:
         assert all_bands > 0.9
         cls = np.asarray(rows["mergedClass"])[matched]
         stellar = float(np.isin(cls, (-1, -2, -9)).mean())
-        print(f"{survey} {field}: {stellar:.1%} of them have a stellar mergedClass")
+        print(f"{survey.key} {field}: {stellar:.1%} of them have a stellar mergedClass")
         # measured on the demo: VISTA 85.1 % (classes from resampled tiles), VST 90.2 %
         assert stellar > 0.8

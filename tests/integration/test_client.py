@@ -21,6 +21,7 @@ from astropy.nddata import Cutout2D
 from astropy.table import Table, vstack
 from astropy.wcs import WCS, FITSFixedWarning
 
+import casuvo.client
 from casuvo.client import (
     DEFAULT_COLUMNS,
     Archive,
@@ -28,6 +29,7 @@ from casuvo.client import (
     Cutout,
     CutoutError,
     CutoutWarning,
+    UnknownArchiveError,
 )
 from casuvo.config import Settings
 
@@ -270,7 +272,7 @@ def test_cutouts_one_row_and_per_row_positions(archive: Archive, settings: Setti
 
 def _raised_in_client(excinfo: pytest.ExceptionInfo) -> None:
     """The exception comes from casuvo.client itself, not from deep inside a library."""
-    assert Path(str(excinfo.traceback[-1].path)).name == "client.py"
+    assert Path(str(excinfo.traceback[-1].path)).parent == Path(casuvo.client.__file__).parent
 
 
 @pytest.mark.parametrize(("call", "text"), [
@@ -294,9 +296,19 @@ def test_bad_arguments(call, text: str, archive: Archive, position) -> None:
     _raised_in_client(excinfo)
 
 
-def test_unknown_archive() -> None:
-    with pytest.raises(ValueError, match="unknown archive 'gaia'.*vista, vst") as excinfo:
-        Archive("gaia", "http://localhost:8080")
+def test_unknown_archive(endpoints: dict, position) -> None:
+    """The server says which archives it has (TAP_SCHEMA), when a query on another fails."""
+    ra, dec, _ = position
+    archive = Archive("gaia", endpoints["base"])      # no request yet: nothing to refuse
+    assert archive.archives() == ("vista", "vst")
+    with pytest.raises(UnknownArchiveError,
+                       match="unknown archive 'gaia': the image archives at .* are vista, vst"
+                       ) as excinfo:
+        archive.query_radec(ra, dec)
+    assert isinstance(excinfo.value, ValueError)
+    _raised_in_client(excinfo)
+    with pytest.raises(ValueError, match="TAP schema name") as excinfo:
+        Archive("vista.images; --", endpoints["base"])
     _raised_in_client(excinfo)
 
 

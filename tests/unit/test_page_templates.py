@@ -14,7 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from casuvo.archive.endpoints import SERVICES
+from casuvo.archive.endpoints import services
+from casuvo.config import Settings
+from casuvo.surveys.registry import load_registry
 
 TEMPLATES = Path(__file__).parents[2] / "services" / "templates" / "casuvo"
 NEVOW = "{http://nevow.com/ns/nevow/0.1}"
@@ -34,9 +36,11 @@ def test_template_asks_for_the_site_look(name: str) -> None:
 
 
 def test_every_image_collection_has_its_pages() -> None:
-    collections = set(SERVICES["sia"])
+    paths = services(load_registry(Settings.from_env({})))
+    collections = set(paths["sia"])
+    assert collections == {"vista", "vst"}
     for page in ("overview", "search", "image"):
-        assert {k.split(".")[0] for k in SERVICES["pages"] if k.endswith(f".{page}")} \
+        assert {k.split(".")[0] for k in paths["pages"] if k.endswith(f".{page}")} \
             == collections
-    assert all(SERVICES["pages"][f"{c}.search"] == SERVICES["form"][f"{c}.images"]
+    assert all(paths["pages"][f"{c}.search"] == paths["form"][f"{c}.images"]
                for c in collections)
