@@ -8,6 +8,8 @@ VENV   ?= var/venv
 COMPUTE ?= var/venv-compute
 CASUVO := $(VENV)/bin/casuvo
 PYTEST_ARGS ?=
+# the slowest tests of each suite are printed at the end (the test budget is 25 min)
+DURATIONS ?= --durations=15
 
 .PHONY: demo test stop clean install lint bench
 
@@ -24,8 +26,8 @@ demo: install
 test: demo
 	$(VENV)/bin/ruff check casuvo tests bench deploy pipelines
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/python -m pytest tests/unit tests/integration $(PYTEST_ARGS)
-	$(COMPUTE)/bin/python -m pytest tests/compute $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest tests/unit tests/integration $(DURATIONS) $(PYTEST_ARGS)
+	$(COMPUTE)/bin/python -m pytest tests/compute $(DURATIONS) $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check casuvo tests bench deploy pipelines

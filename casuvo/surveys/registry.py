@@ -69,6 +69,8 @@ class Band:
     """Central wavelength (the camera's filter)."""
     width_nm: float
     """Effective width (ObsCore em_min/em_max)."""
+    ucd: str
+    """The band's UCD word (``em.IR.J``), in the UCDs of its magnitude and colour columns."""
 
     @property
     def epoch_column(self) -> str:
@@ -183,7 +185,7 @@ def _band(entry: Mapping[str, Any], filters: Mapping[str, Filter], path: Path) -
                             f"(filters: {', '.join(filters)})")
     filt = filters[name]
     return Band(name, str(_require(entry, "prefix", path, "bands")),
-                filt.wavelength_nm, filt.width_nm)
+                filt.wavelength_nm, filt.width_nm, str(_require(entry, "ucd", path, "bands")))
 
 
 def load_survey(path: Path) -> Survey:

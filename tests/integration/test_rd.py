@@ -110,6 +110,28 @@ def test_survey_rds_feed_the_registry_values(settings, registry: Registry) -> No
     assert not errors, "\n".join(errors)
 
 
+def test_source_table_columns_follow_the_registry(settings, registry: Registry) -> None:
+    """Each survey's sources table has the band and colour columns its config file names.
+
+    The columns come from the registry through the LOOPs of common/sources.rd, so the
+    expected names are written out here from the config values, not from that code.
+    """
+    for survey in registry.of_kind("imaging"):
+        if not survey.config["survey"].get("sources"):
+            continue
+        out = subprocess.run([sys.executable, "-m", "casuvo.dachs.rdschema",
+                              f"{survey.collection}/q", "sources"],
+                             env=dachs_env(settings), capture_output=True, text=True,
+                             check=True)
+        columns = {c["name"]: c for c in json.loads(out.stdout)}
+        mags = {n for n in columns if n.endswith("AperMag3")}
+        assert mags == {f"{b['prefix']}AperMag3" for b in survey.config["bands"]}, survey.key
+        colours = {n for n in columns if n.endswith("Pnt")}
+        assert colours == {f"{blue}m{red}Pnt" for blue, red in survey.config["merge"]["colours"]}
+        for band in survey.config["bands"]:
+            assert columns[f"{band['prefix']}mjd"]["ucd"] == f"time.epoch;{band['ucd']}"
+
+
 def test_every_rd_is_published(settings) -> None:
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         published = {r[0] for r in conn.execute("SELECT DISTINCT sourcerd FROM dc.resources")}
