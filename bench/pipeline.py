@@ -31,8 +31,9 @@ from casuvo.pipeline.config import load_config
 from casuvo.pipeline.rawindex import index_raw
 from casuvo.pipeline.runner import run_pipeline
 from casuvo.simulate.calibration import Calibration, simulate_calibration
+from casuvo.simulate.exposure import simulate_exposure
 from casuvo.simulate.fields import field_by_name
-from casuvo.simulate.imaging import Pointing, simulate_exposure
+from casuvo.simulate.pointing import Pointing
 from casuvo.simulate.skymodel import ALL_BANDS, build_sky
 from casuvo.surveys.instruments import instrument
 

@@ -17,11 +17,26 @@ import pytest
 from astropy.table import Table, vstack
 
 from casuvo.config import Settings
+from casuvo.surveys.registry import Registry, load_registry
+
+# Every skip is a failure (tests/noskip.py): pytest finds hooks among a conftest's
+# names, and this conftest is the parent of all three test directories, so the
+# hooks hold for both runs of `make test`.
+from tests.noskip import (  # noqa: F401
+    pytest_make_collect_report,
+    pytest_runtest_makereport,
+)
 
 
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return Settings.from_env()
+
+
+@pytest.fixture(scope="session")
+def registry(settings: Settings) -> Registry:
+    """The surveys of this installation (pipelines/*/config.toml)."""
+    return load_registry(settings)
 
 
 @pytest.fixture(scope="session")

@@ -1,33 +1,32 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """HATS catalogues of published tables, for LSDB users (compute environment).
 
-``python -m casuvo.catalogue.hatsexport NAME FILE ... --out DIR`` writes a HATS
-*collection* ``DIR/NAME`` with hats-import: the catalogue itself
+:func:`export_hats` writes a HATS *collection* ``DIR/NAME`` with hats-import:
+the catalogue itself
 (``DIR/NAME/NAME``, HEALPix-partitioned Parquet, at most ``pixel_threshold``
 rows a partition) and a default margin catalogue of ``margin_arcsec``
 (``DIR/NAME/NAME_<margin>arcs``), so that ``lsdb.open_catalog(DIR/NAME)``
 returns a catalogue whose cross-matches are right at partition boundaries
 (anything within the margin is seen from the neighbouring partition).
-``casuvo export hats TABLE`` starts it with the files the ledger says are in
-TABLE, so the export holds the same rows as the database.
+``casuvo export hats TABLE`` starts it (as a :class:`casuvo.jobs.HatsExportJob`)
+with the files the ledger says are in TABLE, so the export holds the same rows
+as the database, and skips it when the ledger says the collection is up to
+date with them (:mod:`casuvo.storage.uptodate`).
 
 The FITS files are first converted to Parquet here (not with hats-import's
 FITS reader), because integer columns with a TNULL must become nulls, not the
 TNULL value, and text must be text rather than bytes.  The export is built
 under a temporary name and renamed into place, so ``DIR/NAME`` is always a
-whole collection; a rerun whose inputs (SHA-256) and parameters are unchanged
-does nothing (``casuvo_export.json`` in the collection records them).
+whole collection; ``casuvo_export.json`` in the collection records its inputs
+(SHA-256) and parameters, for whoever opens it.
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import logging
 import os
 import shutil
-import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -35,9 +34,9 @@ from pathlib import Path
 
 import numpy as np
 
-from casuvo.logsetup import configure_logging
+from casuvo.storage.files import checksum
 
-__all__ = ["ExportArgs", "export_hats", "main"]
+__all__ = ["ExportArgs", "ExportError", "export_hats"]
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +57,10 @@ class ExportArgs:
     highest_order: int = 10
     margin_arcsec: float = 10.0
     workers: int = 1
-    force: bool = False
 
 
 class ExportError(ValueError):
     """The export cannot run on these inputs; nothing was written."""
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def fits_to_parquet(source: Path, target: Path) -> int:
@@ -102,7 +92,7 @@ def fits_to_parquet(source: Path, target: Path) -> int:
 
 
 def export_hats(args: ExportArgs, client: object | None = None) -> dict:
-    """Write (or keep, if up to date) the HATS collection; returns its summary."""
+    """Write the HATS collection (replacing any old one whole); returns its summary."""
     from dask.distributed import Client, LocalCluster
     from hats_import.collection.arguments import CollectionArguments
     from hats_import.pipeline import pipeline_with_client
@@ -116,15 +106,9 @@ def export_hats(args: ExportArgs, client: object | None = None) -> dict:
         raise ExportError(f"margin must be > 0 arcsec, not {args.margin_arcsec!r}")
     t0 = time.perf_counter()
     target = args.out_dir / args.name
-    key = {"version": _VERSION, "inputs": {str(p.resolve()): _sha256(p) for p in args.files},
+    key = {"version": _VERSION, "inputs": {str(p.resolve()): checksum(p) for p in args.files},
            "ra": args.ra, "dec": args.dec, "pixel_threshold": args.pixel_threshold,
            "highest_order": args.highest_order, "margin_arcsec": args.margin_arcsec}
-    state_file = target / _STATE
-    if not args.force and state_file.exists():
-        state = json.loads(state_file.read_text())
-        if state.get("key") == key:
-            log.info("%s: up to date", target)
-            return {**state, "skipped": True}
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     work = args.out_dir / f".{args.name}.work"
@@ -179,41 +163,5 @@ def export_hats(args: ExportArgs, client: object | None = None) -> dict:
     os.replace(built, target)
     shutil.rmtree(old, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
-    return {**state, "skipped": False}
+    return state
 
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m casuvo.catalogue.hatsexport",
-                                description="Write a HATS collection (catalogue + margin).")
-    p.add_argument("name", help="collection name (directory under --out)")
-    p.add_argument("files", nargs="+", type=Path, help="FITS tables")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--ra", default="ra")
-    p.add_argument("--dec", default="dec")
-    p.add_argument("--pixel-threshold", type=int, default=100_000)
-    p.add_argument("--highest-order", type=int, default=10)
-    p.add_argument("--margin", type=float, default=10.0, help="margin in arcsec")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--force", action="store_true")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Exit status 0 (written or up to date), 2 (usage error: nothing written)."""
-    a = _parser().parse_args(argv)
-    import distributed  # noqa: F401 - configures its loggers on import; quieten them after
-
-    configure_logging(quiet=("distributed", "bokeh", "tornado"))
-    try:
-        state = export_hats(ExportArgs(a.name, tuple(a.files), a.out, a.ra, a.dec,
-                                       a.pixel_threshold, a.highest_order, a.margin,
-                                       a.workers, a.force))
-    except ExportError as exc:
-        print(f"casuvo export: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({k: v for k, v in state.items() if k != "key"}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """A survey's Gaia neighbour table (``<survey>.sources_x_gaia``), made with :mod:`casuvo.xmatch`.
 
-Compute environment (``python -m casuvo.catalogue.neighbourtable``); ``casuvo xmatch
-SURVEY`` starts it with the files the ledger says are in ``<survey>.sources``
-and ``gaia.sources``, then COPYs the result.
+Compute environment: ``casuvo xmatch SURVEY`` starts :func:`build_neighbours` as a
+:class:`casuvo.jobs.NeighbourTableJob` with the files the ledger says are in
+``<survey>.sources`` and ``gaia.sources``, then COPYs the result.
 
 Why the roles are swapped: the engine moves catalogue A with its proper
 motions, and only Gaia has them, so Gaia is A and the survey is B; the
@@ -20,40 +20,35 @@ epoch is the mean of its bands' MJDs (the ``<band>mjd`` columns); each Gaia
 source is moved from ``ref_epoch`` to the epoch of the survey source it is
 compared with (the engine's per-row epoch of B).
 
-What is recomputed: the inputs are recorded with their SHA-256 in
-``state.json``; if they, the radius and the format are unchanged and the
-output file is still the one written, nothing runs.  Otherwise the engine
-runs; a run that was killed resumes per HEALPix partition (the engine's
-``parts/``), and a change of any input changes the engine's plan, so every
-partition is matched again (for the demo survey, seconds).
+What is recomputed: whether the file is up to date with its inputs (SHA-256)
+and radius is decided by the caller, from the ledger
+(:mod:`casuvo.storage.uptodate`); ``state.json`` records the inputs and the
+summary beside the file.  When the engine runs, a run that was killed resumes
+per HEALPix partition (the engine's ``parts/``), and a change of any input
+changes the engine's plan, so every partition is matched again (for the demo
+survey, seconds).
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import logging
-import os
-import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from casuvo.logsetup import configure_logging
+from casuvo.storage.files import atomic_path, checksum, write_fits, write_json
+from casuvo.surveys.registry import Survey
 
-__all__ = ["DEFAULT_RADIUS_ARCSEC", "EPOCH_COLUMNS", "NEIGHBOUR_COLUMNS", "build_neighbours",
+__all__ = ["DEFAULT_RADIUS_ARCSEC", "NEIGHBOUR_COLUMNS", "build_neighbours", "mean_epoch",
            "neighbour_columns"]
 
 log = logging.getLogger(__name__)
 
 #: The VSA's radius for its Gaia neighbour tables (vikingSourceXGDR1gaia_source: 2″).
 DEFAULT_RADIUS_ARCSEC = 2.0
-#: The per-band epoch columns of each survey's merged source table.
-EPOCH_COLUMNS = {"vista": ("jmjd", "hmjd", "ksmjd"),
-                 "vst": ("umjd", "gmjd", "rmjd", "hamjd", "imjd")}
 #: Columns of the neighbour table and their FITS dtypes, in the RD's order
 #: (resdir/common/xmatch.rd).
 NEIGHBOUR_COLUMNS = {
@@ -62,14 +57,6 @@ NEIGHBOUR_COLUMNS = {
     "best_neighbour": ">i2", "one_to_one": ">i2", "ambiguous": ">i2"}
 _STATE_VERSION = 1
 _GAIA_COLUMNS = ("source_id", "ra", "dec", "pmra", "pmdec", "ref_epoch")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 22):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _column(data: object, name: str) -> np.ndarray:
@@ -82,9 +69,8 @@ def _write_parquet(path: Path, columns: dict[str, np.ndarray]) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(pa.table(columns), tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.table(columns), tmp)
 
 
 def _gaia_input(files: list[Path], out: Path) -> None:
@@ -106,20 +92,28 @@ def _gaia_input(files: list[Path], out: Path) -> None:
     _write_parquet(out, {k: np.concatenate(v) for k, v in parts.items()})
 
 
-def _survey_input(survey: str, path: Path, out: Path) -> None:
+def mean_epoch(survey: Survey, data: object) -> np.ndarray:
+    """The mean MJD of each source's band detections: its survey's epoch columns averaged.
+
+    ``data`` is the merged table (a FITS record array or a mapping of columns);
+    the columns are the registry's (``<prefix>mjd`` per band), NULL ones ignored.
+    """
+    epochs = np.stack([_column(data, c) for c in survey.epoch_columns])
+    with warnings.catch_warnings():  # a source without any epoch: NaN, said by the engine
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(epochs, axis=0)
+
+
+def _survey_input(survey: Survey, path: Path, out: Path) -> None:
     """sourceID, ra, dec and the mean epoch (MJD) of the band detections."""
     from astropy.io import fits
 
     with fits.open(path, memmap=True) as hdul:
         data = hdul[1].data
         ids = np.asarray(data["sourceID"])
-        epochs = np.stack([_column(data, c) for c in EPOCH_COLUMNS[survey]])
-        with warnings.catch_warnings():  # a source without any epoch: NaN, said below
-            warnings.simplefilter("ignore", RuntimeWarning)
-            epoch = np.nanmean(epochs, axis=0)
         _write_parquet(out, {"sourceID": ids.astype(ids.dtype.newbyteorder("=")),
                              "ra": _column(data, "ra"), "dec": _column(data, "dec"),
-                             "epoch_mjd": epoch})
+                             "epoch_mjd": mean_epoch(survey, data)})
 
 
 def neighbour_columns(pairs: dict[str, np.ndarray], n_gaia: int, n_survey: int
@@ -153,47 +147,38 @@ def _write_fits(path: Path, columns: dict[str, np.ndarray]) -> None:
     cols = [fits.Column(name=n, format=fmt[v.dtype.str[1:]], unit=units.get(n), array=v)
             for n, v in columns.items()]
     hdu = fits.BinTableHDU.from_columns(cols, name="NEIGHBOURS")
-    tmp = path.with_name(f".{path.name}.tmp")
     # No CHECKSUM cards: their comment holds the time, and the file must depend
     # only on the pairs (the ledger keeps its SHA-256).
-    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(tmp, overwrite=True)
-    os.replace(tmp, path)
+    write_fits(fits.HDUList([fits.PrimaryHDU(), hdu]), path, checksum=False)
 
 
-def build_neighbours(survey: str, sources: Path, gaia: list[Path], radius: float, out: Path,
-                     *, workers: int | None = None, scheduler: str | None = None,
-                     progress: bool = True, force: bool = False) -> dict:
+def build_neighbours(survey: Survey, sources: Path, gaia: list[Path], radius: float,
+                     out: Path, *, workers: int | None = None, scheduler: str | None = None,
+                     progress: bool = True) -> dict:
     """Make ``out/neighbours.fits``; the returned summary is also ``out/state.json``.
 
-    Raises :class:`casuvo.xmatch.XmatchError` for bad parameters or inputs;
-    ``neighbours.fits`` and ``state.json`` are then left as they were.
+    ``survey`` is the registry entry of the survey whose merged sources are
+    matched.  Raises :class:`casuvo.xmatch.XmatchError` for bad parameters or
+    inputs; ``neighbours.fits`` and ``state.json`` are then left as they were.
     """
     from casuvo.xmatch import TableSpec, XmatchArgs, XmatchError, run_xmatch
 
-    if survey not in EPOCH_COLUMNS:
-        raise XmatchError(f"unknown survey {survey!r} (one of {', '.join(EPOCH_COLUMNS)})")
+    if not survey.sources:
+        raise XmatchError(f"survey {survey.key!r} has no band-merged sources to match")
     if not (np.isfinite(radius) and radius > 0):
         raise XmatchError(f"radius must be a positive number of arcsec, not {radius!r}")
     for path in (sources, *gaia):
         if not path.is_file():
             raise XmatchError(f"{path}: no such file")
     t0 = time.perf_counter()
-    inputs = {str(p.resolve()): _sha256(p) for p in (sources, *gaia)}
-    key = {"version": _STATE_VERSION, "survey": survey, "radius_arcsec": radius,
+    inputs = {str(p.resolve()): checksum(p) for p in (sources, *gaia)}
+    key = {"version": _STATE_VERSION, "survey": survey.key, "radius_arcsec": radius,
            "inputs": inputs}
     state_file, result = out / "state.json", out / "neighbours.fits"
-    if not force and state_file.exists() and result.exists():
-        try:
-            state = json.loads(state_file.read_text())
-        except ValueError:
-            state = {}
-        if state.get("key") == key and state.get("sha256") == _sha256(result):
-            log.info("%s: inputs and radius unchanged; nothing to do", result)
-            return {**state, "skipped": True}
 
     in_dir = out / "inputs"
     in_dir.mkdir(parents=True, exist_ok=True)
-    gaia_in, survey_in = in_dir / "gaia.parquet", in_dir / f"{survey}.parquet"
+    gaia_in, survey_in = in_dir / "gaia.parquet", in_dir / f"{survey.key}.parquet"
     made = json.loads((in_dir / "made.json").read_text()) if (in_dir / "made.json"
                                                                ).exists() else {}
     # Rewrite an engine input only when its sources changed: an unchanged
@@ -202,10 +187,10 @@ def build_neighbours(survey: str, sources: Path, gaia: list[Path], radius: float
     if made.get("gaia") != gaia_key or not gaia_in.exists():
         _gaia_input(gaia, gaia_in)
         made["gaia"] = gaia_key
-    if made.get(survey) != inputs[str(sources.resolve())] or not survey_in.exists():
+    if made.get(survey.key) != inputs[str(sources.resolve())] or not survey_in.exists():
         _survey_input(survey, sources, survey_in)
-        made[survey] = inputs[str(sources.resolve())]
-    (in_dir / "made.json").write_text(json.dumps(made, indent=1))
+        made[survey.key] = inputs[str(sources.resolve())]
+    write_json(in_dir / "made.json", made, indent=1)
 
     a = TableSpec(gaia_in, "ra", "dec", "source_id", "pmra", "pmdec", "ref_epoch")
     b = TableSpec(survey_in, "ra", "dec", "sourceID", epoch="epoch_mjd")
@@ -217,7 +202,7 @@ def build_neighbours(survey: str, sources: Path, gaia: list[Path], radius: float
     pairs = {name: table.column(name).to_numpy() for name in table.column_names}
     columns = neighbour_columns(pairs, summary.n_a, summary.n_b)
     _write_fits(result, columns)
-    state = {"key": key, "sha256": _sha256(result), "file": str(result),
+    state = {"key": key, "sha256": checksum(result), "file": str(result),
              "n_pairs": int(columns["masterObjID"].size),
              "n_masters": int(np.unique(columns["masterObjID"]).size),
              "n_best": int(columns["best_neighbour"].sum()),
@@ -226,45 +211,6 @@ def build_neighbours(survey: str, sources: Path, gaia: list[Path], radius: float
              "order": summary.order, "partitions": summary.partitions,
              "computed": summary.computed, "resumed": summary.resumed,
              "engine_seconds": summary.seconds, "seconds": time.perf_counter() - t0}
-    tmp = out / ".state.json.tmp"
-    tmp.write_text(json.dumps(state, indent=1))
-    os.replace(tmp, state_file)
-    return {**state, "skipped": False}
+    write_json(state_file, state, indent=1)
+    return state
 
-
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m casuvo.catalogue.neighbourtable",
-                                description="Make a survey's Gaia neighbour-table file.")
-    p.add_argument("survey")
-    p.add_argument("--sources", type=Path, required=True, help="the merged source file")
-    p.add_argument("--gaia", type=Path, nargs="+", required=True, help="the Gaia files")
-    p.add_argument("--radius", type=float, default=DEFAULT_RADIUS_ARCSEC, help="arcsec")
-    p.add_argument("--out", type=Path, required=True, help="output directory")
-    p.add_argument("--workers", type=int)
-    p.add_argument("--scheduler")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("--no-progress", action="store_true")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Exit status 0 (made or up to date), 2 (usage error: nothing written)."""
-    args = _parser().parse_args(argv)
-    import distributed  # noqa: F401 - configures its loggers on import; quieten them after
-
-    from casuvo.xmatch import XmatchError
-
-    configure_logging(quiet=("distributed", "bokeh", "tornado"))
-    try:
-        state = build_neighbours(args.survey, args.sources, args.gaia, args.radius, args.out,
-                                 workers=args.workers, scheduler=args.scheduler,
-                                 progress=not args.no_progress, force=args.force)
-    except XmatchError as exc:
-        print(f"casuvo xmatch: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps({k: v for k, v in state.items() if k != "key"}))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,14 +10,14 @@ served at once by ``resdir/coverage`` (no server restart).
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
-from casuvo.archive.coverage import COLLECTIONS
 from casuvo.config import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("collections", nargs="*", metavar="COLLECTION",
-                        help="vista and/or vst (default: both)")
+                        help="image collections of the survey registry (default: all)")
     parser.add_argument("--band", action="append", dest="bands", metavar="BAND",
                         help="only the HiPS of this band (FILTER value; repeatable)")
     parser.add_argument("--no-moc", action="store_true", help="do not make the MOCs")
@@ -27,19 +27,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true", help="remake what is up to date")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    from casuvo.archive.coverage import MOC_ORDER, build_coverage
-    from casuvo.archive.endpoints import endpoints
+@dataclass(frozen=True)
+class CoverageOptions:
+    """What to make (``casuvo coverage``'s options)."""
 
-    unknown = sorted(set(args.collections) - set(COLLECTIONS))
+    collections: tuple[str, ...] = ()
+    """Image collections (default: all of the registry)."""
+    bands: tuple[str, ...] = ()
+    """Only the HiPS of these bands (default: all)."""
+    moc: bool = True
+    hips: bool = True
+    moc_order: int | None = None
+    force: bool = False
+
+
+def make_coverage(settings: Settings, options: CoverageOptions) -> int:
+    """Make what is out of date of the MOCs and HiPS; print them with their URLs."""
+    from casuvo.archive.coverage import build_coverage, image_collections
+    from casuvo.archive.endpoints import endpoints
+    from casuvo.archive.moc import MOC_ORDER
+
+    known = image_collections(settings)
+    unknown = sorted(set(options.collections) - set(known))
     if unknown:
         print(f"casuvo coverage: unknown collection {', '.join(unknown)}; "
-              f"choose from {', '.join(COLLECTIONS)}")
+              f"choose from {', '.join(known)}")
         return 2
-    collections = args.collections or list(COLLECTIONS)
+    collections = list(options.collections) or list(known)
     report = build_coverage(
-        settings, collections, moc=not args.no_moc, hips=not args.no_hips, force=args.force,
-        moc_order=args.moc_order or MOC_ORDER, bands=args.bands)
+        settings, collections, moc=options.moc, hips=options.hips, force=options.force,
+        moc_order=options.moc_order or MOC_ORDER, bands=list(options.bands) or None)
     urls = endpoints(settings)
     for moc in report.mocs:
         print(f"MOC  {moc.collection:<14} order {moc.order}, {moc.area_deg2:.4f} deg², "
@@ -52,3 +69,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if report.hipslist is not None:
         print(f"HiPS list: {urls['hipslist']}")
     return 0
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    return make_coverage(settings, CoverageOptions(
+        collections=tuple(args.collections), bands=tuple(args.bands or ()),
+        moc=not args.no_moc, hips=not args.no_hips, moc_order=args.moc_order,
+        force=args.force))

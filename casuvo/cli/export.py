@@ -3,15 +3,20 @@
 
 TABLE is ``gaia.sources``, ``vista.sources`` or ``vst.sources``.  The export is
 made from exactly the files the ledger says are in TABLE (refused if one
-changed since it was ingested), by :mod:`casuvo.catalogue.hatsexport` in the compute
-environment (design decision 12), under ``var/data/hats/<schema>_<table>/``
-(the catalogue and a 10″ margin; ``lsdb.open_catalog`` on that directory).
-Unchanged inputs: nothing is redone.
+changed since it was ingested), by :mod:`casuvo.catalogue.hatsexport` in the
+compute environment (a :class:`casuvo.jobs.HatsExportJob`, design decision 12),
+under ``var/data/hats/<schema>_<table>/`` (the catalogue and a 10″ margin;
+``lsdb.open_catalog`` on that directory).  Unchanged inputs and parameters, and
+the collection as it was written: nothing is redone (the ledger's answer,
+:mod:`casuvo.storage.uptodate`).  The last line printed is the export's summary
+as JSON (``rows``, ``partitions``, ``path``, ``seconds``, ``skipped``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from casuvo.config import Settings
@@ -19,6 +24,18 @@ from casuvo.config import Settings
 #: Tables that can be exported, with their position columns.
 EXPORTABLE = {"gaia.sources": ("ra", "dec"), "vista.sources": ("ra", "dec"),
               "vst.sources": ("ra", "dec")}
+
+
+@dataclass(frozen=True)
+class HatsOptions:
+    """How to export (``casuvo export hats``'s options)."""
+
+    out: Path | None = None
+    """Parent directory (default: var/data/hats)."""
+    margin_arcsec: float = 10.0
+    workers: int = 1
+    force: bool = False
+    """Export even if up to date."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,40 +54,39 @@ def hats_name(table: str) -> str:
     return table.replace(".", "_")
 
 
-def hats_path(settings: Settings, table: str) -> Path:
-    """The collection ``lsdb.open_catalog`` opens for an exported table."""
-    return settings.data_dir / "hats" / hats_name(table)
+def export_hats(settings: Settings, table: str, options: HatsOptions) -> int:
+    """Export ``table`` as a HATS collection unless it is up to date; print its summary."""
+    from casuvo.jobs import HatsExportJob, JobFailedError, run_in_compute
+    from casuvo.storage import uptodate
 
-
-def _ingested_files(settings: Settings, table: str) -> list[Path] | str:
-    import psycopg
-
-    from casuvo.storage import ledger
-
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        ledger.ensure_schema(conn)
-        files = ledger.recorded_set(conn, table)
-    if not files:
-        return f"{table} has not been loaded"
-    for path, digest in files.items():
-        if not Path(path).is_file() or ledger.checksum(Path(path)) != digest:
-            return f"{path} is missing or changed since it was ingested into {table}"
-    return sorted(Path(p) for p in files)
+    if not options.margin_arcsec > 0:
+        print(f"casuvo export: --margin must be > 0 arcsec, not {options.margin_arcsec:g}")
+        return 2
+    try:
+        files = uptodate.ingested_files(settings.dsn, table)
+    except uptodate.StaleInputError as exc:
+        print(f"casuvo export: {exc}; nothing written")
+        return 1
+    out = options.out or settings.data_dir / "hats"
+    ra, dec = EXPORTABLE[table]
+    job = HatsExportJob(hats_name(table), tuple(sorted(Path(p) for p in files)), out, ra=ra,
+                        dec=dec, margin_arcsec=options.margin_arcsec, workers=options.workers)
+    collection = (out / job.name).resolve()
+    fp = uptodate.fingerprint(f"hats:{collection}", files, {
+        "ra": job.ra, "dec": job.dec, "pixel_threshold": job.pixel_threshold,
+        "highest_order": job.highest_order, "margin_arcsec": job.margin_arcsec})
+    try:
+        outcome = uptodate.ensure_current(
+            settings.dsn, fp, [collection],
+            lambda: run_in_compute(settings, job).raise_for_status().summary,
+            force=options.force)
+    except JobFailedError as exc:
+        print(f"casuvo export: {exc}")
+        return exc.result.exit_status
+    print(json.dumps({**outcome.result, "skipped": outcome.skipped}))
+    return 0
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    from casuvo.cli.pipeline import compute
-
-    if not args.margin > 0:
-        print(f"casuvo export: --margin must be > 0 arcsec, not {args.margin:g}")
-        return 2
-    files = _ingested_files(settings, args.table)
-    if isinstance(files, str):
-        print(f"casuvo export: {files}; nothing written")
-        return 1
-    out = args.out or settings.data_dir / "hats"
-    ra, dec = EXPORTABLE[args.table]
-    extra = ["--force"] if args.force else []
-    return compute(settings, "casuvo.catalogue.hatsexport", hats_name(args.table), *map(str, files),
-                   "--out", str(out), "--ra", ra, "--dec", dec, "--margin", repr(args.margin),
-                   "--workers", str(args.workers), *extra)
+    return export_hats(settings, args.table, HatsOptions(
+        out=args.out, margin_arcsec=args.margin, workers=args.workers, force=args.force))

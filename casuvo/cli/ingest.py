@@ -1,20 +1,25 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""``casuvo ingest gaia [FILE ...]`` and ``casuvo ingest sources vista|vst [FILE]``.
+"""``casuvo ingest gaia [FILE ...]`` and ``casuvo ingest sources SURVEY [FILE]``.
 
 ``gaia`` bulk-loads the reference catalogue files into ``gaia.sources``.
 ``sources`` loads a survey's band-merged source catalogue into
-``<survey>.sources``; unless a file is given, it first (re)makes the merged file
-with :mod:`casuvo.catalogue.bandmerge` in the compute environment when that file is
-missing or older than any of the survey's tile catalogues (design decision 12).
+``<survey>.sources`` (the surveys of the registry with ``sources = true``,
+:func:`source_surveys`); unless a file is given, it first (re)makes the merged
+file with :mod:`casuvo.catalogue.bandmerge` in the compute environment (a
+:class:`casuvo.jobs.BandMergeJob`, design decision 12) unless the ledger says
+the file is up to date with the survey's tile catalogues
+(:mod:`casuvo.storage.uptodate`: their SHA-256, not their file times).
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from casuvo.config import Settings
+from casuvo.surveys.registry import load_registry
 
 
 @dataclass(frozen=True)
@@ -29,8 +34,20 @@ class Collection:
 COLLECTIONS = {
     "gaia": Collection("gaia.sources", "gaia/gaia_*.fits", "source_id"),
 }
-#: Surveys with a band-merged source table ``<survey>.sources``.
-SOURCE_SURVEYS = ("vista", "vst")
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """How to ingest (the options every ``casuvo ingest`` collection takes)."""
+
+    force: bool = False
+    """Reload even if the ledger says the files are loaded."""
+    progress: bool = True
+
+
+def source_surveys(settings: Settings) -> tuple[str, ...]:
+    """Surveys with a band-merged source table ``<survey>.sources``, in registry order."""
+    return tuple(s.key for s in load_registry(settings).with_sources())
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="catalogue files (default: the collection's files under var/data)")
     _common(gaia)
     sources = sub.add_parser("sources", help="a survey's band-merged source catalogue")
-    sources.add_argument("survey", choices=SOURCE_SURVEYS)
+    sources.add_argument("survey", help="a survey of the registry with band-merged sources")
     sources.add_argument("file", nargs="?", type=Path,
                          help="merged catalogue (default: var/data/products/SURVEY/merged/"
                               "SURVEY_sources.fits, merged first if out of date)")
@@ -64,62 +81,95 @@ def _report(table: str, result) -> None:
               f"{result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s)")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    if args.collection == "sources":
-        return _run_sources(args, settings)
+def ingest_collection(settings: Settings, name: str, files: Sequence[Path],
+                      options: IngestOptions) -> int:
+    """Load a reference collection (``gaia``) from ``files`` (default: its files in var/data)."""
     from casuvo.storage.ingest import ingest_catalogue
 
-    coll = COLLECTIONS[args.collection]
-    files = args.files or sorted(settings.data_dir.glob(coll.pattern))
+    coll = COLLECTIONS[name]
+    files = list(files) or sorted(settings.data_dir.glob(coll.pattern))
     if not files:
         print(f"casuvo ingest: no files match {settings.data_dir / coll.pattern}; "
               "run `casuvo simulate` first")
         return 1
     result = ingest_catalogue(settings.dsn, coll.table, files, order_by=coll.order_by,
-                              force=args.force, progress=not args.no_progress)
+                              force=options.force, progress=options.progress)
     _report(coll.table, result)
     return 0
 
 
-def merge_needed(merged: Path, tiles: list[Path]) -> bool:
-    """True if the merged file is missing or older than any tile catalogue."""
-    if not merged.exists():
-        return True
-    made = merged.stat().st_mtime
-    return any(t.stat().st_mtime > made for t in tiles)
+def merge_sources(settings: Settings, survey: str, *, force: bool = False) -> int:
+    """(Re)make a survey's merged source file unless the ledger says it is up to date.
+
+    Returns an exit status; the merged file is replaced whole or not at all.
+    """
+    from casuvo.catalogue.framesets import tile_catalogues
+    from casuvo.catalogue.mergedtable import merged_path
+    from casuvo.jobs import BandMergeJob, JobFailedError, run_in_compute
+    from casuvo.storage import uptodate
+
+    products = settings.data_dir / "products"
+    path = merged_path(products, survey)
+    tiles = tile_catalogues(products, survey)
+    if not tiles:
+        if path.exists():  # products gone, merged file kept: load what there is
+            return 0
+        print(f"casuvo ingest: no tile catalogues under {products / survey}; "
+              f"run `casuvo pipeline run {survey}` first")
+        return 1
+    job = BandMergeJob(survey, products, path)
+    fp = uptodate.fingerprint(f"bandmerge:{survey}", tiles, {"survey": survey})
+    try:
+        outcome = uptodate.ensure_current(
+            settings.dsn, fp, [path],
+            lambda: run_in_compute(settings, job).raise_for_status().summary, force=force)
+    except JobFailedError as exc:
+        print(f"casuvo ingest: merging the {survey} tile catalogues failed: {exc}")
+        return exc.result.exit_status
+    if not outcome.skipped:
+        made = outcome.result
+        print(f"{survey}: {made['sources']:,d} sources from {made['tiles']} tiles -> "
+              f"{made['out']} ({outcome.build.seconds:.1f} s)")
+    return 0
 
 
-def _run_sources(args: argparse.Namespace, settings: Settings) -> int:
-    from casuvo.catalogue.bandmerge import merged_path, tile_catalogues
-    from casuvo.cli.pipeline import compute
+def ingest_sources(settings: Settings, survey: str, file: Path | None = None, *,
+                   remerge: bool = False, options: IngestOptions) -> int:
+    """Load ``<survey>.sources`` from ``file`` or from the (re)merged tile catalogues."""
+    from casuvo.catalogue.mergedtable import merged_path
     from casuvo.storage.ingest import ingest_catalogue
 
-    table = f"{args.survey}.sources"
-    products = settings.data_dir / "products"
-    path = args.file
+    known = source_surveys(settings)
+    if survey not in known:
+        print(f"casuvo ingest: no band-merged sources for survey {survey!r}; choose "
+              f"from {', '.join(known)}")
+        return 2
+    collection = load_registry(settings)[survey].collection
+    table = f"{collection}.sources"
+    path = file
     if path is None:
-        path = merged_path(products, args.survey)
-        tiles = tile_catalogues(products, args.survey)
-        if not tiles and not path.exists():
-            print(f"casuvo ingest: no tile catalogues under {products / args.survey}; "
-                  f"run `casuvo pipeline run {args.survey}` first")
-            return 1
-        if args.remerge or merge_needed(path, tiles):
-            status = compute(settings, "casuvo.catalogue.bandmerge", args.survey, "--products",
-                             str(products), "--out", str(path))
-            if status:
-                print(f"casuvo ingest: merging the {args.survey} tile catalogues failed "
-                      f"(exit status {status}); {table} is unchanged")
-                return status
-    _ensure_table(settings, args.survey)
+        status = merge_sources(settings, survey, force=remerge)
+        if status:
+            print(f"casuvo ingest: {table} is unchanged")
+            return status
+        path = merged_path(settings.data_dir / "products", survey)
+    _ensure_table(settings, collection)
     result = ingest_catalogue(settings.dsn, table, [path], order_by="sourceid",
-                              force=args.force, progress=not args.no_progress)
+                              force=options.force, progress=options.progress)
     _report(table, result)
     return 0
 
 
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    options = IngestOptions(force=args.force, progress=not args.no_progress)
+    if args.collection == "sources":
+        return ingest_sources(settings, args.survey, args.file, remerge=args.remerge,
+                              options=options)
+    return ingest_collection(settings, args.collection, args.files, options)
+
+
 def _ensure_table(settings: Settings, survey: str) -> None:
-    """Create ``<survey>.sources`` from its RD if it does not exist yet.
+    """Create ``<survey>.sources`` from its RD if it does not exist yet (survey: collection).
 
     ``casuvo up`` imports an RD's tables only the first time it sees the RD;
     an RD that gained the sources table later would otherwise never get it.

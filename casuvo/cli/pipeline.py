@@ -2,24 +2,44 @@
 """``casuvo pipeline run|status|plots``: the imaging pipelines, from the operator's side.
 
 ``run`` and ``plots`` execute in the compute environment (``var/venv-compute``,
-design decision 12); ``status`` reads the processing ledger from here.
+design decision 12) as jobs (:class:`casuvo.jobs.PipelineRunJob`,
+:class:`casuvo.jobs.PipelinePlotsJob`); ``status`` reads the processing ledger
+from here.  The surveys are the imaging surveys of the registry
+(``pipelines/<survey>/config.toml`` and ``CASUVO_SURVEY_DIRS``); ``run`` hands
+the compute side the survey's config file.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from casuvo.config import Settings
+from casuvo.surveys.registry import load_registry
 
-SURVEYS = ("vista", "vst")
+
+def surveys(settings: Settings) -> tuple[str, ...]:
+    """The surveys with an imaging pipeline: the registry's imaging surveys, in its order."""
+    return load_registry(settings).keys("imaging")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run a survey pipeline (``casuvo pipeline run``'s options)."""
+
+    night: str | None = None
+    scheduler: str | None = None
+    workers: int | None = None
+    progress: bool = True
+    strict: bool = False
+    """Exit status 3 if any product failed."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     run = sub.add_parser("run", help="run a survey pipeline (resumes; idempotent)")
-    run.add_argument("survey", choices=SURVEYS)
+    run.add_argument("survey", help="an imaging survey of the registry (vista, vst, ...)")
     run.add_argument("--night", help="only this night (YYYYMMDD)")
     run.add_argument("--scheduler", help="Dask scheduler address (default: local cluster)")
     run.add_argument("--workers", type=int, help="workers of the local cluster")
@@ -28,32 +48,58 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     status = sub.add_parser("status", help="runs, products, failures and QC summary")
     status.add_argument("--failures", type=int, default=10, help="show N recent failures")
     plots = sub.add_parser("plots", help="QC plots (PNG) under var/data/qc")
-    plots.add_argument("survey", nargs="?", choices=SURVEYS)
+    plots.add_argument("survey", nargs="?", help="one survey (default: all imaging surveys)")
 
 
-def compute(settings: Settings, module: str, *args: str) -> int:
-    """Run ``python -m module args`` in the compute environment; its exit status."""
-    python = settings.compute_python
-    if not python.exists():
-        print(f"casuvo pipeline: no compute environment at {python.parent.parent}; "
-              "run `make demo` (or deploy/local/install.sh)")
-        return 2
-    env = dict(os.environ, CASUVO_HOME=str(settings.home), CASUVO_VAR=str(settings.var))
-    return subprocess.run([str(python), "-m", module, *args], env=env, check=False
-                          ).returncode
+def run_pipeline(settings: Settings, survey: str, options: RunOptions) -> int:
+    """Run one survey's pipeline in the compute environment; print its summary."""
+    from casuvo.jobs import PipelineRunJob, run_in_compute
+
+    data = settings.data_dir
+    job = PipelineRunJob(config=load_registry(settings)[survey].source,
+                         raw_dir=data / "raw" / survey, gaia_dir=data / "gaia",
+                         products_dir=data / "products" / survey, night=options.night,
+                         scheduler=options.scheduler, workers=options.workers,
+                         progress=options.progress)
+    result = run_in_compute(settings, job)
+    if result.status != "ok":
+        print(f"casuvo pipeline: {result.message}")
+        return result.exit_status
+    summary = result.summary
+    print(f"run {summary['run_id']}: {summary['ok']} products made, {summary['resumed']} "
+          f"already done, {summary['failed']} failed, {summary['seconds']:.1f} s")
+    for message in summary["failures"]:
+        print(f"  FAILED {message}")
+    return 3 if options.strict and summary["failed"] else 0
+
+
+def make_plots(settings: Settings, names: Sequence[str] = ()) -> int:
+    """The QC plots of the named surveys (default: every imaging survey); print their paths."""
+    from casuvo.jobs import PipelinePlotsJob, run_in_compute
+
+    result = run_in_compute(settings, PipelinePlotsJob(tuple(names or surveys(settings))))
+    if result.status != "ok":
+        print(f"casuvo pipeline plots: {result.message}")
+        return result.exit_status
+    for paths in result.summary["plots"].values():
+        for path in paths:
+            print(path)
+    return 0
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action in ("run", "plots") and args.survey is not None:
+        known = surveys(settings)
+        if args.survey not in known:
+            print(f"casuvo pipeline: unknown survey {args.survey!r}; choose from "
+                  f"{', '.join(known)}")
+            return 2
     if args.action == "run":
-        extra = [f"--{k}={v}" for k in ("night", "scheduler", "workers")
-                 if (v := getattr(args, k)) is not None]
-        extra += [f for f, on in (("--no-progress", args.no_progress),
-                                  ("--strict", args.strict)) if on]
-        config = settings.home / "pipelines" / args.survey / "config.toml"
-        return compute(settings, "casuvo.pipeline", str(config), *extra)
+        return run_pipeline(settings, args.survey, RunOptions(
+            night=args.night, scheduler=args.scheduler, workers=args.workers,
+            progress=not args.no_progress, strict=args.strict))
     if args.action == "plots":
-        return compute(settings, "casuvo.pipeline.plots", *([args.survey] if args.survey
-                                                               else []))
+        return make_plots(settings, [args.survey] if args.survey else [])
     from casuvo.pipeline.status import print_status
 
     return print_status(settings, args.failures)

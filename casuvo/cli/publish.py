@@ -11,25 +11,29 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections.abc import Sequence
 
 from casuvo.config import Settings
 
 log = logging.getLogger(__name__)
 
-HELP = "Publish pipeline products in the image archives (SIA, ObsCore, DataLink, SODA)."
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("surveys", nargs="*", metavar="SURVEY",
-                        help="vista and/or vst (default: both)")
+                        help="image archives of the survey registry (default: all)")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    from casuvo.dachs.stack import ARCHIVES, publish_archive
+def publish(settings: Settings, surveys: Sequence[str] = ()) -> int:
+    """Publish the named surveys' products (default: every image archive)."""
+    from casuvo.dachs.stack import archives, publish_archive
 
-    for survey in args.surveys or list(ARCHIVES):
+    for survey in surveys or list(archives(settings)):
         start = time.perf_counter()
         images = publish_archive(settings, survey)
         log.info("%s archive: %d images published in %.1f s", survey, images,
                  time.perf_counter() - start)
     return 0
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    return publish(settings, args.surveys)

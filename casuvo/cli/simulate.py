@@ -1,12 +1,32 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""``casuvo simulate``: the seeded demo sky (Gaia-like reference catalogue and truth)."""
+"""``casuvo simulate``: the seeded demo sky (Gaia-like reference catalogue and truth).
+
+The Gaia catalogue is written here; the raw imaging survey (VISTA, VST
+exposures, calibrations, truth) needs the compute environment (numpy 2,
+astropy 7) and is a :class:`casuvo.jobs.SimulateJob` there.
+"""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from casuvo.config import Settings
+
+
+@dataclass(frozen=True)
+class SimulateOptions:
+    """What to simulate (``casuvo simulate``'s options); None: the settings' value."""
+
+    out: Path | None = None
+    """Output directory; another than ``var/data`` gets the Gaia catalogue only."""
+    seed: int | None = None
+    scale: float | None = None
+    fields: tuple[str, ...] = ()
+    """Only these demo fields (default: all)."""
+    imaging: bool = True
+    """Also the VISTA/VST raw survey (compute environment)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,24 +40,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only the Gaia catalogue, not the VISTA/VST raw survey")
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
+def simulate(settings: Settings, options: SimulateOptions) -> int:
+    """Write the Gaia catalogue here, then (for ``var/data``) the imaging survey as a job."""
+    from casuvo.jobs import SimulateJob, run_in_compute
     from casuvo.simulate import simulate_demo
     from casuvo.simulate.fields import DEMO_FIELDS, field_by_name
 
-    fields = tuple(field_by_name(f) for f in args.fields) if args.fields else DEMO_FIELDS
-    out = args.out or settings.data_dir
-    results = simulate_demo(out, seed=settings.seed if args.seed is None else args.seed,
-                            scale=settings.scale if args.scale is None else args.scale,
-                            fields=fields)
+    fields = tuple(field_by_name(f) for f in options.fields) if options.fields else DEMO_FIELDS
+    out = options.out or settings.data_dir
+    seed = settings.seed if options.seed is None else options.seed
+    # The source-count factor (CASUVO_SCALE): the Gaia catalogue and the imaging survey's sky.
+    scale = settings.scale if options.scale is None else options.scale
+    results = simulate_demo(out, seed=seed, scale=scale, fields=fields)
     total = 0
     for res in results:
         print(f"{res.field.name:<10} {res.rows:>9,d} sources  {res.catalogue}")
         total += res.rows
     print(f"{'total':<10} {total:>9,d} sources")
-    if getattr(args, "no_imaging", False) or args.out is not None:
+    if not options.imaging or options.out is not None:
         return 0
-    # The raw imaging survey needs the compute environment (numpy 2, astropy 8).
-    from casuvo.cli.pipeline import compute
+    result = run_in_compute(settings, SimulateJob(out=settings.data_dir, seed=seed,
+                                                  density_factor=scale))
+    if result.status != "ok":
+        print(f"casuvo simulate: {result.message}")
+        return result.exit_status
+    print(f"imaging survey written to {result.summary['raw_dir']} ({result.seconds:.0f} s; "
+          "raw/manifest.json lists the files)")
+    return 0
 
-    return compute(settings, "casuvo.simulate", "--out", str(settings.data_dir),
-                   "--seed", str(settings.seed if args.seed is None else args.seed))
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    return simulate(settings, SimulateOptions(
+        out=args.out, seed=args.seed, scale=args.scale, fields=tuple(args.fields or ()),
+        imaging=not args.no_imaging))

@@ -1,10 +1,14 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""``casuvo xmatch vista|vst``: the survey's Gaia neighbour table, computed and loaded.
+"""``casuvo xmatch SURVEY``: the survey's Gaia neighbour table, computed and loaded.
+
+SURVEY is a survey of the registry with band-merged sources (:func:`surveys`).
 
 The inputs are exactly the files the ledger says are in ``<survey>.sources``
 and ``gaia.sources`` (refused if a file changed since it was ingested, since
 the table would then pair rows that are not in the database).  The match runs
-in the compute environment (:mod:`casuvo.catalogue.neighbourtable`, on Dask); its file
+in the compute environment (:mod:`casuvo.catalogue.neighbourtable`, on Dask, as a
+:class:`casuvo.jobs.NeighbourTableJob`) unless the ledger says its file is up to
+date with those inputs and the radius (:mod:`casuvo.storage.uptodate`); the file
 ``var/data/xmatch/<survey>_x_gaia/neighbours.fits`` is COPYed into
 ``<survey>.sources_x_gaia`` in one transaction (ledgered; skipped when the
 file is unchanged), and its row in ``<survey>.required_neighbours`` is
@@ -14,19 +18,36 @@ rewritten.  A rerun with unchanged inputs and radius does nothing.
 from __future__ import annotations
 
 import argparse
-import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from casuvo.config import Settings
+from casuvo.surveys.registry import load_registry
 
-SURVEYS = ("vista", "vst")
 #: Kept equal to casuvo.catalogue.neighbourtable.DEFAULT_RADIUS_ARCSEC (compute-side).
 DEFAULT_RADIUS_ARCSEC = 2.0
 
 
+@dataclass(frozen=True)
+class XmatchOptions:
+    """How to make a neighbour table (``casuvo xmatch``'s options)."""
+
+    radius_arcsec: float = DEFAULT_RADIUS_ARCSEC
+    scheduler: str | None = None
+    workers: int | None = None
+    force: bool = False
+    """Match and reload even if nothing changed."""
+    progress: bool = True
+
+
+def surveys(settings: Settings) -> tuple[str, ...]:
+    """Surveys with a neighbour table: those with band-merged sources, in registry order."""
+    return tuple(s.key for s in load_registry(settings).with_sources())
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("survey", choices=SURVEYS)
+    parser.add_argument("survey", help="a survey of the registry with band-merged sources")
     parser.add_argument("--radius", type=float, default=DEFAULT_RADIUS_ARCSEC,
                         help=f"match radius in arcsec (default {DEFAULT_RADIUS_ARCSEC:g}, "
                              "the VSA's for Gaia)")
@@ -42,112 +63,88 @@ def neighbour_dir(settings: Settings, survey: str) -> Path:
     return settings.data_dir / "xmatch" / f"{survey}_x_gaia"
 
 
-def _inputs(settings: Settings, survey: str) -> tuple[Path, list[Path]] | str:
-    """(merged sources file, Gaia files) as ingested, or why there are none."""
-    import psycopg
-
-    from casuvo.storage import ledger
-
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        ledger.ensure_schema(conn)
-        sources = ledger.recorded_set(conn, f"{survey}.sources")
-        gaia = ledger.recorded_set(conn, "gaia.sources")
-    if not sources:
-        return f"{survey}.sources has not been loaded; run `casuvo ingest sources {survey}`"
-    if not gaia:
-        return "gaia.sources has not been loaded; run `casuvo ingest gaia`"
-    for path, digest in {**sources, **gaia}.items():
-        if not Path(path).is_file():
-            return f"{path} (ingested) no longer exists; ingest again"
-        if ledger.checksum(Path(path)) != digest:
-            return f"{path} changed since it was ingested; ingest it again first"
-    return Path(next(iter(sources))), sorted(Path(p) for p in gaia)
+#: What to run when an input table has not been loaded.
+_LOAD_HINT = {"gaia.sources": "casuvo ingest gaia"}
 
 
-def _ensure_tables(settings: Settings, survey: str) -> bool:
+def _ensure_tables(settings: Settings, schema: str) -> bool:
     """Create the neighbour tables from the RD if missing or without their indexes.
 
     True if they were (re)created, empty: the load must then not be skipped.
     ``casuvo up`` imports an RD's tables only the first time it sees the RD,
     and an import that stopped half-way can leave a table without indexes.
     """
-    import psycopg
-
     from casuvo.dachs.instance import dachs
+    from casuvo.storage.neighbours import tables_complete
 
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        have = conn.execute(
-            "SELECT count(*) FROM pg_indexes WHERE schemaname = %s AND"
-            " tablename IN ('sources_x_gaia', 'required_neighbours')", (survey,)).fetchone()[0]
-    if have >= 3:   # masterObjID, slaveObjID and the catalogue's primary key
+    if tables_complete(settings.dsn, schema):
         return False
-    dachs(settings, "imp", f"{survey}/q", "create_neighbours")
+    dachs(settings, "imp", f"{schema}/q", "create_neighbours")
     return True
 
 
-def _recorded(settings: Settings, survey: str) -> bool:
-    import psycopg
-
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        return conn.execute(f"SELECT 1 FROM {survey}.required_neighbours WHERE"
-                            " neighbourtable = %s", (f"{survey}.sources_x_gaia",)
-                            ).fetchone() is not None
-
-
-def _record(settings: Settings, survey: str, radius: float, state: dict) -> None:
-    import psycopg
-
-    table = f"{survey}.sources_x_gaia"
-    with psycopg.connect(settings.dsn) as conn:
-        conn.execute(f"DELETE FROM {survey}.required_neighbours WHERE neighbourtable = %s",
-                     (table,))
-        conn.execute(
-            f"INSERT INTO {survey}.required_neighbours (neighbourtable, mastertable, slavetable,"
-            " joincriterion, radius, epochrule, npairs, nmasters, built)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now() AT TIME ZONE 'UTC')",
-            (table, f"{survey}.sources", "gaia.sources", radius / 3600.0, radius,
-             "Gaia positions moved with their proper motions from ref_epoch to the mean "
-             "epoch of the master source's band detections", state["n_pairs"],
-             state["n_masters"]))
-
-
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    from casuvo.cli.pipeline import compute
+def build_neighbour_table(settings: Settings, survey: str,
+                          options: XmatchOptions) -> int:
+    """Make (if needed) and load ``<survey>.sources_x_gaia``; print what it holds."""
+    from casuvo.jobs import JobFailedError, NeighbourTableJob, run_in_compute
+    from casuvo.storage import uptodate
     from casuvo.storage.ingest import ingest_catalogue
+    from casuvo.storage.neighbours import NeighbourTableEntry, is_registered, register
 
-    if not (math.isfinite(args.radius) and args.radius > 0):
+    radius = options.radius_arcsec
+    if not (math.isfinite(radius) and radius > 0):
         print(f"casuvo xmatch: --radius must be a positive number of arcsec, not "
-              f"{args.radius:g}; nothing changed")
+              f"{radius:g}; nothing changed")
         return 2
-    found = _inputs(settings, args.survey)
-    if isinstance(found, str):
-        print(f"casuvo xmatch: {found}; nothing changed")
-        return 1
-    sources, gaia = found
-    out = neighbour_dir(settings, args.survey)
-    extra = [f"--{k}={v}" for k in ("scheduler", "workers")
-             if (v := getattr(args, k)) is not None]
-    extra += [f for f, on in (("--force", args.force), ("--no-progress", args.no_progress))
-              if on]
-    status = compute(settings, "casuvo.catalogue.neighbourtable", args.survey,
-                     "--sources", str(sources),
-                     "--radius", repr(args.radius), "--out", str(out), *extra,
-                     "--gaia", *map(str, gaia))
-    if status:
-        print(f"casuvo xmatch: the {args.survey} × Gaia match failed (exit status {status}); "
-              f"{args.survey}.sources_x_gaia is unchanged")
-        return status
-    state = json.loads((out / "state.json").read_text())
-    created = _ensure_tables(settings, args.survey)
-    table = f"{args.survey}.sources_x_gaia"
+    known = surveys(settings)
+    if survey not in known:
+        print(f"casuvo xmatch: no band-merged sources for survey {survey!r}; choose "
+              f"from {', '.join(known)}; nothing changed")
+        return 2
+    schema = load_registry(settings)[survey].collection
+    inputs = {}
+    for loaded in (f"{schema}.sources", "gaia.sources"):
+        try:
+            inputs[loaded] = uptodate.ingested_files(settings.dsn, loaded)
+        except uptodate.StaleInputError as exc:
+            hint = _LOAD_HINT.get(loaded, f"casuvo ingest sources {survey}")
+            print(f"casuvo xmatch: {exc} (`{hint}`); nothing changed")
+            return 1
+    sources, gaia = inputs[f"{schema}.sources"], inputs["gaia.sources"]
+    out = neighbour_dir(settings, survey)
+    table = f"{schema}.sources_x_gaia"
+    job = NeighbourTableJob(survey, Path(next(iter(sources))),
+                            tuple(sorted(Path(p) for p in gaia)), radius, out,
+                            workers=options.workers, scheduler=options.scheduler,
+                            progress=options.progress)
+    fp = uptodate.fingerprint(f"neighbours:{schema}", {**sources, **gaia},
+                              {"survey": survey, "radius_arcsec": radius})
+    try:
+        outcome = uptodate.ensure_current(
+            settings.dsn, fp, [out / "neighbours.fits", out / "state.json"],
+            lambda: run_in_compute(settings, job).raise_for_status().summary,
+            force=options.force)
+    except JobFailedError as exc:
+        print(f"casuvo xmatch: the {survey} × Gaia match failed: {exc}; {table} is unchanged")
+        return exc.result.exit_status
+    state = outcome.result
+    created = _ensure_tables(settings, schema)
     result = ingest_catalogue(settings.dsn, table, [out / "neighbours.fits"],
-                              force=args.force or created, progress=not args.no_progress)
-    if result.skipped and _recorded(settings, args.survey):
-        print(f"{table}: up to date ({result.rows:,d} pairs within {args.radius:g}″)")
+                              force=options.force or created, progress=options.progress)
+    if result.skipped and is_registered(settings.dsn, schema, table):
+        print(f"{table}: up to date ({result.rows:,d} pairs within {radius:g}″)")
         return 0
-    _record(settings, args.survey, args.radius, state)
-    print(f"{table}: {result.rows:,d} pairs within {args.radius:g}″ of "
+    register(settings.dsn, schema, NeighbourTableEntry(
+        table, f"{schema}.sources", "gaia.sources", radius, state["n_pairs"],
+        state["n_masters"]))
+    print(f"{table}: {result.rows:,d} pairs within {radius:g}″ of "
           f"{state['n_masters']:,d} of {state['n_survey']:,d} sources "
           f"({state['n_best']:,d} best, {state['n_one_to_one']:,d} one-to-one); match "
           f"{state['engine_seconds']:.1f} s, load {result.seconds:.1f} s")
     return 0
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    return build_neighbour_table(settings, args.survey, XmatchOptions(
+        radius_arcsec=args.radius, scheduler=args.scheduler, workers=args.workers,
+        force=args.force, progress=not args.no_progress))

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from astropy.io import fits
-from astropy.wcs import WCS
 
 from casuvo.archive import imagemeta
 from casuvo.config import Settings
+from casuvo.surveys.registry import load_registry
 
 __all__ = ["ancillary_rows", "check_cutout", "image_descriptor", "image_links", "image_rows",
            "keep_image_extension"]
@@ -42,23 +42,35 @@ def _inputs_dir() -> Path:
     return Path(base.getConfig("inputsDir"))
 
 
+def _spoly(vertices: Any) -> Any:
+    """DaCHS's pgSphere polygon (what its rowmakers write) of N×2 (ra, dec) degrees."""
+    from gavo.utils import pgsphere
+
+    return pgsphere.SPoly([pgsphere.SPoint.fromDegrees(float(ra), float(dec))
+                           for ra, dec in vertices])
+
+
 def image_rows(survey: str) -> Iterator[dict[str, Any]]:
-    """Grammar rows for ``<survey>.images``: one per image extension."""
+    """Grammar rows for ``<survey>.images``: one per image extension.
+
+    ``footprint`` (casuvo's polygon, :mod:`casuvo.sky.footprint`) becomes the
+    spoly the RD maps to ``coverage`` (and so to ObsCore ``s_region``).
+    """
     settings = _settings()
     runs = imagemeta.ledger_runs(settings.dsn, survey)
-    yield from imagemeta.image_records(settings.data_dir / "products", survey, settings.home,
-                                       runs)
+    for row in imagemeta.image_records(settings.data_dir / "products",
+                                       load_registry(settings).by_collection(survey), runs):
+        row["footprint"] = _spoly(row["footprint"])
+        yield row
 
 
 def ancillary_rows(survey: str) -> Iterator[dict[str, Any]]:
     """Grammar rows for ``<survey>.ancillary``: confidence maps and catalogues."""
-    from gavo.utils import pgsphere
-
     settings = _settings()
     products = settings.data_dir / "products"
-    for row in imagemeta.ancillary_records(products, survey, settings.home):
-        row["footprint"] = pgsphere.SPoly([pgsphere.SPoint.fromDegrees(float(ra), float(dec))
-                                           for ra, dec in row["footprint"]])
+    entry = load_registry(settings).by_collection(survey)
+    for row in imagemeta.ancillary_records(products, entry):
+        row["footprint"] = _spoly(row["footprint"])
         yield row
 
 
@@ -229,10 +241,3 @@ def image_links(descriptor: Any) -> Iterator[Any]:
                     " QC and timings (casuvo ledger, TAP query)",
         semantics="#auxiliary", localSemantics="provenance",
         contentType="application/x-votable+xml")
-
-
-def image_header(path: Path, extnum: int) -> tuple[fits.Header, WCS]:
-    """Header and celestial WCS of one image extension (tests, client)."""
-    with fits.open(path) as hdul:
-        header = hdul[extnum].header.copy()
-    return header, WCS(header)

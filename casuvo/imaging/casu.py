@@ -14,7 +14,6 @@ half a product behind.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +24,12 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from casuvo._version import __version__
+from casuvo.storage.files import write_fits
 from casuvo.surveys.instruments import Filter, Instrument
 
 __all__ = [
     "CATALOGUE_UNITS",
+    "CatalogueTable",
     "DetectorProduct",
     "ProductMeta",
     "product_name",
@@ -96,6 +97,17 @@ class DetectorProduct:
     keywords: Mapping[str, object]
 
 
+@dataclass(frozen=True)
+class CatalogueTable:
+    """One BINTABLE of a CASU catalogue: the sources of one image extension."""
+
+    extname: str
+    """EXTNAME of the image extension the sources were measured on."""
+    table: Table
+    keywords: Mapping[str, object]
+    """The extension's calibration keywords (MAGZPT, SEEING, …), repeated in the table."""
+
+
 def _primary(meta: ProductMeta, prodcatg: str, assoc: str | None) -> fits.PrimaryHDU:
     h = fits.Header()
     h["ORIGIN"] = ("ESO-PARANAL", "European Southern Observatory")
@@ -146,13 +158,6 @@ def _primary(meta: ProductMeta, prodcatg: str, assoc: str | None) -> fits.Primar
     return fits.PrimaryHDU(header=h)
 
 
-def _atomic_write(hdul: fits.HDUList, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    hdul.writeto(tmp, overwrite=True, checksum=True)
-    os.replace(tmp, path)
-
-
 def write_image(path: Path, conf_path: Path, meta: ProductMeta,
                 detectors: Sequence[DetectorProduct]) -> None:
     """Write an image MEF and its confidence map (same geometry, ASSON1 pointing to it)."""
@@ -170,25 +175,25 @@ def write_image(path: Path, conf_path: Path, meta: ProductMeta,
         ch = h.copy()
         ch["BUNIT"] = ""
         conf.append(fits.ImageHDU(det.conf.astype(np.int16), header=ch))
-    _atomic_write(fits.HDUList(conf), conf_path)
-    _atomic_write(fits.HDUList(img), path)
+    write_fits(fits.HDUList(conf), conf_path)
+    write_fits(fits.HDUList(img), path)
 
 
 def write_catalogue(path: Path, meta: ProductMeta, image_name: str,
-                    tables: Sequence[tuple[str, Table, Mapping[str, object]]]) -> None:
+                    tables: Sequence[CatalogueTable]) -> None:
     """Write a CASU catalogue: one BINTABLE per image extension (SCIENCE.SRCTBL)."""
     primary = _primary(meta, "SCIENCE.SRCTBL", None)
     primary.header["PROV1"] = image_name
     hdus: list[fits.hdu.base.ExtensionHDU | fits.PrimaryHDU] = [primary]
-    for extname, table, keywords in tables:
-        t = table.copy(copy_data=False)
+    for entry in tables:
+        t = entry.table.copy(copy_data=False)
         for col in t.colnames:
             unit = CATALOGUE_UNITS.get(col, "adu" if col.startswith("Aper_flux") else "")
             t[col].unit = unit or None
         hdu = fits.table_to_hdu(t)
-        hdu.header["EXTNAME"] = extname
+        hdu.header["EXTNAME"] = entry.extname
         hdu.header["PHOTSYS"] = "VEGA"
-        for key, value in keywords.items():
+        for key, value in entry.keywords.items():
             hdu.header[key] = value
         hdus.append(hdu)
-    _atomic_write(fits.HDUList(hdus), path)
+    write_fits(fits.HDUList(hdus), path)

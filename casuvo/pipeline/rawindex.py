@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from astropy.io import fits
@@ -130,5 +130,5 @@ def index_raw(paths: Iterable[Path], filters: dict[str, str]) -> RawIndex:
     numbered = []
     for f in files:
         runs[f.night] = runs.get(f.night, 0) + 1
-        numbered.append(RawFile(**{**f.__dict__, "run": runs[f.night]}))
+        numbered.append(replace(f, run=runs[f.night]))
     return RawIndex(tuple(numbered), tuple(problems))

@@ -33,6 +33,7 @@ from casuvo.pipeline import tasks
 from casuvo.pipeline.config import PipelineConfig
 from casuvo.pipeline.rawindex import RawFile, RawIndex, index_raw
 from casuvo.storage import ledger
+from casuvo.storage.files import write_json
 from casuvo.surveys.instruments import Instrument, instrument
 
 __all__ = ["RunSummary", "run_pipeline"]
@@ -62,16 +63,41 @@ def _instrument_for(cfg: PipelineConfig, index: RawIndex) -> Instrument:
     return full if nx == full.nx else full.miniature(nx / full.nx)
 
 
-def _groups(cfg: PipelineConfig, raws: Sequence[RawFile]) -> tuple[dict, dict]:
+@dataclass(frozen=True)
+class _ObservationBlock:
+    """What a tile is made of: one OB of one night."""
+
+    night: str
+    obs_id: int
+
+
+@dataclass(frozen=True)
+class _StackKey:
+    """What a stacked pawprint is made of: one tile offset of an OB, and one exposure of it
+    when the survey does not stack its jitters (``run``)."""
+
+    night: str
+    obs_id: int
+    tile: int
+    run: int | None = None
+
+    @property
+    def block(self) -> _ObservationBlock:
+        return _ObservationBlock(self.night, self.obs_id)
+
+
+def _groups(cfg: PipelineConfig, raws: Sequence[RawFile]
+            ) -> tuple[dict[_StackKey, list[RawFile]],
+                       dict[_ObservationBlock, list[_StackKey]]]:
     """Stack groups (OB, tile offset[, exposure]) and tile groups (OB), in time order."""
-    stacks: dict[tuple, list[RawFile]] = defaultdict(list)
+    stacks: dict[_StackKey, list[RawFile]] = defaultdict(list)
     for raw in sorted(raws, key=lambda r: r.mjd):
-        key = (raw.night, raw.obs_id, raw.tile) if cfg.stack_jitters else \
-            (raw.night, raw.obs_id, raw.tile, raw.run)
+        key = _StackKey(raw.night, raw.obs_id, raw.tile,
+                        None if cfg.stack_jitters else raw.run)
         stacks[key].append(raw)
-    tiles: dict[tuple, list[tuple]] = defaultdict(list)
+    tiles: dict[_ObservationBlock, list[_StackKey]] = defaultdict(list)
     for key in stacks:
-        tiles[key[:2]].append(key)
+        tiles[key.block].append(key)
     return stacks, tiles
 
 
@@ -133,7 +159,7 @@ def run_pipeline(cfg: PipelineConfig, raw_dir: Path, gaia_dir: Path, out_dir: Pa
                      " code_version) VALUES (%s, %s, %s, %s, %s)",
                      (run_id, cfg.survey, scheduler or "local",
                       json.dumps({**cfg.as_params(), "night": night,
-                                  "scale": inst.scale}), __version__))
+                                  "detector_scale": inst.scale}), __version__))
     science = index.science(night)
     checksums = {str(r.path): ledger.checksum(r.path) for r in science}
     failures: list[str] = []
@@ -157,11 +183,11 @@ def run_pipeline(cfg: PipelineConfig, raw_dir: Path, gaia_dir: Path, out_dir: Pa
     stack_groups, tile_groups = _groups(cfg, science)
     stacks = {key: dask.delayed(tasks.make_stack, pure=False)(
         cfg, inst, _group_info(raws), [exposures[r.path] for r in raws], gaia_files,
-        out_dir / key[0]) for key, raws in stack_groups.items()}
-    tiles = {key: dask.delayed(tasks.make_tile, pure=False)(
+        out_dir / key.night) for key, raws in stack_groups.items()}
+    tiles = {block: dask.delayed(tasks.make_tile, pure=False)(
         cfg, inst, _group_info([r for k in keys for r in stack_groups[k]]),
-        [stacks[k] for k in keys], gaia_files, out_dir / key[0])
-        for key, keys in tile_groups.items()}
+        [stacks[k] for k in keys], gaia_files, out_dir / block.night)
+        for block, keys in tile_groups.items()}
     everything = [*masters.values(), *exposures.values(), *stacks.values(), *tiles.values()]
 
     # ---- run
@@ -219,6 +245,5 @@ def run_pipeline(cfg: PipelineConfig, raw_dir: Path, gaia_dir: Path, out_dir: Pa
                      ("completed" if not failures else "completed with failures", ok,
                       len(failures), resumed, run_id))
         conn.close()
-    (out_dir / "runs").mkdir(parents=True, exist_ok=True)
-    (out_dir / "runs" / f"{run_id}.json").write_text(json.dumps(asdict(summary), indent=1))
+    write_json(out_dir / "runs" / f"{run_id}.json", asdict(summary), indent=1)
     return summary

@@ -12,7 +12,6 @@ file; the driver records them and carries on with the rest.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import warnings
@@ -22,13 +21,20 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.table import Table
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
 from casuvo.imaging import casu, combine, photcal, qc
-from casuvo.imaging.astrometry import AstrometryError, DetectorStars, solve_mosaic
+from casuvo.imaging.astrometry import (
+    AstrometryError,
+    AstrometryResult,
+    DetectorStars,
+    solve_mosaic,
+)
 from casuvo.imaging.calib import MasterCalibration, combine_darks, combine_flats, confidence_map
 from casuvo.imaging.detector import (
+    Calibrated,
     ExposureInfo,
     astrometric_stars,
     calibrate,
@@ -36,11 +42,12 @@ from casuvo.imaging.detector import (
     measure,
 )
 from casuvo.imaging.photcal import PhotometryError
-from casuvo.imaging.reduce import reduce_detector, subtract_sky
-from casuvo.imaging.reference import load_gaia
+from casuvo.imaging.reduce import Background, reduce_detector, subtract_sky
+from casuvo.imaging.reference import Reference, load_gaia
 from casuvo.pipeline.config import PipelineConfig
 from casuvo.pipeline.rawindex import RawFile
-from casuvo.surveys.instruments import Instrument
+from casuvo.storage.files import write_fits, write_json
+from casuvo.surveys.instruments import Filter, Instrument
 
 __all__ = ["Failed", "ProcessingError", "ProductResult", "make_masters", "make_stack",
            "make_tile", "reduce_exposure"]
@@ -76,6 +83,33 @@ class ProductResult:
     resumed: bool = False
 
 
+@dataclass(frozen=True)
+class _Extension:
+    """One image extension of a raw or reduced exposure file."""
+
+    name: str
+    data: np.ndarray
+    header: fits.Header
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """One detector (or a tile) after sky subtraction and source measurement, before its
+    astrometric and photometric calibration."""
+
+    name: str
+    sky: np.ndarray
+    """Sky-subtracted image (ADU)."""
+    conf: np.ndarray
+    """Confidence map of the image."""
+    background: Background
+    info: ExposureInfo
+    catalogue: Table
+    """The sources measured on ``sky`` (pixel coordinates, not yet calibrated)."""
+    wcs: WCS
+    """The header WCS the astrometric solution starts from."""
+
+
 def _marker(path: Path) -> Path:
     return path.with_name(path.name + ".done.json")
 
@@ -90,10 +124,7 @@ def _done(first: Path) -> ProductResult | None:
 
 
 def _finish(result: ProductResult) -> ProductResult:
-    marker = _marker(Path(result.files[0]))
-    tmp = marker.with_name("." + marker.name + ".tmp")
-    tmp.write_text(json.dumps(asdict(result), default=float))
-    os.replace(tmp, marker)
+    write_json(_marker(Path(result.files[0])), asdict(result), default=float)
     return result
 
 
@@ -108,15 +139,15 @@ def _guard(what: str, inputs: Sequence[str], fn, *args):
         return Failed(what, tuple(inputs), message)
 
 
-def _detectors(path: Path) -> list[tuple[str, np.ndarray, fits.Header]]:
+def _detectors(path: Path) -> list[_Extension]:
     with warnings.catch_warnings():
         warnings.simplefilter("error", AstropyWarning)
         warnings.simplefilter("ignore", FITSFixedWarning)
         try:
             with fits.open(path, memmap=False) as hdul:
-                return [(h.header.get("EXTNAME", f"EXT{i}"), np.asarray(h.data, np.float32),
-                         h.header.copy()) for i, h in enumerate(hdul[1:], start=1)
-                        if h.data is not None]
+                return [_Extension(h.header.get("EXTNAME", f"EXT{i}"),
+                                   np.asarray(h.data, np.float32), h.header.copy())
+                        for i, h in enumerate(hdul[1:], start=1) if h.data is not None]
         except Exception as exc:
             raise ProcessingError(f"{path.name}: unreadable or truncated FITS ({exc})") from exc
 
@@ -137,27 +168,24 @@ def _masters_impl(inst: Instrument, night: str, band: str, darks: Sequence[RawFi
     flat_frames = [_detectors(f.path) for f in flats]
     dark_hdus, flat_hdus, conf_hdus = [fits.PrimaryHDU()], [fits.PrimaryHDU()], \
         [fits.PrimaryHDU()]
-    darks_k = [combine_darks([frame[k][1] for frame in dark_frames])
+    darks_k = [combine_darks([frame[k].data for frame in dark_frames])
                for k in range(len(dark_frames[0]))]
     # Each twilight frame's level over the whole mosaic keeps chip-to-chip gains.
-    levels = [float(np.median([np.median(d[1] - darks_k[k]) for k, d in enumerate(frame)]))
+    levels = [float(np.median([np.median(d.data - darks_k[k]) for k, d in enumerate(frame)]))
               for frame in flat_frames]
-    flats_k = [combine_flats([frame[k][1] for frame in flat_frames], darks_k[k], levels)
+    flats_k = [combine_flats([frame[k].data for frame in flat_frames], darks_k[k], levels)
                for k in range(len(darks_k))]
     norm = float(np.median([np.median(f) for f in flats_k]))
-    for k, (name, _, _) in enumerate(dark_frames[0]):
+    for k, ext in enumerate(dark_frames[0]):
         flat = flats_k[k] / norm
         conf = confidence_map(flat, darks_k[k])
         for hdus, data in ((dark_hdus, darks_k[k]), (flat_hdus, flat), (conf_hdus, conf)):
-            hdus.append(fits.ImageHDU(data, name=name))
-    out.mkdir(parents=True, exist_ok=True)
+            hdus.append(fits.ImageHDU(data, name=ext.name))
     files = []
     for hdus, fname in ((flat_hdus, first.name), (dark_hdus, f"dark_{night}_{band}.fit"),
                         (conf_hdus, f"{band}_conf_{night}.fit")):
         path = out / fname
-        tmp = path.with_name("." + path.name + ".tmp")
-        fits.HDUList(hdus).writeto(tmp, overwrite=True, checksum=True)
-        os.replace(tmp, path)
+        write_fits(fits.HDUList(hdus), path)
         files.append(str(path))
     return _finish(ProductResult(
         "masters", first.name, tuple(files),
@@ -173,13 +201,13 @@ def make_masters(inst: Instrument, night: str, band: str, darks: Sequence[RawFil
                   _masters_impl, inst, night, band, darks, flats, out)
 
 
-def _stars(inst: Instrument, extname: str, cat, wcs: WCS) -> DetectorStars:
+def _stars(inst: Instrument, m: _Measured) -> DetectorStars:
     """The astrometric stars of detector ``DETn.CHIP1`` with its place in the focal plane."""
-    match = re.match(r"DET(\d+)", extname)
+    match = re.match(r"DET(\d+)", m.name)
     if not match:
-        raise ProcessingError(f"extension {extname!r}: cannot tell which detector it is")
-    x, y = astrometric_stars(cat)
-    return DetectorStars(x, y, wcs, inst.layout[int(match.group(1)) - 1])
+        raise ProcessingError(f"extension {m.name!r}: cannot tell which detector it is")
+    x, y = astrometric_stars(m.catalogue)
+    return DetectorStars(x, y, m.wcs, inst.layout[int(match.group(1)) - 1])
 
 
 def _mask_spikes(sky: np.ndarray, cat) -> None:
@@ -192,17 +220,19 @@ def _mask_spikes(sky: np.ndarray, cat) -> None:
         sky[max(iy - 1, 0):min(iy + 2, ny), max(ix - 1, 0):min(ix + 2, nx)] = np.nan
 
 
-def _calibrate_all(items: Sequence[tuple], ref, filt, cfg: PipelineConfig
-                   ) -> list:
+def _calibrate_all(measured: Sequence[_Measured],
+                   solutions: Sequence[AstrometryResult | None], ref: Reference, filt: Filter,
+                   cfg: PipelineConfig) -> list[Calibrated | str]:
     """Calibrate every detector of a camera image; a detector with too few calibration
     stars takes the median zero point of the others.  Failures come back as messages."""
-    out: list = []
-    for cat, sol, bkg, info in items:
+    out: list[Calibrated | str | None] = []
+    for m, sol in zip(measured, solutions, strict=True):
         try:
             # The mosaic solution places every detector, even one without stars.
             if sol is None:
                 raise AstrometryError("no astrometric solution")
-            out.append(calibrate(cat, sol, bkg, ref, filt, info, cfg.detection))
+            out.append(calibrate(m.catalogue, sol, m.background, ref, filt, m.info,
+                                 cfg.detection))
         except PhotometryError:
             out.append(None)
         except AstrometryError as exc:
@@ -219,12 +249,14 @@ def _calibrate_all(items: Sequence[tuple], ref, filt, cfg: PipelineConfig
     camera = photcal.ZeroPoint(camera.magzpt, float(1.2533 * np.std(
         [z.magzpt for z in zps]) / np.sqrt(len(zps))) if len(zps) > 1 else camera.magzrr,
         int(sum(z.n_stars for z in zps)))
-    for k, (cat, sol, bkg, info) in enumerate(items):
-        if isinstance(out[k], str):
+    final: list[Calibrated | str] = []
+    for first, m, sol in zip(out, measured, solutions, strict=True):
+        if isinstance(first, str) or sol is None:  # no solution: a message already
+            final.append(first if isinstance(first, str) else "no astrometric solution")
             continue
-        out[k] = calibrate(cat, sol, bkg, ref, filt, info, cfg.detection, zero=camera,
-                           camera_apcor=apcor)
-    return out
+        final.append(calibrate(m.catalogue, sol, m.background, ref, filt, m.info,
+                               cfg.detection, zero=camera, camera_apcor=apcor))
+    return final
 
 
 def _load_masters(masters: ProductResult) -> list[MasterCalibration]:
@@ -257,43 +289,38 @@ def _exposure_impl(cfg: PipelineConfig, inst: Instrument, raw: RawFile, masters:
     info = ExposureInfo(raw.band, raw.exptime, raw.airmass, raw.mjd, inst.pixel_scale,
                         inst.saturation)
     measured = []
-    for (name, data, header), cal in zip(dets, cals, strict=True):
-        sky, bkg = subtract_sky(reduce_detector(data, cal), cfg.background_mesh(inst))
-        det_info = replace(info, saturation=float(header.get("SATURATE", inst.saturation)))
+    for ext, cal in zip(dets, cals, strict=True):
+        sky, bkg = subtract_sky(reduce_detector(ext.data, cal), cfg.background_mesh(inst))
+        det_info = replace(info, saturation=float(ext.header.get("SATURATE", inst.saturation)))
         cat = measure(sky, cal.conf, bkg, det_info, cfg.detection)
-        wcs = WCS(header)
+        wcs = WCS(ext.header)
         wcs.pixel_shape = (sky.shape[1], sky.shape[0])
-        measured.append((name, sky, bkg, det_info, cat, wcs))
+        measured.append(_Measured(ext.name, sky, cal.conf, bkg, det_info, cat, wcs))
     try:
-        solutions = solve_mosaic([_stars(inst, m[0], m[4], m[5]) for m in measured], ref,
+        solutions = solve_mosaic([_stars(inst, m) for m in measured], ref,
                                  (raw.ra, raw.dec), inst.pixel_scale, cfg.search_arcsec)
     except AstrometryError as exc:
         raise ProcessingError(f"{raw.path.name}: astrometric calibration failed ({exc})"
                               ) from exc
     hdus = [fits.PrimaryHDU()]
     det_qc, problems = [], []
-    calibrated = _calibrate_all(
-        [(m[4], sol, m[2], m[3]) for m, sol in zip(measured, solutions, strict=True)],
-        ref, filt, cfg)
-    for (name, sky, bkg, det_info, cat, _), res in zip(measured, calibrated, strict=True):
-        _mask_spikes(sky, cat)
+    calibrated = _calibrate_all(measured, solutions, ref, filt, cfg)
+    for m, res in zip(measured, calibrated, strict=True):
+        _mask_spikes(m.sky, m.catalogue)
         if isinstance(res, str):
-            problems.append(f"{name}: {res}")
+            problems.append(f"{m.name}: {res}")
             continue
         h = res.wcs.to_header(relax=True)
         h.update({"MAGZPT": res.zp.magzpt, "MAGZRR": res.zp.magzrr,
-                  "SKYLEVEL": bkg.level, "SKYNOISE": bkg.noise, "EXPTIME": raw.exptime,
-                  "SATURATE": det_info.saturation,
-                  "DETNAME": name, **res.apcor})
-        hdus.append(fits.ImageHDU(sky, header=h, name=name))
+                  "SKYLEVEL": m.background.level, "SKYNOISE": m.background.noise,
+                  "EXPTIME": raw.exptime, "SATURATE": m.info.saturation,
+                  "DETNAME": m.name, **res.apcor})
+        hdus.append(fits.ImageHDU(m.sky, header=h, name=m.name))
         det_qc.append(res.qc)
     if len(det_qc) < max(1, len(dets) // 2):
         raise ProcessingError(f"{raw.path.name}: calibration failed on {len(problems)} of "
                               f"{len(dets)} detectors: {'; '.join(problems[:3])}")
-    tmp = out.with_name("." + out.name + ".tmp")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fits.HDUList(hdus).writeto(tmp, overwrite=True)
-    os.replace(tmp, out)
+    write_fits(fits.HDUList(hdus), out, checksum=False)
     summary = qc.combine(det_qc, raw.band, cfg.thresholds)
     return _finish(ProductResult(
         "exposure", out.name, (str(out), masters.files[2]), (str(raw.path),),
@@ -332,9 +359,10 @@ class GroupInfo:
         return float(np.mean([r.airmass for r in self.raws]))
 
 
-def _read_red(path: Path) -> list[tuple[str, np.ndarray, fits.Header]]:
+def _read_red(path: Path) -> list[_Extension]:
     with fits.open(path, memmap=False) as hdul:
-        return [(h.name, np.asarray(h.data, np.float32), h.header.copy()) for h in hdul[1:]]
+        return [_Extension(h.name, np.asarray(h.data, np.float32), h.header.copy())
+                for h in hdul[1:]]
 
 
 def _meta(cfg: PipelineConfig, inst: Instrument, group: GroupInfo, ra: float, dec: float,
@@ -357,7 +385,8 @@ def _meta(cfg: PipelineConfig, inst: Instrument, group: GroupInfo, ra: float, de
             "QCFLAGS": ",".join(qcd.qcflags)})
 
 
-def _detector_keywords(cal, bkg, filt, inst, exptime: float, rcore: float) -> dict:
+def _detector_keywords(cal: Calibrated, bkg: Background, filt: Filter, inst: Instrument,
+                       exptime: float, rcore: float) -> dict:
     depth_ab = cal.qc.depth + filt.ab_minus_vega
     return {
         "EXPTIME": exptime, "MAGZPT": round(cal.zp.magzpt, 4),
@@ -382,7 +411,8 @@ def _detector_keywords(cal, bkg, filt, inst, exptime: float, rcore: float) -> di
 def _calibrate_products(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
                         images: Sequence[tuple[str, combine.Combined]], exptime: float,
                         gaia_files: Sequence[Path], ra: float, dec: float, radius: float
-                        ) -> tuple[list[casu.DetectorProduct], list, list[qc.DetectorQC]]:
+                        ) -> tuple[list[casu.DetectorProduct], list[casu.CatalogueTable],
+                                   list[qc.DetectorQC]]:
     filt = inst.filter(group.band)
     ref = load_gaia(gaia_files, ra, dec, radius, float(np.mean([r.mjd for r in group.raws])),
                     cfg.g_max)
@@ -395,25 +425,27 @@ def _calibrate_products(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
         cat = measure(sky, comb.conf, bkg, info, cfg.detection)
         wcs = comb.wcs
         wcs.pixel_shape = (sky.shape[1], sky.shape[0])
-        measured.append((name, comb, sky, bkg, cat, wcs))
+        measured.append(_Measured(name, sky, comb.conf, bkg, info, cat, wcs))
+    calibrated: list[tuple[_Measured, Calibrated]]
     if len(measured) == 1:  # a tile: one image, its own solution
-        name, comb, sky, bkg, cat, wcs = measured[0]
-        cal = calibrate_detector(sky, comb.conf, bkg, wcs, ref, filt, info, cfg.detection)
-        calibrated = [(name, comb, sky, bkg, cal)]
+        m = measured[0]
+        calibrated = [(m, calibrate_detector(m.sky, m.conf, m.background, m.wcs, ref, filt,
+                                             info, cfg.detection))]
     else:
-        sols = solve_mosaic([_stars(inst, m[0], m[4], m[5]) for m in measured], ref,
+        sols = solve_mosaic([_stars(inst, m) for m in measured], ref,
                             (ra, dec), inst.pixel_scale, cfg.search_arcsec)
-        cals = _calibrate_all([(m[4], sol, m[3], info) for m, sol in
-                               zip(measured, sols, strict=True)], ref, filt, cfg)
-        bad = [f"{m[0]}: {c}" for m, c in zip(measured, cals, strict=True) if isinstance(c, str)]
+        cals = _calibrate_all(measured, sols, ref, filt, cfg)
+        bad = [f"{m.name}: {c}" for m, c in zip(measured, cals, strict=True)
+               if isinstance(c, str)]
         if bad:
             raise ProcessingError(f"{group.obj} {group.band}: {'; '.join(bad)}")
-        calibrated = [(m[0], m[1], m[2], m[3], c)
-                      for m, c in zip(measured, cals, strict=True)]
-    for name, comb, sky, bkg, cal in calibrated:
-        keywords = _detector_keywords(cal, bkg, filt, inst, exptime, cfg.detection.rcore_arcsec)
-        products.append(casu.DetectorProduct(name, sky, comb.conf, cal.wcs, keywords))
-        tables.append((name, cal.catalogue, keywords))
+        calibrated = [(m, c) for m, c in zip(measured, cals, strict=True)
+                      if not isinstance(c, str)]
+    for m, cal in calibrated:
+        keywords = _detector_keywords(cal, m.background, filt, inst, exptime,
+                                      cfg.detection.rcore_arcsec)
+        products.append(casu.DetectorProduct(m.name, m.sky, m.conf, cal.wcs, keywords))
+        tables.append(casu.CatalogueTable(m.name, cal.catalogue, keywords))
         qcs.append(cal.qc)
     return products, tables, qcs
 
@@ -431,10 +463,11 @@ def _stack_impl(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
         confs = {h.name: np.asarray(h.data) for h in conf_hdul[1:]}
     texp = float(sum(r.exptime for r in group.raws))
     images = []
-    for name_k, _, _ in reds[0]:
-        inputs = [combine.Input(d, confs[n], WCS(h), float(h["MAGZPT"]), float(h["EXPTIME"]))
-                  for red in reds for n, d, h in red if n == name_k]
-        images.append((name_k, combine.stack(inputs)))
+    for first_ext in reds[0]:
+        inputs = [combine.Input(e.data, confs[e.name], WCS(e.header), float(e.header["MAGZPT"]),
+                                float(e.header["EXPTIME"]))
+                  for red in reds for e in red if e.name == first_ext.name]
+        images.append((first_ext.name, combine.stack(inputs)))
     radius = 1.2 * max(np.hypot(*inst.detector_size_arcsec) / 2 + np.hypot(x, y)
                        for x, y in inst.layout) / 3600
     raw0 = group.raws[0]
@@ -468,7 +501,7 @@ def make_stack(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
         return Failed(what, tuple(str(r.path) for r in group.raws),
                       f"{what}: every input exposure failed: "
                       + "; ".join(e.message for e in exposures if isinstance(e, Failed)))
-    group = GroupInfo(**{**group.__dict__, "raws": raws})
+    group = replace(group, raws=raws)
     return _guard(what, [str(r.path) for r in raws], _stack_impl, cfg, inst, group, good,
                   gaia_files, out)
 

@@ -2,9 +2,9 @@
 """Raw calibration frames: VIRCAM darks, twilight flats of both cameras, OmegaCAM biases.
 
 They are made from the same detector truth as the science frames
-(:func:`~casuvo.simulate.imaging.flat_field`,
-:func:`~casuvo.simulate.imaging.dark_current_map`,
-:func:`~casuvo.simulate.imaging.bias_level`), so a pipeline that builds master
+(:func:`~casuvo.simulate.detectors.flat_field`,
+:func:`~casuvo.simulate.detectors.dark_current_map`,
+:func:`~casuvo.simulate.detectors.bias_level`), so a pipeline that builds master
 calibrations from them and applies them to the science frames recovers that
 truth to within the noise:
 
@@ -28,16 +28,11 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.io import fits
 
-from casuvo.simulate.imaging import (
-    IMAGING_VERSION,
-    Pointing,
-    dark_current_map,
-    detector_header,
-    flat_field,
-    nominal_wcs_cards,
-    primary_header,
-    read_out,
-)
+from casuvo.simulate.detectors import dark_current_map, flat_field, read_out
+from casuvo.simulate.headers import detector_header, primary_header
+from casuvo.simulate.optics import nominal_wcs_cards
+from casuvo.simulate.pointing import Pointing
+from casuvo.simulate.truth import IMAGING_VERSION
 from casuvo.surveys.instruments import Instrument
 
 __all__ = ["CALIBRATION_KINDS", "Calibration", "calibration_primary_header",
@@ -113,7 +108,7 @@ def iter_calibration(inst: Instrument, cal: Calibration, rng: np.random.Generato
 
 def calibration_truth_header(inst: Instrument, cal: Calibration) -> fits.Header:
     """Truth keywords of a calibration frame (its detector truth comes from the functions of
-    :mod:`casuvo.simulate.imaging`)."""
+    :mod:`casuvo.simulate.detectors`)."""
     h = fits.Header()
     h["SIMVERS"] = (IMAGING_VERSION, "casuvo imaging simulator version")
     h["INSTRUME"] = inst.name

@@ -48,11 +48,8 @@ reproducible on its own.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import os
-import tempfile
 import warnings
 import zlib
 from collections.abc import Callable
@@ -76,6 +73,7 @@ from casuvo.simulate.fields import (
     nebulae_in,
 )
 from casuvo.sky.healpix import CHUNK_BITS, gaia_source_ids
+from casuvo.storage.files import write_fits
 
 __all__ = [
     "CATALOGUE_COLUMNS",
@@ -663,31 +661,15 @@ def _hdu(table: Table, columns: dict[str, tuple[str, str | None]], extname: str,
     return hdu
 
 
-def _write_atomic(hdu: fits.BinTableHDU, path: Path) -> None:
+def write_table_file(hdu: fits.BinTableHDU, path: Path) -> None:
     """Write a primary + ``hdu`` FITS file so that ``path`` is either complete or untouched.
 
-    The file is written and fsync'ed under a hidden temporary name in the same
-    directory (which no ``gaia_*.fits`` glob matches), then renamed over
-    ``path`` with ``os.replace``, which is atomic on POSIX.
+    Written and fsync'ed under a hidden temporary name in the same directory
+    (which no ``gaia_*.fits`` glob matches), then renamed over ``path``
+    (:func:`casuvo.storage.files.write_fits` with ``fsync``): every later step
+    trusts these files.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(fh, checksum=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_fits(fits.HDUList([fits.PrimaryHDU(), hdu]), path, fsync=True)
 
 
 def write_gaia(field: Field, outdir: Path, seed: int, scale: float = 1.0) -> GaiaFiles:
@@ -699,8 +681,8 @@ def write_gaia(field: Field, outdir: Path, seed: int, scale: float = 1.0) -> Gai
     """
     cat, truth = simulate_gaia(field, seed, scale)
     cat_path, truth_path = gaia_paths(field, outdir)
-    _write_atomic(_hdu(truth, TRUTH_COLUMNS, "TRUTH", field), truth_path)
-    _write_atomic(_hdu(cat, CATALOGUE_COLUMNS, "GAIA_SOURCE", field), cat_path)
+    write_table_file(_hdu(truth, TRUTH_COLUMNS, "TRUTH", field), truth_path)
+    write_table_file(_hdu(cat, CATALOGUE_COLUMNS, "GAIA_SOURCE", field), cat_path)
     log.info("%s: %d sources -> %s", field.name, len(cat), cat_path)
     return GaiaFiles(field, cat_path, truth_path, len(cat))
 

@@ -161,7 +161,7 @@ def write_pn_catalogue(outdir: Path, seed: int) -> tuple[Path, Path] | None:
     fields), writes nothing and returns None.  Files are replaced atomically,
     truth first.
     """
-    from casuvo.simulate.gaia import _write_atomic, gaia_paths
+    from casuvo.simulate.gaia import gaia_paths, write_table_file
 
     truths = {}
     for field in DEMO_FIELDS:
@@ -181,7 +181,7 @@ def write_pn_catalogue(outdir: Path, seed: int) -> tuple[Path, Path] | None:
     if _same_as_file(cat, cat_path) and _same_as_file(truth, truth_path):
         log.info("planetary-nebula catalogue up to date, skipped")
         return cat_path, truth_path
-    _write_atomic(_hdu(truth, "TRUTH"), truth_path)
-    _write_atomic(_hdu(cat, "PN_CATALOGUE"), cat_path)
+    write_table_file(_hdu(truth, "TRUTH"), truth_path)
+    write_table_file(_hdu(cat, "PN_CATALOGUE"), cat_path)
     log.info("%d planetary nebulae -> %s", len(cat), cat_path)
     return cat_path, truth_path

@@ -253,9 +253,9 @@ def _faint_stars(field: Field, truth: Table, seed: int, cells: list, bands: Sequ
     return out
 
 
-def _galaxies(field: Field, seed: int, cells: list, bands: Sequence[str]
-              ) -> dict[str, np.ndarray]:
-    per_cell = GALAXY_DENSITY * CELL_DEG**2
+def _galaxies(field: Field, seed: int, cells: list, bands: Sequence[str],
+              density_factor: float = 1.0) -> dict[str, np.ndarray]:
+    per_cell = GALAXY_DENSITY * density_factor * CELL_DEG**2
     parts = []
     for i, j, xi0, eta0 in cells:
         rng = np.random.default_rng([seed, field.key, 2, i, j])
@@ -398,7 +398,8 @@ def _transient(field: Field, seed: int, bands: Sequence[str],
 
 def build_sky(field: Field, gaia_truth: Table, seed: int, bands: Sequence[str],
               epoch_range: tuple[float, float], *,
-              region: Sequence[tuple[float, float, float]] | None = None) -> Table:
+              region: Sequence[tuple[float, float, float]] | None = None,
+              density_factor: float = 1.0) -> Table:
     """The sky of ``field``: Gaia stars, faint stars, galaxies, NGC 5189, variables, transient.
 
     ``epoch_range`` is (start of the first night's observations, end of the last
@@ -407,7 +408,9 @@ def build_sky(field: Field, gaia_truth: Table, seed: int, bands: Sequence[str],
     is absent on the first night and present on the last.  ``region``, a list
     of circles (ra, dec, radius in degrees), limits faint stars and galaxies to
     the grid cells that touch them (the rest of the sky is always complete).
-    The same arguments give the same table.
+    ``density_factor`` (``CASUVO_SCALE``) multiplies the galaxy counts; the Gaia
+    and faint stars follow ``gaia_truth``, which was simulated with it.  The same
+    arguments give the same table.
     """
     bands = tuple(bands)
     unknown = [b for b in bands if b not in ALL_BANDS]
@@ -421,7 +424,7 @@ def build_sky(field: Field, gaia_truth: Table, seed: int, bands: Sequence[str],
     field_stars = gaia_truth[~central_star_rows(field, gaia_truth)]
     blocks.append(_block("faint_star", _faint_stars(field, field_stars, seed, cells, bands),
                          bands))
-    gal = _galaxies(field, seed, cells, bands)
+    gal = _galaxies(field, seed, cells, bands, density_factor)
     galaxies = _block("galaxy", gal, bands)
     galaxies["r_eff_arcsec"], galaxies["axis_ratio"], galaxies["pa_deg"] = (
         gal["r_eff"], gal["q"], gal["pa"])
@@ -431,9 +434,11 @@ def build_sky(field: Field, gaia_truth: Table, seed: int, bands: Sequence[str],
     cols = {k: np.concatenate([b[k] for b in blocks]) for k in blocks[0]}
     where = ("FULL" if region is None else
              ";".join(f"{ra:.5f},{dec:.5f},{r:.4f}" for ra, dec, r in region))
-    return _to_table(cols, bands, {"FIELD": field.name, "SEED": seed, "SKYVERS": SKY_VERSION,
-                                   "REFEPOCH": 2016.0, "TSTART": float(epoch_range[0]),
-                                   "TEND": float(epoch_range[1]), "REGION": where})
+    meta = {"FIELD": field.name, "SEED": seed, "SKYVERS": SKY_VERSION, "REFEPOCH": 2016.0,
+            "TSTART": float(epoch_range[0]), "TEND": float(epoch_range[1]), "REGION": where}
+    if density_factor != 1.0:  # the demo's sky files stay as they were
+        meta["DENSITY"] = float(density_factor)
+    return _to_table(cols, bands, meta)
 
 
 _UNITS = {"ra": "deg", "dec": "deg", "pmra": "mas / yr", "pmdec": "mas / yr",

@@ -28,15 +28,27 @@ end of each exposure.
     truth/imaging/<raw file stem>.truth.fits                  truth per raw frame
     truth/sky_<field>.fits                                    the sky model of each field
 
-Files are written under a hidden temporary name and renamed (with CHECKSUM
-and DATASUM, same bytes for the same frame); a frame whose raw file and truth
-(same seed, scale, frame parameters and sky inputs) exist is skipped, so an
-interrupted run resumes where it stopped.
+Files are written under a hidden temporary name and renamed
+(:func:`casuvo.storage.files.atomic_path`; with CHECKSUM and DATASUM, same bytes
+for the same frame); a frame whose raw file and truth (same seed, detector
+scale, frame parameters and sky inputs) exist is skipped, so an interrupted run
+resumes where it stopped.
+
+Two factors shape the survey, and they are not the same thing:
+
+* the **detector scale** (:data:`DEMO_DETECTOR_SCALE`, ``detector_scale``)
+  makes *miniature cameras* — detectors of that fraction of the real pixels on
+  a side, at the real pixel scale — so that the demo runs in minutes; truth
+  files record it as ``SCALE`` and raw/manifest.json as ``"scale"``;
+* the **density factor** (``density_factor``; ``CASUVO_SCALE`` and ``casuvo
+  simulate --scale``) multiplies the number of sources on the sky: the Gaia
+  truth of a field is simulated with it (and read with it from the Gaia files
+  ``casuvo simulate`` wrote), and the galaxy counts of the sky model follow it.
 
 The sky models hold the Gaia stars of the whole field but faint stars and
 galaxies only in the grid cells that the survey's footprint (plus stamp
 margins) touches (header keyword REGION).  The sky is the Gaia field's
-1°×1° square: at ``scale=1`` a full VISTA tile (1.5°×1.2°) reaches past it,
+1°×1° square: at detector scale 1 a full VISTA tile (1.5°×1.2°) reaches past it,
 and its outer detectors see an empty sky there.
 """
 
@@ -46,8 +58,6 @@ import contextlib
 import json
 import logging
 import math
-import os
-import tempfile
 import warnings
 import zlib
 from collections.abc import Iterator
@@ -69,31 +79,29 @@ from casuvo.simulate.calibration import (
     calibration_truth_header,
     iter_calibration,
 )
+from casuvo.simulate.detectors import bias_level, saturation_level
+from casuvo.simulate.exposure import iter_exposure
 from casuvo.simulate.fields import Field, field_by_name
-from casuvo.simulate.imaging import (
-    IMAGING_VERSION,
-    MAX_STAMP_HALF,
-    Pointing,
-    bias_level,
-    exposure_truth,
-    field_edge_arcsec,
-    iter_exposure,
-    primary_header,
-    saturation_level,
-)
+from casuvo.simulate.headers import primary_header
+from casuvo.simulate.optics import field_edge_arcsec
+from casuvo.simulate.pointing import Pointing, isot
+from casuvo.simulate.rendering import MAX_STAMP_HALF
 from casuvo.simulate.skymodel import ALL_BANDS, SKY_VERSION, build_sky
+from casuvo.simulate.truth import IMAGING_VERSION, exposure_truth
+from casuvo.storage.files import atomic_path, write_text
 from casuvo.surveys.instruments import Instrument, instrument
 
-__all__ = ["DEMO_PLAN", "DEMO_SCALE", "PARANAL", "SURVEY_VERSION", "Block", "ManifestEntry",
-           "Night", "PlannedFrame", "SurveyManifest", "SurveyPlan", "plan_frames", "write_survey"]
+__all__ = ["DEMO_DETECTOR_SCALE", "DEMO_PLAN", "PARANAL", "SURVEY_VERSION", "Block",
+           "ManifestEntry", "Night", "PlannedFrame", "SurveyManifest", "SurveyPlan", "plan_frames",
+           "write_survey"]
 
 log = logging.getLogger(__name__)
 
 #: Bumped when the plan's realisation or the file layout changes.
 SURVEY_VERSION = 1
-#: Miniature factors of the demo (1 = full-size detectors): 512² VIRCAM and 256×512
-#: OmegaCAM detectors at the real pixel scales.
-DEMO_SCALE: dict[str, float] = {"vista": 0.25, "vst": 0.125}
+#: Detector scales (miniature factors) of the demo (1 = full-size detectors): 512² VIRCAM
+#: and 256×512 OmegaCAM detectors at the real pixel scales.
+DEMO_DETECTOR_SCALE: dict[str, float] = {"vista": 0.25, "vst": 0.125}
 #: Paranal (VLT platform; VISTA and VST are within 1.5 km of it).
 PARANAL = EarthLocation.from_geodetic(-70.4042 * u.deg, -24.6272 * u.deg, 2635.0 * u.m)
 _CAMERA = {"vista": "vircam", "vst": "omegacam"}
@@ -207,8 +215,7 @@ class PlannedFrame:
 
     @property
     def date_obs(self) -> str:
-        return Pointing(field="", ra=0, dec=0, band=None, mjd_obs=self.frame.mjd_obs,
-                        dit=0).date_obs
+        return isot(self.frame.mjd_obs)
 
     @property
     def raw_name(self) -> str:
@@ -393,9 +400,11 @@ def _calibrations(plan: SurveyPlan, insts: dict[str, Instrument],
     return out
 
 
-def plan_frames(plan: SurveyPlan, seed: int, scales: dict[str, float]) -> list[PlannedFrame]:
-    """Every raw frame of ``plan`` with its conditions, in time order per telescope."""
-    insts = {tel: instrument(_CAMERA[tel], scales[tel]) for tel in ("vista", "vst")}
+def plan_frames(plan: SurveyPlan, seed: int, detector_scales: dict[str, float]
+                ) -> list[PlannedFrame]:
+    """Every raw frame of ``plan`` with its conditions, in time order per telescope
+    (``detector_scales``: the miniature factor per telescope)."""
+    insts = {tel: instrument(_CAMERA[tel], detector_scales[tel]) for tel in ("vista", "vst")}
     science = _science(plan, seed, insts)
     frames = science + _calibrations(plan, insts, science)
     return sorted(frames, key=lambda f: (f.telescope, f.frame.mjd_obs))
@@ -438,14 +447,15 @@ class SurveyManifest:
     """What :func:`write_survey` produced (``written``/``skipped`` are this run's bookkeeping)."""
 
     seed: int
-    scale: dict[str, float]
+    detector_scale: dict[str, float]
+    """Miniature factor per telescope (``"scale"`` in the file)."""
     files: list[ManifestEntry] = field(default_factory=list)
     sky: dict[str, str] = field(default_factory=dict)
     written: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
-        doc = {"version": SURVEY_VERSION, "seed": self.seed, "scale": self.scale,
+        doc = {"version": SURVEY_VERSION, "seed": self.seed, "scale": self.detector_scale,
                "sky": self.sky, "files": [asdict(e) for e in self.files]}
         return json.dumps(doc, indent=1)
 
@@ -454,7 +464,7 @@ class SurveyManifest:
         doc = json.loads(Path(path).read_text())
         files = [ManifestEntry(**{**e, "offset_arcsec": tuple(e["offset_arcsec"])})
                  for e in doc["files"]]
-        return cls(seed=doc["seed"], scale=doc["scale"], files=files, sky=doc["sky"])
+        return cls(seed=doc["seed"], detector_scale=doc["scale"], files=files, sky=doc["sky"])
 
 
 def _entry(frame: PlannedFrame, inst: Instrument) -> ManifestEntry:
@@ -474,38 +484,22 @@ def _entry(frame: PlannedFrame, inst: Instrument) -> ManifestEntry:
 # -- writing ------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _atomic(path: Path) -> Iterator[Path]:
-    """Yield a hidden temporary path next to ``path``; rename it over ``path`` on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def _stamp(header: fits.Header, seed: int, scale: float, frame: PlannedFrame, key: str
-           ) -> None:
+def _stamp(header: fits.Header, seed: int, detector_scale: float, frame: PlannedFrame,
+           key: str) -> None:
     header["SEED"] = (seed, "casuvo survey seed")
-    header["SCALE"] = (scale, "instrument miniature factor")
+    header["SCALE"] = (detector_scale, "instrument miniature factor")
     header["SURVVERS"] = (SURVEY_VERSION, "casuvo survey plan version")
     header["SKYVERS"] = (SKY_VERSION, "casuvo sky model version")
     header["FRAMEKEY"] = (key, "CRC of the frame parameters and sky inputs")
     header["RAWFILE"] = (frame.raw_name, "raw file")
 
 
-def _is_complete(raw: Path, truth: Path, seed: int, scale: float, key: str) -> bool:
+def _is_complete(raw: Path, truth: Path, seed: int, detector_scale: float, key: str) -> bool:
     if not raw.exists():
         return False
     try:
         h = fits.getheader(truth, 0)
-        return bool(h["SEED"] == seed and math.isclose(h["SCALE"], scale)
+        return bool(h["SEED"] == seed and math.isclose(h["SCALE"], detector_scale)
                     and h["SIMVERS"] == IMAGING_VERSION and h["SURVVERS"] == SURVEY_VERSION
                     and h["SKYVERS"] == SKY_VERSION and h["FRAMEKEY"] == key)
     except (OSError, KeyError, IndexError, ValueError):
@@ -519,22 +513,26 @@ def _gaia_truth_path(field_name: str, gaia_dir: Path | None) -> Path | None:
     return path if path.exists() else None
 
 
-def _gaia_truth(field_name: str, seed: int, gaia_dir: Path | None) -> Table:
+def _gaia_truth(field_name: str, seed: int, gaia_dir: Path | None, density_factor: float
+                ) -> Table:
+    """The Gaia truth of a field: the file ``casuvo simulate`` wrote (made with its own source
+    density), else simulated here with ``density_factor``."""
     path = _gaia_truth_path(field_name, gaia_dir)
     if path is not None:
         return Table.read(path, hdu=1, character_as_bytes=False)
     from casuvo.simulate.gaia import simulate_gaia
 
-    return simulate_gaia(field_by_name(field_name), seed, 1.0)[1]
+    return simulate_gaia(field_by_name(field_name), seed, density_factor)[1]
 
 
-def _gaia_signature(field_name: str, seed: int, gaia_dir: Path | None) -> str:
+def _gaia_signature(field_name: str, seed: int, gaia_dir: Path | None,
+                    density_factor: float) -> str:
     """What the Gaia truth of a field was made from (file header keywords, or the seed)."""
     from casuvo.simulate.gaia import SIM_VERSION
 
     path = _gaia_truth_path(field_name, gaia_dir)
     if path is None:
-        return f"sim:{seed}:1.0:{SIM_VERSION}"
+        return f"sim:{seed}:{float(density_factor)}:{SIM_VERSION}"
     h = fits.getheader(path, 1)
     return ":".join(str(h.get(k)) for k in ("SEED", "SCALE", "SIMVERS", "NAXIS2"))
 
@@ -574,9 +572,10 @@ class _Skies:
 
     def __init__(self, out: Path, seed: int, gaia_dir: Path | None,
                  regions: dict[str, list[tuple[float, float, float]]],
-                 epochs: dict[str, tuple[float, float]]) -> None:
+                 epochs: dict[str, tuple[float, float]], density_factor: float) -> None:
         self.out, self.seed, self.gaia_dir = out, seed, gaia_dir
         self.regions, self.epochs = regions, epochs
+        self.density_factor = float(density_factor)
         self._built: dict[str, Table] = {}
         self._keys: dict[str, str] = {}
 
@@ -584,10 +583,14 @@ class _Skies:
         return self.out / "truth" / f"sky_{name}.fits"
 
     def _key(self, name: str) -> str:
-        """Identifies the sky model's inputs (seed aside): region, epochs, Gaia truth."""
+        """Identifies the sky model's inputs (seed aside): region, epochs, Gaia truth and,
+        when it is not 1 (so that the demo's keys stay as they were), the density factor."""
         if name not in self._keys:
-            sig = _gaia_signature(name, self.seed, self.gaia_dir)
-            text = repr((self.regions[name], self.epochs[name], sig))
+            sig = _gaia_signature(name, self.seed, self.gaia_dir, self.density_factor)
+            inputs: tuple = (self.regions[name], self.epochs[name], sig)
+            if self.density_factor != 1.0:
+                inputs += (self.density_factor,)
+            text = repr(inputs)
             self._keys[name] = f"{zlib.crc32(text.encode()):08x}"
         return self._keys[name]
 
@@ -599,10 +602,11 @@ class _Skies:
 
     def get(self, name: str) -> Table:
         if name not in self._built:
-            truth = _gaia_truth(name, self.seed, self.gaia_dir)
+            truth = _gaia_truth(name, self.seed, self.gaia_dir, self.density_factor)
             log.info("%s: building the sky model", name)
             self._built[name] = build_sky(field_by_name(name), truth, self.seed, ALL_BANDS,
-                                          self.epochs[name], region=self.regions[name])
+                                          self.epochs[name], region=self.regions[name],
+                                          density_factor=self.density_factor)
         return self._built[name]
 
     def ensure_file(self, name: str) -> None:
@@ -614,26 +618,32 @@ class _Skies:
                 return
         sky = self.get(name)
         sky.meta["SKYKEY"] = self._key(name)
-        with _atomic(path) as tmp:
+        with atomic_path(path) as tmp:
             sky.write(tmp, format="fits", overwrite=True)
 
 
-def write_survey(out: Path, seed: int, scale: float | None = None,
-                 gaia_dir: Path | None = None, *, plan: SurveyPlan = DEMO_PLAN
-                 ) -> SurveyManifest:
+def write_survey(out: Path, seed: int, detector_scale: float | None = None,
+                 gaia_dir: Path | None = None, *, density_factor: float = 1.0,
+                 plan: SurveyPlan = DEMO_PLAN) -> SurveyManifest:
     """Write the raw frames, their truth, the sky models and raw/manifest.json under ``out``.
 
-    ``scale`` is the instrument miniature factor for both cameras; None means
-    :data:`DEMO_SCALE`.  The Gaia truth of a field is read from
+    ``detector_scale`` is the instrument miniature factor for both cameras; None
+    means :data:`DEMO_DETECTOR_SCALE`.  ``density_factor`` multiplies the number
+    of sources (``CASUVO_SCALE``).  The Gaia truth of a field is read from
     ``gaia_dir/../truth/gaia_<field>_truth.fits`` when that exists, else
-    simulated with :func:`~casuvo.simulate.gaia.simulate_gaia` (same seed).
+    simulated with :func:`~casuvo.simulate.gaia.simulate_gaia` (same seed,
+    ``density_factor``).
     """
+    if not (math.isfinite(density_factor) and density_factor > 0):
+        raise ValueError(f"density_factor must be a positive number, not {density_factor}")
     out = Path(out)
-    scales = dict(DEMO_SCALE) if scale is None else {t: float(scale) for t in DEMO_SCALE}
+    scales = (dict(DEMO_DETECTOR_SCALE) if detector_scale is None
+              else {t: float(detector_scale) for t in DEMO_DETECTOR_SCALE})
     insts = {tel: instrument(_CAMERA[tel], scales[tel]) for tel in scales}
     frames = plan_frames(plan, seed, scales)
-    skies = _Skies(out, seed, gaia_dir, _sky_regions(frames, insts), _epoch_ranges(frames))
-    manifest = SurveyManifest(seed=seed, scale=scales)
+    skies = _Skies(out, seed, gaia_dir, _sky_regions(frames, insts), _epoch_ranges(frames),
+                   density_factor)
+    manifest = SurveyManifest(seed=seed, detector_scale=scales)
     for frame in frames:
         inst = insts[frame.telescope]
         raw, truth = out / frame.raw_relpath, out / frame.truth_relpath
@@ -651,13 +661,12 @@ def write_survey(out: Path, seed: int, scale: float | None = None,
     for name in sorted(skies.regions):
         skies.ensure_file(name)
         manifest.sky[name] = str(skies.path(name).relative_to(out))
-    with _atomic(out / "raw" / "manifest.json") as tmp:
-        tmp.write_text(manifest.to_json())
+    write_text(out / "raw" / "manifest.json", manifest.to_json())
     return manifest
 
 
 def _write_frame(frame: PlannedFrame, inst: Instrument, raw: Path, truth: Path,
-                 rng: np.random.Generator, skies: _Skies, seed: int, scale: float,
+                 rng: np.random.Generator, skies: _Skies, seed: int, detector_scale: float,
                  key: str) -> None:
     """Simulate one frame and write its truth, then the raw file (each atomically).
 
@@ -682,7 +691,7 @@ def _write_frame(frame: PlannedFrame, inst: Instrument, raw: Path, truth: Path,
         for chip in range(1, inst.n_detectors + 1):
             head[f"BIAS{chip}"] = (bias_level(inst, chip), f"[ADU] bias of detector {chip}")
         truth_hdul = fits.HDUList([fits.PrimaryHDU(header=head)])
-    _stamp(truth_hdul[0].header, seed, scale, frame, key)
+    _stamp(truth_hdul[0].header, seed, detector_scale, frame, key)
     _write_fits(truth_hdul, truth)
     _write_fits(raw_hdul, raw)
 
@@ -692,5 +701,5 @@ def _write_fits(hdul: fits.HDUList, path: Path) -> None:
     same frame gives the same bytes."""
     for hdu in hdul:
         hdu.add_checksum(when="checksum (casuvo)")
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         hdul.writeto(tmp, overwrite=True)

@@ -37,13 +37,16 @@ def checksum(path: Path, blocksize: int = 1 << 22) -> str:
 
 
 @contextlib.contextmanager
-def atomic_path(path: Path, *, mode: int = 0o644) -> Iterator[Path]:
+def atomic_path(path: Path, *, mode: int = 0o644, fsync: bool = False) -> Iterator[Path]:
     """Yield a hidden temporary path beside ``path``; rename it over ``path`` on success.
 
     The temporary name starts with a dot and ends in ``.part``, so no product
     glob matches it; on any exception it is removed and ``path`` is untouched.
     ``os.replace`` is atomic on POSIX within one file system, which the same
-    directory guarantees.
+    directory guarantees.  With ``fsync`` the file's bytes reach the disk before
+    the rename and the rename itself after it (the directory is synced too), so
+    that even a power cut leaves the old file or the complete new one — for
+    inputs that every later step trusts, such as the Gaia reference catalogue.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,17 +54,32 @@ def atomic_path(path: Path, *, mode: int = 0o644) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(tmp)
+        if fsync:
+            _fsync(Path(tmp))
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    if fsync:
+        _fsync(path.parent)
 
 
-def write_fits(hdul: fits.HDUList, path: Path, *, checksum: bool = True) -> None:
-    """Write a FITS file atomically, with CHECKSUM/DATASUM by default."""
-    with atomic_path(path) as tmp:
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a directory's) data and metadata to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_fits(hdul: fits.HDUList, path: Path, *, checksum: bool = True,
+               fsync: bool = False) -> None:
+    """Write a FITS file atomically, with CHECKSUM/DATASUM by default (``fsync``: see
+    :func:`atomic_path`)."""
+    with atomic_path(path, fsync=fsync) as tmp:
         hdul.writeto(tmp, overwrite=True, checksum=checksum)
 
 

@@ -1,25 +1,33 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The processing ledger: what was ingested or produced, when, from what, and how it went.
 
-One table, ``ledger.ingests``, owned by casuvo (not by an RD): every input file
-of every ingest gets a row with its SHA-256 checksum, row count, duration and
-status, so an operator can answer "what is in gaia.sources and where did it
-come from", and a rerun can tell that nothing changed.  Failures are written on
-their own connection, so they survive the rollback of the data they describe.
+``ledger.ingests``, owned by casuvo (not by an RD): every input file of every
+ingest gets a row with its SHA-256 checksum, row count, duration and status, so
+an operator can answer "what is in gaia.sources and where did it come from".
+``ledger.builds``: one row per build of a derived output (an ingest, a band
+merge, a neighbour table, a HATS export, a MOC, a HiPS) with the fingerprint of
+its inputs and parameters and the checksums of what it wrote, which
+:mod:`casuvo.storage.uptodate` compares to decide that a rerun has nothing to do.
+``ledger.runs``/``ledger.products``: the imaging pipelines' runs and products.
+Failures are written on their own connection, so they survive the rollback of
+the data they describe.  This module holds all SQL on the ``ledger`` schema.
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from typing import Any
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from casuvo._version import __version__
+from casuvo.storage.files import checksum  # the one SHA-256 of a file; re-exported
 
-__all__ = ["LedgerEntry", "checksum", "ensure_schema", "last_ingests", "record", "recorded_set"]
+__all__ = ["BuildRecord", "LedgerEntry", "checksum", "ensure_builds_schema", "ensure_schema",
+           "last_build", "last_ingests", "record", "record_build", "recorded_rows",
+           "recorded_set"]
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS ledger;
@@ -53,13 +61,6 @@ class LedgerEntry:
     finished: datetime | None = None
 
 
-def checksum(path: Path, blocksize: int = 1 << 22) -> str:
-    """SHA-256 of a file, streamed (catalogue files can be many GB)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(blocksize):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
@@ -150,3 +151,73 @@ def ensure_products_schema(conn: psycopg.Connection) -> None:
     if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'gavoadmin'").fetchone():
         conn.execute("GRANT USAGE ON SCHEMA ledger TO gavoadmin;"
                      " GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO gavoadmin")
+
+
+BUILDS_DDL = """
+CREATE SCHEMA IF NOT EXISTS ledger;
+CREATE TABLE IF NOT EXISTS ledger.builds (
+    id bigserial PRIMARY KEY,
+    target text NOT NULL,
+    fingerprint text NOT NULL,
+    inputs jsonb NOT NULL,
+    params jsonb NOT NULL,
+    outputs jsonb NOT NULL DEFAULT '{}',
+    tables jsonb NOT NULL DEFAULT '{}',
+    result jsonb,
+    status text NOT NULL CHECK (status IN ('ok', 'failed')),
+    message text,
+    seconds double precision,
+    code_version text NOT NULL,
+    finished timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS builds_target_idx ON ledger.builds (target, finished);
+"""
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    """One ``ledger.builds`` row: what a build of ``target`` read, was asked and wrote.
+
+    ``inputs`` maps input paths to their SHA-256, ``outputs`` output paths
+    (files or directories) to theirs, ``tables`` database tables to the rows
+    the build left in them; ``fingerprint`` digests inputs and parameters.
+    """
+
+    target: str
+    fingerprint: str
+    inputs: dict[str, str]
+    params: dict[str, Any]
+    outputs: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, int] = field(default_factory=dict)
+    result: dict[str, Any] | None = None
+    status: str = "ok"
+    message: str | None = None
+    seconds: float | None = None
+    finished: datetime | None = None
+
+
+def ensure_builds_schema(conn: psycopg.Connection) -> None:
+    """Create the build table if needed."""
+    conn.execute(BUILDS_DDL)
+
+
+def record_build(conn: psycopg.Connection, build: BuildRecord) -> None:
+    """Append a build (in the caller's transaction, so it commits with the data it describes)."""
+    conn.execute(
+        "INSERT INTO ledger.builds (target, fingerprint, inputs, params, outputs, tables,"
+        " result, status, message, seconds, code_version)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+        (build.target, build.fingerprint, Jsonb(build.inputs), Jsonb(build.params),
+         Jsonb(build.outputs), Jsonb(build.tables),
+         None if build.result is None else Jsonb(build.result), build.status, build.message,
+         build.seconds, __version__))
+
+
+def last_build(conn: psycopg.Connection, target: str, status: str = "ok"
+               ) -> BuildRecord | None:
+    """The most recent build of ``target`` with ``status``, or None."""
+    row = conn.execute(
+        "SELECT target, fingerprint, inputs, params, outputs, tables, result, status,"
+        " message, seconds, finished FROM ledger.builds WHERE target = %s AND status = %s"
+        " ORDER BY finished DESC, id DESC LIMIT 1", (target, status)).fetchone()
+    return None if row is None else BuildRecord(*row)

@@ -23,8 +23,7 @@ import pandas as pd
 import pytest
 from astropy.io import fits
 
-from casuvo.catalogue.neighbourtable import EPOCH_COLUMNS
-from casuvo.xmatch.motion import jyear_from_mjd, propagate, vectors_to_radec
+from tests.compute.conftest import jyear, moved_by_astropy
 
 #: lsdb 0.11 sets a pandas option that pandas 3 deprecates (not ours to fix).
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
@@ -34,7 +33,8 @@ RADIUS = 2.0
 
 
 def _service_casuvo(settings) -> Path:
-    return settings.home / "var" / "venv" / "bin" / "casuvo"
+    """The service environment's casuvo (``export hats`` reads the ledger, then runs here)."""
+    return settings.var / "venv" / "bin" / "casuvo"
 
 
 def _ingested(settings, table: str) -> list[Path]:
@@ -84,17 +84,18 @@ def test_export_is_skipped_when_up_to_date(settings, exports) -> None:
     assert (exports["gaia.sources"] / "casuvo_export.json").stat().st_mtime_ns == before
 
 
-def test_lsdb_crossmatch_equals_neighbour_table(settings, exports) -> None:
+def test_lsdb_crossmatch_equals_neighbour_table(settings, registry, exports) -> None:
     import lsdb
 
     survey = "vista"
+    epoch_columns = registry[survey].epoch_columns
     neighbours = fits.getdata(settings.data_dir / "xmatch" / f"{survey}_x_gaia" /
                               "neighbours.fits", 1)
     table = {(int(m), int(s)): float(d) for m, s, d in zip(
         neighbours["masterObjID"], neighbours["slaveObjID"], neighbours["angular_distance"],
         strict=True)}
     left = lsdb.open_catalog(exports[f"{survey}.sources"],
-                             columns=["sourceID", "ra", "dec", *EPOCH_COLUMNS[survey]])
+                             columns=["sourceID", "ra", "dec", *epoch_columns])
     right = lsdb.open_catalog(exports["gaia.sources"],
                               columns=["source_id", "ra", "dec", "pmra", "pmdec"])
     matched = left.crossmatch(right, n_neighbors=64, radius_arcsec=RADIUS,
@@ -105,10 +106,10 @@ def test_lsdb_crossmatch_equals_neighbour_table(settings, exports) -> None:
 
     # How far each Gaia star moves between J2016.0 and the survey source's epoch.
     epochs = np.nanmean(np.stack([matched[f"{c}_s"].to_numpy(dtype=float, na_value=np.nan)
-                                  for c in EPOCH_COLUMNS[survey]]), axis=0)
+                                  for c in epoch_columns]), axis=0)
     pm = np.hypot(matched["pmra_g"].to_numpy(dtype=float, na_value=0.0),
                   matched["pmdec_g"].to_numpy(dtype=float, na_value=0.0))
-    motion = dict(zip(got, pm * np.abs(jyear_from_mjd(epochs) - 2016.0) / 1000.0 + 1e-6,
+    motion = dict(zip(got, pm * np.abs(jyear(epochs) - 2016.0) / 1000.0 + 1e-6,
                       strict=True))
     missing = set(table) - set(got)   # in the table, not found by LSDB: moved inside
     extra = set(got) - set(table)     # found by LSDB, not in the table: moved outside
@@ -128,16 +129,15 @@ def test_lsdb_crossmatch_equals_neighbour_table(settings, exports) -> None:
     gaia = lsdb.open_catalog(exports["gaia.sources"], columns=[
         "source_id", "ra", "dec", "pmra", "pmdec", "ref_epoch"]).compute()
     sources = left.compute()
-    survey_epochs = jyear_from_mjd(np.nanmean(np.stack([
-        sources[c].to_numpy(dtype=float, na_value=np.nan) for c in EPOCH_COLUMNS[survey]]),
-        axis=0))
+    survey_epochs = jyear(np.nanmean(np.stack([
+        sources[c].to_numpy(dtype=float, na_value=np.nan) for c in epoch_columns]), axis=0))
     median = float(np.nanmedian(survey_epochs))
     spread = float(np.nanmax(np.abs(survey_epochs - median)))
     pmra = gaia["pmra"].to_numpy(dtype=float, na_value=np.nan)
     pmdec = gaia["pmdec"].to_numpy(dtype=float, na_value=np.nan)
-    ra, dec = vectors_to_radec(propagate(
-        gaia["ra"].to_numpy(dtype=float), gaia["dec"].to_numpy(dtype=float), pmra, pmdec,
-        median - gaia["ref_epoch"].to_numpy(dtype=float)))
+    ra, dec = moved_by_astropy(gaia["ra"].to_numpy(dtype=float),
+                               gaia["dec"].to_numpy(dtype=float), pmra, pmdec,
+                               gaia["ref_epoch"].to_numpy(dtype=float), median)
     moved = lsdb.from_dataframe(pd.DataFrame({"source_id": gaia["source_id"].to_numpy(),
                                               "ra": ra, "dec": dec}),
                                 margin_threshold=10.0, catalog_name="gaia_moved")

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from astropy.io import fits
 
+from casuvo.jobs import JobResult, PipelineRunJob
 from casuvo.pipeline.config import load_config
 from casuvo.pipeline.rawindex import index_raw
 from casuvo.pipeline.runner import run_pipeline
@@ -86,10 +87,14 @@ def test_missing_keyword_fails_by_name(small_survey, settings) -> None:
 
 def test_killed_run_resumes_to_the_same_products(small_survey, settings) -> None:
     env = dict(os.environ, CASUVO_VAR=str(small_survey), CASUVO_HOME=str(settings.home))
-    cmd = [sys.executable, "-m", "casuvo.pipeline", str(CONFIG), "--no-progress",
-           "--workers", "1"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    data = small_survey / "data"
+    job = PipelineRunJob(CONFIG, data / "raw" / "vst", data / "gaia", data / "products" / "vst",
+                         workers=1, progress=False).to_json()
+    cmd = [sys.executable, "-m", "casuvo.jobs"]
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc.stdin.write(job)
+    proc.stdin.close()
     products = small_survey / "data" / "products" / "vst"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
@@ -101,9 +106,11 @@ def test_killed_run_resumes_to_the_same_products(small_survey, settings) -> None
     proc.wait()
     done_before = {p.name for p in products.rglob("*.done.json")}
     assert done_before
-    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(cmd, input=job, env=env, capture_output=True, text=True,
+                           timeout=600)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert "already done" in rerun.stdout
+    summary = JobResult.from_json(rerun.stdout).summary
+    assert summary["resumed"] >= 1 and summary["failed"] == 0
     # Same products as the uninterrupted demo run (found by their start time, as run
     # numbers count the files of a night): identical pixels and zero points.
     reference = {}

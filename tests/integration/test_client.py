@@ -32,6 +32,7 @@ from casuvo.client import (
     UnknownArchiveError,
 )
 from casuvo.config import Settings
+from casuvo.sky.pgsphere import SCircle, SPoint, register
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +46,9 @@ warnings.filterwarnings("ignore", category=FITSFixedWarning)
 
 
 def _sql(settings: Settings, query: str, params: tuple = ()) -> list[tuple]:
+    """Rows of ``query``; pgSphere values as parameters (casuvo.sky.pgsphere)."""
     with psycopg.connect(settings.dsn) as conn:
+        register(conn)
         return conn.execute(query, params).fetchall()
 
 
@@ -55,9 +58,8 @@ def _dids_overlapping(settings: Settings, ra: float, dec: float, radius_deg: flo
     return [r[0] for r in _sql(
         settings,
         "SELECT obs_publisher_did FROM vista.images"
-        " WHERE coverage && scircle(spoint(radians(%s), radians(%s)), radians(%s))"
-        f" {where} ORDER BY nightobs, filename, extnum",
-        (ra, dec, radius_deg, *params))]
+        f" WHERE coverage && %s {where} ORDER BY nightobs, filename, extnum",
+        (SCircle(SPoint(ra, dec), radius_deg), *params))]
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +87,14 @@ def position(settings: Settings) -> tuple[float, float, list[str]]:
     for ra, dec in candidates:
         contains = [r[0] for r in _sql(
             settings, "SELECT obs_publisher_did FROM vista.images"
-                      " WHERE coverage @> spoint(radians(%s), radians(%s))"
-                      " ORDER BY nightobs, filename, extnum", (ra, dec))]
+                      " WHERE coverage @> %s"
+                      " ORDER BY nightobs, filename, extnum", (SPoint(ra, dec),))]
         near = _dids_overlapping(settings, ra, dec, 1 / 3600)
         clear = [r[0] for r in _sql(
             settings, "SELECT obs_publisher_did FROM vista.images"
-                      " WHERE coverage @> scircle(spoint(radians(%s), radians(%s)), radians(%s))"
-                      " ORDER BY nightobs, filename, extnum", (ra, dec, 15 / 3600))]
+                      " WHERE coverage @> %s"
+                      " ORDER BY nightobs, filename, extnum",
+            (SCircle(SPoint(ra, dec), 15 / 3600),))]
         types = {r[0] for r in _sql(settings, "SELECT imagetype FROM vista.images"
                                               " WHERE obs_publisher_did = ANY(%s)", (contains,))}
         if len(contains) >= 4 and contains == near == clear and types == {"pawprint", "tile"}:
@@ -364,5 +367,10 @@ def test_cutouts_warn_keeps_the_good_ones(archive: Archive, settings: Settings,
 
 
 def test_no_rows_no_requests(archive: Archive, position) -> None:
+    """No rows, no cutouts, and no request: a client of an unreachable server still answers."""
     ra, dec, _ = position
-    assert archive.cutouts(archive.query_radec(10.0, 10.0), ra, dec) == []
+    nothing = archive.query_radec(10.0, 10.0)
+    assert len(nothing) == 0
+    assert archive.cutouts(nothing, ra, dec) == []
+    offline = Archive("vista", "http://localhost:9")     # any request would raise
+    assert offline.cutouts(nothing, ra, dec) == []

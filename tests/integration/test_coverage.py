@@ -3,12 +3,16 @@
 
 Everything is fetched from the running server at the URLs ``casuvo endpoints``
 advertises, and checked against the pipeline products themselves: their WCS
-(footprints, image centres, the sky position of a star) and their pixels.
+(footprints, image centres, the sky position of a star) and their pixels.  The
+expected values come from astropy, mocpy and cdshealpix applied to the product
+files and from the HiPS standard, never from casuvo's coverage code
+(:mod:`casuvo.archive.moc`, :mod:`casuvo.archive.hips`).
 """
 
 from __future__ import annotations
 
 import configparser
+import functools
 import io
 import math
 import re
@@ -22,18 +26,19 @@ import astropy.units as u
 import numpy as np
 import pytest
 import requests
+from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning, NoConvergence
 from cdshealpix import nested
 from mocpy import MOC
 
-from casuvo.archive.coverage import hips_order, hips_tile_pixel
-from casuvo.archive.endpoints import SERVICES
+from casuvo.archive.endpoints import services
 from casuvo.config import Settings
-from casuvo.surveys.instruments import instrument
+from casuvo.surveys.registry import load_registry
 
 pytestmark = pytest.mark.integration
 
+SERVICES = services(load_registry(Settings.from_env()))
 HIPS_KEYS = sorted(SERVICES["hips"])
 COLLECTIONS = sorted(SERVICES["moc"])
 #: IVOA identifier syntax (IVOA Identifiers 2.0): ivo://authority/path
@@ -45,6 +50,9 @@ MOC_AREA_EXCESS = 0.06
 #: the products' pixels bilinearly interpolated at the same sky position, on a star
 STAR_TOLERANCE = 0.10
 SQDEG = (180 / math.pi) ** 2
+#: HiPS tiles are 2^9 pixels wide (Hipsgen's default; ``hips_tile_width``)
+TILE_DEPTH = 9
+TILE_WIDTH = 2**TILE_DEPTH
 
 
 def _get(url: str) -> requests.Response:
@@ -228,18 +236,80 @@ def _pixel_scale_deg(wcs: WCS) -> float:
     return float(np.sqrt(abs(np.linalg.det(wcs.pixel_scale_matrix))))
 
 
+def _pixel_boundary(im: Image, per_side: int = 8) -> SkyCoord:
+    """The outer pixel edges of an image through its full WCS, ``per_side`` points a side."""
+    t = np.arange(per_side) / per_side
+    x0, x1, y0, y1 = -0.5, im.nx - 0.5, -0.5, im.ny - 0.5
+    xs = np.concatenate([x0 + t * (x1 - x0), np.full(per_side, x1), x1 - t * (x1 - x0),
+                         np.full(per_side, x0)])
+    ys = np.concatenate([np.full(per_side, y0), y0 + t * (y1 - y0), np.full(per_side, y1),
+                         y1 - t * (y1 - y0)])
+    ra, dec = im.wcs.pixel_to_world_values(xs, ys)   # the header's ICRS angles
+    return SkyCoord(ra, dec, unit="deg")
+
+
+@pytest.mark.long
+@pytest.mark.parametrize("collection", COLLECTIONS)
+def test_moc_is_the_union_of_the_image_boundaries(served_moc: Callable[[str], MOC],
+                                                  images: dict[str, list[Image]],
+                                                  collection: str) -> None:
+    """The served MOC is, cell for cell, what mocpy makes of the images' pixel boundaries.
+
+    Each image's outer pixel edges, 8 points a side through its WCS (astropy,
+    SIP included), as a mocpy polygon at the served order; their union.
+    """
+    moc = served_moc(collection)
+    polygons = MOC.from_polygons([_pixel_boundary(im) for im in images[collection]],
+                                 max_depth=moc.max_order)
+    union = polygons[0]
+    for polygon in polygons[1:]:
+        union = union.union(polygon)
+    assert moc == union
+
+
 # --------------------------------------------------------------------------- HiPS
+
+def _hips_pixel_deg(order: int) -> float:
+    """Side (deg) of a HiPS pixel at ``order``: a HEALPix cell of order + 9 (HiPS 1.0 §4)."""
+    return math.degrees(math.sqrt(4 * math.pi / (12 * 4 ** (order + TILE_DEPTH))))
+
+
+def _tile_pixel(ra: float, dec: float, order: int) -> tuple[int, int, int]:
+    """(tile, FITS row, FITS column) of a position in the tiles of a HiPS at ``order``.
+
+    The position's HEALPix cell at order + 9 (cdshealpix) lies in the tile of its
+    order-``order`` parent; the cell's low 18 bits place it in the tile by the
+    bit interleaving of :func:`_interleave`.
+    """
+    cell = int(nested.lonlat_to_healpix(np.atleast_1d(ra) * u.deg, np.atleast_1d(dec) * u.deg,
+                                        order + TILE_DEPTH)[0])
+    tile, sub = cell >> (2 * TILE_DEPTH), cell & (TILE_WIDTH**2 - 1)
+    rows, cols = np.nonzero(_tile_layout() == sub)
+    assert rows.size == 1
+    return tile, int(rows[0]), int(cols[0])
+
+
+@functools.cache
+def _tile_layout() -> np.ndarray:
+    """Index within its tile of the cell at each (FITS row, column) of a tile."""
+    row, col = np.mgrid[0:TILE_WIDTH, 0:TILE_WIDTH]
+    return _interleave(TILE_WIDTH - 1 - row, col)
+
 
 @pytest.mark.parametrize("key", HIPS_KEYS)
 def test_hips_properties(settings: Settings, hips_properties: Callable[[str], dict[str, str]],
-                         key: str) -> None:
+                         images: dict[str, list[Image]], key: str) -> None:
     props = hips_properties(key)
     collection, band = key.split(".")
-    inst = instrument(collection)
     assert props["hips_frame"] == "equatorial"
-    assert int(props["hips_order"]) == hips_order(inst.pixel_scale)
-    # the HiPS pixel is the order nearest the camera's: within a factor √2 of it
-    ratio = float(props["hips_pixel_scale"]) * 3600 / inst.pixel_scale
+    assert int(props["hips_tile_width"]) == TILE_WIDTH
+    # the HiPS order is the one whose pixel is nearest (in ratio) the products' own
+    # pixel, measured on their WCS: within a factor √2 of it
+    pixel = float(np.median([_pixel_scale_deg(im.wcs) for im in images[collection]]))
+    order = int(props["hips_order"])
+    assert order == min(range(30), key=lambda k: abs(math.log(_hips_pixel_deg(k) / pixel)))
+    assert float(props["hips_pixel_scale"]) == pytest.approx(_hips_pixel_deg(order), rel=1e-3)
+    ratio = float(props["hips_pixel_scale"]) / pixel
     assert 1 / math.sqrt(2) <= ratio <= math.sqrt(2)
     assert props["creator_did"] == f"ivo://{_authority(settings)}/{collection}/hips/{band}"
     assert IVOID.match(props["creator_did"])
@@ -285,18 +355,18 @@ def test_norder3_tile_at_an_image_centre(settings: Settings, endpoints: dict,
     with fits.open(path) as hdul:
         h = hdul[-1].header
         ra, dec = _wcs(h).all_pix2world([[h["NAXIS1"] / 2, h["NAXIS2"] / 2]], 0)[0]
-    tile, row, col = hips_tile_pixel(np.array([ra]), np.array([dec]), 3)
+    tile, row, col = _tile_pixel(float(ra), float(dec), 3)
     base = endpoints["hips"][key]
-    data = _tile(_tile_url(base, 3, int(tile[0]), "fits"))
+    data = _tile(_tile_url(base, 3, tile, "fits"))
     assert data.shape == (512, 512)
-    assert np.isfinite(data[row[0], col[0]])
-    response = _get(_tile_url(base, 3, int(tile[0]), "png"))
+    assert np.isfinite(data[row, col])
+    response = _get(_tile_url(base, 3, tile, "png"))
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/png"
     png = PILImage.open(io.BytesIO(response.content))
     assert png.size == (512, 512)
     # PNG rows run top-down, FITS rows bottom-up; blank pixels are transparent
-    pixel = png.convert("RGBA").getpixel((int(col[0]), 511 - int(row[0])))
+    pixel = png.convert("RGBA").getpixel((col, 511 - row))
     assert pixel[3] > 0
 
 
@@ -340,12 +410,12 @@ def test_deepest_tile_has_the_image_value_at_a_star(
     order = int(props["hips_order"])
     progenitors = _progenitors(settings, props, collection)
     ra, dec, noise = _star(progenitors[0])
-    tile, row, col = hips_tile_pixel(np.array([ra]), np.array([dec]), order)
-    data = _tile(_tile_url(endpoints["hips"][key], order, int(tile[0]), "fits"))
-    got = data[row[0], col[0]]
+    tile, row, col = _tile_pixel(ra, dec, order)
+    data = _tile(_tile_url(endpoints["hips"][key], order, tile, "fits"))
+    got = data[row, col]
     # the sky position of that HiPS pixel's centre, and the products' values there
-    cell = (np.uint64(tile[0]) << np.uint64(18)) + np.uint64(_interleave(511 - row[0], col[0]))
-    lon, lat = nested.healpix_to_lonlat(np.array([cell], dtype=np.uint64), order + 9)
+    cell = (tile << (2 * TILE_DEPTH)) + int(_interleave(TILE_WIDTH - 1 - row, col))
+    lon, lat = nested.healpix_to_lonlat(np.array([cell], dtype=np.uint64), order + TILE_DEPTH)
     values = []
     for path in progenitors:
         with fits.open(path) as hdul:
@@ -370,9 +440,15 @@ def test_deepest_tile_has_the_image_value_at_a_star(
     assert got == pytest.approx(expected, rel=STAR_TOLERANCE)
 
 
-def _interleave(x: int, y: int) -> int:
-    """Inverse of the bit split in :func:`casuvo.archive.coverage.hips_tile_pixel`."""
-    return sum((((x >> b) & 1) << (2 * b)) | (((y >> b) & 1) << (2 * b + 1)) for b in range(9))
+def _interleave(x: int | np.ndarray, y: int | np.ndarray) -> int | np.ndarray:
+    """Index within its tile of the HEALPix cell at tile position (x, y).
+
+    HiPS 1.0 (§4.3): the cells of a tile are in nested order, whose index
+    interleaves the bits of x (even bits) and y (odd bits); Hipsgen writes x
+    from the top row down (FITS row = width − 1 − x) and y as the column.
+    """
+    return sum((((x >> b) & 1) << (2 * b)) | (((y >> b) & 1) << (2 * b + 1))
+               for b in range(TILE_DEPTH))
 
 
 # --------------------------------------------------------------------------- HiPS list

@@ -11,7 +11,9 @@ answer exactly.
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
+import json
 import struct
 import subprocess
 import urllib.parse
@@ -202,10 +204,22 @@ def test_datalink_of_a_tile(endpoints: dict, settings: Settings) -> None:
         np.testing.assert_array_equal(hdul[1].data, orig[1].data)
     preview = requests.get(by_sem["#preview"][0]["access_url"], timeout=60)
     assert preview.content[:8] == b"\x89PNG\r\n\x1a\n"
+    # provenance: the tile's processing record (latest first) names as inputs exactly
+    # the stacks of its PROVn keywords ...
     record = next(r for r in by_sem["#auxiliary"] if r["local_semantics"] == "provenance")
     table = pyvo.dal.DALResults.from_result_url(str(record["access_url"])).to_table()
     assert len(table) >= 1 and set(table["product"]) == {filename}
-    assert "sha256" in str(table["inputs"][0]).lower() or len(str(table["inputs"][0])) > 10
+    inputs = json.loads(str(table["inputs"][0]))
+    assert {Path(f) for f in inputs} == {product.parent / name for name in prov}
+    # ... and a stack's record its raw exposures (its PROVn), each with its SHA-256
+    stack = product.parent / prov[0]
+    raws = json.loads(str(pyvo.dal.TAPService(endpoints["tap"]).run_sync(
+        f"SELECT inputs FROM vista.processing WHERE product = '{stack.name}'"
+        " ORDER BY finished DESC")["inputs"][0]))
+    assert sorted(Path(f).name for f in raws) == sorted(
+        v for k, v in fits.getheader(stack, 0).items() if k.startswith("PROV"))
+    for path, sha256 in raws.items():
+        assert sha256 == hashlib.sha256(Path(path).read_bytes()).hexdigest(), path
 
 
 def test_datalinklint_and_votlint(endpoints: dict, settings: Settings, tmp_path) -> None:

@@ -27,6 +27,8 @@ from astropy.io import fits
 from astropy.wcs import WCS, FITSFixedWarning
 from astropy.wcs.utils import proj_plane_pixel_scales
 from PIL import Image
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
 
 from casuvo.config import Settings
 
@@ -52,9 +54,6 @@ def downloads(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def driver(downloads: Path) -> Iterator[object]:
     """One headless Chromium for the whole session (it takes seconds to start)."""
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",

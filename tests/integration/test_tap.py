@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
+
 import numpy as np
 import psycopg
 import pytest
 import pyvo
+import requests
 from astropy.table import Table
 
 from tests.truth import cone_truth, separation_deg
@@ -71,10 +74,44 @@ def test_cone_uses_the_pgsphere_index(tap: pyvo.dal.TAPService, settings) -> Non
     assert after > before, "TAP cone query did not use the spoint index"
 
 
-def test_maxrec_truncation_is_flagged_overflow(tap: pyvo.dal.TAPService) -> None:
-    result = tap.run_sync("SELECT source_id FROM gaia.sources", maxrec=25)
-    assert len(result) == 25
+def _status_infos(endpoints: dict, query: str, maxrec: int) -> tuple[list[str], list[str]]:
+    """The QUERY_STATUS values of a sync answer's results RESOURCE: (before, after) its TABLE.
+
+    Read from the XML itself, in document order: DALI puts the OVERFLOW INFO
+    after the table it truncates, which parsed tables and pyvo do not show.
+    """
+    response = requests.post(endpoints["tap"] + "/sync", timeout=60, data={
+        "REQUEST": "doQuery", "LANG": "ADQL", "QUERY": query, "MAXREC": str(maxrec)})
+    assert response.status_code == 200, response.text[:500]
+    resource = next(e for e in ET.fromstring(response.content).iter()
+                    if e.tag.endswith("}RESOURCE") and e.get("type") == "results")
+    children = list(resource)
+    table = next(i for i, e in enumerate(children) if e.tag.endswith("}TABLE"))
+    status = [(i, e.get("value")) for i, e in enumerate(children)
+              if e.tag.endswith("}INFO") and e.get("name") == "QUERY_STATUS"]
+    return [v for i, v in status if i < table], [v for i, v in status if i > table]
+
+
+def test_maxrec_truncation_is_flagged_overflow(tap: pyvo.dal.TAPService, endpoints: dict,
+                                               gaia_catalogue: Table) -> None:
+    """MAXREC caps the rows and says so (OVERFLOW after the table); below the cap, no flag."""
+    cap = 25
+    everything = "SELECT source_id FROM gaia.sources"
+    assert len(gaia_catalogue) > cap
+    result = tap.run_sync(everything, maxrec=cap)
+    assert len(result) == cap
     assert result.query_status == "OVERFLOW"
+    assert _status_infos(endpoints, everything, cap) == (["OK"], ["OVERFLOW"])
+    # A query with fewer rows than the cap: all of them, and no overflow.
+    ra, dec, r = 194.30, -64.75, 0.008
+    truth = cone_truth(gaia_catalogue, ra, dec, r)
+    assert len(truth.inside) > 0
+    assert len(truth.allowed) < cap
+    small = _cone_adql(ra, dec, r)
+    result = tap.run_sync(small, maxrec=cap)
+    truth.check(set(np.asarray(result["source_id"]).tolist()))
+    assert result.query_status == "OK"
+    assert _status_infos(endpoints, small, cap) == (["OK"], [])
 
 
 def test_upload_join_returns_right_matches(tap: pyvo.dal.TAPService,

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The imaging simulator: photometry, astrometry, headers, determinism, transient, nebula.
 
-Miniature cameras (scale 0.1) and a small synthetic Gaia truth keep each test
+Miniature cameras (detector scale 0.1) and a small synthetic Gaia truth keep each test
 to a few seconds; the truth the simulator writes is what the checks compare with.
 """
 
@@ -18,19 +18,11 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from casuvo.simulate.calibration import Calibration, simulate_calibration
+from casuvo.simulate.detectors import _defects, bias_level, dark_current_map, flat_field
+from casuvo.simulate.exposure import simulate_exposure
 from casuvo.simulate.fields import Field, field_by_name
-from casuvo.simulate.imaging import (
-    DISTORTION_EDGE_ARCSEC,
-    Pointing,
-    bad_pixel_mask,
-    bias_level,
-    dark_current_map,
-    field_edge_arcsec,
-    flat_field,
-    read_truth,
-    simulate_exposure,
-    true_wcs,
-)
+from casuvo.simulate.optics import DISTORTION_EDGE_ARCSEC, field_edge_arcsec, true_wcs
+from casuvo.simulate.pointing import Pointing
 from casuvo.simulate.skymodel import (
     ALL_BANDS,
     PN_PEAK_SB,
@@ -39,17 +31,18 @@ from casuvo.simulate.skymodel import (
     propagate,
 )
 from casuvo.simulate.survey import (
+    DEMO_DETECTOR_SCALE,
     DEMO_PLAN,
-    DEMO_SCALE,
     Block,
     SurveyManifest,
     SurveyPlan,
     plan_frames,
     write_survey,
 )
-from casuvo.surveys.instruments import instrument
+from casuvo.simulate.truth import read_truth
+from casuvo.surveys.instruments import Instrument, instrument
 
-SCALE = 0.1
+DETECTOR_SCALE = 0.1
 SEED = 4242
 
 
@@ -69,7 +62,7 @@ def synthetic_truth(field: Field, n: int = 1500, seed: int = 7) -> Table:
 
 @pytest.fixture(scope="module")
 def frames() -> list:
-    return plan_frames(DEMO_PLAN, SEED, DEMO_SCALE)
+    return plan_frames(DEMO_PLAN, SEED, DEMO_DETECTOR_SCALE)
 
 
 def _epochs(frames: list, field: str) -> tuple[float, float]:
@@ -106,6 +99,17 @@ def one_star(ra: float, dec: float, band: str, mag: float) -> Table:
     return Table(cols)
 
 
+def bad_pixel_mask(inst: Instrument, chip: int) -> np.ndarray:
+    """True where detector ``chip`` has a dead or hot pixel or a bad column segment."""
+    d = _defects(inst, chip)
+    mask = np.zeros((inst.ny, inst.nx), dtype=bool)
+    mask.ravel()[d.dead] = True
+    mask.ravel()[d.hot] = True
+    mask[d.dead_col[1]:, d.dead_col[0]] = True
+    mask[d.hot_col[1]:, d.hot_col[0]] = True
+    return mask
+
+
 def _pointing(field: Field, band: str, **kw: object) -> Pointing:
     args: dict = {"field": field.name, "ra": field.ra, "dec": field.dec, "band": band,
                   "mjd_obs": 60441.1, "dit": 20.0, "ndit": 1, "airmass": 1.2,
@@ -124,7 +128,7 @@ def _calibrate(inst, hdul: fits.HDUList, truth, chip: int, p: Pointing) -> np.nd
 @pytest.mark.parametrize(("camera", "band", "dit", "ndit"),
                          [("vst", "r", 30.0, 1), ("vista", "Ks", 2.0, 2)])
 def test_star_flux_after_calibration(camera: str, band: str, dit: float, ndit: int) -> None:
-    inst = instrument(camera, SCALE)
+    inst = instrument(camera, DETECTOR_SCALE)
     f = field_by_name("ngc6791")
     p = _pointing(f, band, dit=dit, ndit=ndit, zp_offset=0.03)
     chip = 1
@@ -159,7 +163,7 @@ def test_star_flux_after_calibration(camera: str, band: str, dit: float, ndit: i
 
 
 def test_true_wcs_differs_from_header_by_the_pointing_error() -> None:
-    inst = instrument("vista", SCALE)
+    inst = instrument("vista", DETECTOR_SCALE)
     f = field_by_name("vvv_disc")
     err = (5.0, -3.0)
     p = _pointing(f, "J", dit=6.0, pointing_error_arcsec=err)
@@ -198,7 +202,7 @@ def test_true_wcs_differs_from_header_by_the_pointing_error() -> None:
 
 
 def test_headers_carry_the_eso_keywords(frames: list, sky_vvv: Table) -> None:
-    inst = instrument("vista", SCALE)
+    inst = instrument("vista", DETECTOR_SCALE)
     f = next(fr for fr in frames if fr.kind == "science" and fr.telescope == "vista")
     p = f.pointing
     hdul, _ = simulate_exposure(inst, sky_vvv, p, np.random.default_rng(2))
@@ -229,7 +233,7 @@ def test_headers_carry_the_eso_keywords(frames: list, sky_vvv: Table) -> None:
         assert key in e, key
     assert e["CTYPE1"] == "RA---TAN" and e["CRPIX1"] == (inst.nx + 1) / 2
     assert e["CD1_1"] == pytest.approx(-inst.pixel_scale / 3600)
-    vst = instrument("vst", SCALE)
+    vst = instrument("vst", DETECTOR_SCALE)
     hdul2, _ = simulate_exposure(vst, sky_vvv, _pointing(field_by_name("vvv_disc"), "g"),
                                  np.random.default_rng(2))
     assert hdul2[0].header["ESO DPR TECH"] == "IMAGE,DITHER"
@@ -243,7 +247,7 @@ def test_determinism(frames: list, sky_pn: Table) -> None:
     assert len(again) == len(sky_pn)
     for name in ("sky_id", "ra", "dec", "mag_r", "mag_Ks", "kind"):
         assert np.array_equal(np.asarray(again[name]), np.asarray(sky_pn[name]))
-    inst = instrument("vst", SCALE)
+    inst = instrument("vst", DETECTOR_SCALE)
     p = _pointing(f, "r")
     a, ta = simulate_exposure(inst, sky_pn, p, np.random.default_rng(11))
     b, tb = simulate_exposure(inst, sky_pn, p, np.random.default_rng(11))
@@ -275,7 +279,7 @@ def test_transient_absent_night1_present_night2(name: str, frames: list, sky_vvv
     t1, t2 = _night_mjd(frames, name, 0), _night_mjd(frames, name, 1)
     assert np.isnan(mag_at(trans, band, t1)[0])
     assert 15.5 < mag_at(trans, band, t2)[0] < 17.5
-    inst = instrument(camera, SCALE)
+    inst = instrument(camera, DETECTOR_SCALE)
     (ra,), (dec,) = propagate(trans, t2)
     chip = 1
     seen = []
@@ -300,7 +304,7 @@ def test_planetary_nebula_bright_in_halpha(sky_pn: Table) -> None:
     assert star["mag_u"] - star["mag_g"] == pytest.approx(-0.4, abs=0.1)
     assert all(PN_PEAK_SB[b] - PN_PEAK_SB["Halpha"] >= 3.0 for b in ALL_BANDS if b != "Halpha")
     neb = pn[pn["kind"] == "pn_nebula"][0]
-    inst = instrument("vst", DEMO_SCALE["vst"])
+    inst = instrument("vst", DEMO_DETECTOR_SCALE["vst"])
     f = field_by_name("vphas_pn")
     sb = {}
     for band in ("Halpha", "r"):
@@ -332,7 +336,7 @@ def test_planetary_nebula_bright_in_halpha(sky_pn: Table) -> None:
 
 
 def test_calibration_frames() -> None:
-    inst = instrument("vista", SCALE)
+    inst = instrument("vista", DETECTOR_SCALE)
     flat = Calibration("FLAT,TWILIGHT", 60440.93, dit=2.0, ndit=2, band="Ks", level_adu=20000.0)
     hdul, truth = simulate_calibration(inst, flat, np.random.default_rng(4))
     h = hdul[0].header
@@ -348,7 +352,7 @@ def test_calibration_frames() -> None:
     assert dh[0].header["ESO DPR TYPE"] == "DARK" and dh[0].header["ESO INS FILT1 NAME"] == "NONE"
     hot = dark_current_map(inst, chip) > 100
     assert dh[chip].data[hot].mean() > 10 * abs(np.median(dh[chip].data))
-    vst = instrument("vst", SCALE)
+    vst = instrument("vst", DETECTOR_SCALE)
     bh, _ = simulate_calibration(vst, Calibration("BIAS", 60440.85), np.random.default_rng(4))
     assert bh[0].header["ESO DPR TYPE"] == "BIAS"
     assert np.median(bh[3].data) == pytest.approx(bias_level(vst, 3), abs=1.0)
@@ -366,7 +370,8 @@ def test_write_survey_small_is_resumable(tmp_path: Path) -> None:
     (tmp_path / "truth").mkdir()
     ngc = field_by_name("ngc6791")
     synthetic_truth(ngc, 800).write(tmp_path / "truth" / "gaia_ngc6791_truth.fits")
-    m = write_survey(tmp_path / "out", seed=SEED, scale=0.05, gaia_dir=gaia, plan=plan)
+    m = write_survey(tmp_path / "out", seed=SEED, detector_scale=0.05, gaia_dir=gaia,
+                     plan=plan)
     kinds = sorted(e.kind for e in m.files)
     assert kinds == ["bias", "bias", "flat", "flat"] + ["science"] * 6
     assert len(m.written) == 10 and not m.skipped
@@ -381,7 +386,8 @@ def test_write_survey_small_is_resumable(tmp_path: Path) -> None:
     assert head["SEED"] == SEED and "ZPTRUE" in head and "PNTERR1" in head
     assert len(dets) == 32 and "CTYPE1" in fits.getheader(tmp_path / "out" / sci.truth, 1)
     before = {e.path: (tmp_path / "out" / e.path).stat().st_mtime_ns for e in m.files}
-    again = write_survey(tmp_path / "out", seed=SEED, scale=0.05, gaia_dir=gaia, plan=plan)
+    again = write_survey(tmp_path / "out", seed=SEED, detector_scale=0.05, gaia_dir=gaia,
+                     plan=plan)
     assert not again.written and len(again.skipped) == 10
     assert before == {e.path: (tmp_path / "out" / e.path).stat().st_mtime_ns
                       for e in again.files}
@@ -390,8 +396,45 @@ def test_write_survey_small_is_resumable(tmp_path: Path) -> None:
     raw = tmp_path / "out" / sci.path
     saved = raw.read_bytes(), (tmp_path / "out" / sci.truth).read_bytes()
     raw.unlink()
-    third = write_survey(tmp_path / "out", seed=SEED, scale=0.05, gaia_dir=gaia, plan=plan)
+    third = write_survey(tmp_path / "out", seed=SEED, detector_scale=0.05, gaia_dir=gaia,
+                     plan=plan)
     assert third.written == [sci.path]
     assert (raw.read_bytes(), (tmp_path / "out" / sci.truth).read_bytes()) == saved
     with fits.open(raw, checksum=True) as hdul:
         hdul.verify("exception")
+
+
+def test_density_factor_multiplies_the_sources_the_simulator_renders(tmp_path: Path) -> None:
+    """``casuvo simulate --scale`` (CASUVO_SCALE) reaches the imaging simulator as its density
+    factor: with the same Gaia truth, the sky it observes holds that many times the
+    galaxies, and the exposures see more sources; the detectors stay the same size."""
+    plan = SurveyPlan(nights=DEMO_PLAN.nights[:1],
+                      blocks=(Block("vst", "ngc6791", 0, "r", 20.0, 1, "T", "60.A-9999(A)",
+                                    "2024-05-11T08:20:05.902"),),
+                      n_calib=1)
+    (tmp_path / "truth").mkdir()
+    ngc = field_by_name("ngc6791")
+    synthetic_truth(ngc, 800).write(tmp_path / "truth" / "gaia_ngc6791_truth.fits")
+    counts = {}
+    for factor in (1.0, 4.0):
+        out = tmp_path / f"x{factor:g}"
+        m = write_survey(out, seed=SEED, detector_scale=0.05, gaia_dir=tmp_path / "gaia",
+                         plan=plan, density_factor=factor)
+        sky = Table.read(out / m.sky["ngc6791"], character_as_bytes=False)
+        kinds = np.asarray(sky["kind"])
+        science = [e for e in m.files if e.kind == "science"]
+        seen = sum(len(table) for e in science
+                   for _, table in read_truth(str(out / e.truth))[1].values())
+        raw = fits.getheader(out / science[0].path, 1)
+        counts[factor] = ((kinds == "galaxy").sum(), (kinds == "star").sum(), seen,
+                          (raw["NAXIS1"], raw["NAXIS2"]), sky.meta.get("DENSITY"))
+    gal1, stars1, seen1, shape1, density1 = counts[1.0]
+    gal4, stars4, seen4, shape4, density4 = counts[4.0]
+    assert gal1 >= 10 and 2.5 < gal4 / gal1 < 7.0  # 4 × a Poisson count (12 here)
+    assert stars4 == stars1 > 700  # the Gaia truth is the file's, made at its own density
+    assert seen4 > seen1
+    assert shape4 == shape1 == (102, 205)  # 0.05 × OmegaCAM's 2048 × 4096
+    assert (density1, density4) == (None, 4.0)
+    with pytest.raises(ValueError, match="density_factor"):
+        write_survey(tmp_path / "bad", seed=SEED, gaia_dir=tmp_path / "gaia", plan=plan,
+                     density_factor=0.0)

@@ -8,9 +8,11 @@ truncated, every file is streamed in with binary COPY, and the indexes are
 rebuilt from their own definitions (``pg_get_indexdef``), so the database
 always holds either the old table or the complete new one, never part of a
 file and never duplicates.  Generated columns (the pgSphere position, the
-HEALPix index, derived names) are computed by PostgreSQL during COPY.  If the
-set of files and their checksums equals the last successful ingest recorded in
-the ledger and the row count agrees, nothing is redone.
+HEALPix index, derived names) are computed by PostgreSQL during COPY.  Whether
+there is anything to do is :mod:`casuvo.storage.uptodate`'s answer: nothing is
+redone if the last successful ingest into the table had the same files (by
+SHA-256) and parameters and the table still holds the rows it loaded.  The
+build record commits with the rows it describes.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import psycopg
 from psycopg import sql
 from tqdm import tqdm
 
-from casuvo.storage import ledger
+from casuvo.storage import ledger, uptodate
 from casuvo.storage.ingest.fitstable import CatalogueFileError, column_names, read_columns
 from casuvo.storage.ingest.pgbinary import HEADER, TRAILER, CopyColumn, iter_chunks
 
@@ -85,12 +87,6 @@ def _index_definitions(conn: psycopg.Connection, target: str) -> list[tuple[str,
         " ORDER BY i.relname", (schema, table)).fetchall()
 
 
-def _row_count(conn: psycopg.Connection, target: str) -> int:
-    schema, table = _split(target)
-    return conn.execute(sql.SQL("SELECT count(*) FROM {}.{}").format(
-        sql.Identifier(schema), sql.Identifier(table))).fetchone()[0]
-
-
 def _validate(files: Sequence[Path], columns: Sequence[CopyColumn]) -> None:
     """Cheap checks before touching the table: each file exists and has the columns.
 
@@ -129,20 +125,18 @@ def ingest_catalogue(dsn: str, target: str, files: Sequence[Path], *,
         except CatalogueFileError as exc:
             _record_failure(conn, target, exc)
             raise IngestError(str(exc)) from exc
-        if not force and ledger.recorded_set(conn, target) == sums:
-            rows = _row_count(conn, target)
-            if rows == ledger.recorded_rows(conn, target):
-                log.info("%s is up to date with %d file(s); nothing to do", target,
-                         len(files))
-                return IngestResult(target, len(files), rows, time.perf_counter() - t0,
-                                    skipped=True)
-            log.info("%s has %d rows, not the %d of its last ingest: reloading", target,
-                     rows, ledger.recorded_rows(conn, target))
+        fp = uptodate.fingerprint(target, sums, {"order_by": order_by})
+        if not force and (done := uptodate.current_build(conn, fp)) is not None:
+            return IngestResult(target, len(files), done.tables[target],
+                                time.perf_counter() - t0, skipped=True)
 
     with psycopg.connect(dsn) as conn:
         try:
             entries, total = _reload(conn, target, files, columns, sums, order_by, progress)
             ledger.record(conn, entries)
+            uptodate.record_build(conn, fp, tables={target: total},
+                                  result={"rows": total, "files": len(files)},
+                                  seconds=time.perf_counter() - t0)
             conn.commit()
         except (CatalogueFileError, psycopg.Error) as exc:
             conn.rollback()

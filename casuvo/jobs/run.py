@@ -1,0 +1,159 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Run a job: the one dispatcher from a job description to the library function it names.
+
+Compute side: ``python -m casuvo.jobs`` calls :func:`run_job` in the compute
+environment.  Each runner imports its library lazily (numpy 2, Dask, hats are
+only there), converts the job to the library's own parameter object, and
+returns a JSON-able summary; the library's usage errors (bad parameters or
+inputs, nothing written) become a ``usage-error`` result, anything else
+propagates as a bug.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+from casuvo.config import Settings
+from casuvo.jobs.spec import (
+    BandMergeJob,
+    HatsExportJob,
+    Job,
+    JobError,
+    JobResult,
+    NeighbourTableJob,
+    PipelinePlotsJob,
+    PipelineRunJob,
+    SimulateJob,
+    XmatchJob,
+)
+
+__all__ = ["run_job"]
+
+
+def _survey(settings: Settings, key: str, *, sources: bool = False):  # -> Survey
+    from casuvo.surveys.registry import RegistryError, load_registry
+
+    try:
+        registry = load_registry(settings)
+    except RegistryError as exc:
+        raise JobError(str(exc)) from exc
+    keys = [s.key for s in (registry.with_sources() if sources else registry)]
+    if key not in keys:
+        raise JobError(f"survey: {key!r} is not one of {', '.join(sorted(keys))}")
+    return registry[key]
+
+
+def _simulate(job: SimulateJob, settings: Settings) -> dict[str, Any]:
+    from casuvo.simulate.survey import write_survey
+
+    manifest = write_survey(job.out, seed=job.seed, detector_scale=job.detector_scale,
+                            gaia_dir=job.gaia_dir or job.out / "gaia",
+                            density_factor=job.density_factor)
+    return {"raw_dir": str(job.out / "raw"), "files": len(manifest.files)}
+
+
+def _pipeline_run(job: PipelineRunJob, settings: Settings) -> dict[str, Any]:
+    from casuvo.pipeline.config import load_config
+    from casuvo.pipeline.runner import run_pipeline
+
+    try:
+        cfg = load_config(job.config)
+    except (OSError, ValueError) as exc:
+        raise JobError(str(exc)) from exc
+    summary = run_pipeline(cfg, job.raw_dir, job.gaia_dir, job.products_dir, dsn=settings.dsn,
+                           night=job.night, scheduler=job.scheduler, workers=job.workers,
+                           progress=job.progress)
+    return dataclasses.asdict(summary)
+
+
+def _pipeline_plots(job: PipelinePlotsJob, settings: Settings) -> dict[str, Any]:
+    from casuvo.pipeline.plots import make_plots
+
+    return {"plots": {survey: [str(p) for p in make_plots(settings, survey)]
+                      for survey in job.surveys}}
+
+
+def _band_merge(job: BandMergeJob, settings: Settings) -> dict[str, Any]:
+    from casuvo.catalogue.bandmerge import merge_survey
+    from casuvo.catalogue.framesets import BandMergeError
+    from casuvo.catalogue.mergedtable import write_merged
+
+    survey = _survey(settings, job.survey, sources=True)
+    try:
+        table, frames = merge_survey(survey, job.products_dir)
+        write_merged(table, frames, survey, job.out)
+    except BandMergeError as exc:
+        raise JobError(str(exc)) from exc
+    return {"survey": survey.key, "sources": len(table), "tiles": len(frames),
+            "out": str(job.out)}
+
+
+def _neighbour_table(job: NeighbourTableJob, settings: Settings) -> dict[str, Any]:
+    from casuvo.catalogue.neighbourtable import build_neighbours
+    from casuvo.xmatch import XmatchError
+
+    survey = _survey(settings, job.survey)
+    try:
+        state = build_neighbours(survey, job.sources, list(job.gaia), job.radius_arcsec,
+                                 job.out_dir, workers=job.workers, scheduler=job.scheduler,
+                                 progress=job.progress)
+    except XmatchError as exc:
+        raise JobError(str(exc)) from exc
+    return {k: v for k, v in state.items() if k != "key"}
+
+
+def _hats_export(job: HatsExportJob, settings: Settings) -> dict[str, Any]:
+    from casuvo.catalogue.hatsexport import ExportArgs, ExportError, export_hats
+
+    try:
+        state = export_hats(ExportArgs(
+            job.name, job.files, job.out_dir, ra=job.ra, dec=job.dec,
+            pixel_threshold=job.pixel_threshold, highest_order=job.highest_order,
+            margin_arcsec=job.margin_arcsec, workers=job.workers))
+    except ExportError as exc:
+        raise JobError(str(exc)) from exc
+    return {k: v for k, v in state.items() if k != "key"}
+
+
+def _xmatch(job: XmatchJob, settings: Settings) -> dict[str, Any]:
+    from casuvo.xmatch import TableSpec, XmatchArgs, XmatchError, run_xmatch
+
+    def spec(side) -> TableSpec:
+        return TableSpec(side.path, side.ra, side.dec, side.id, side.pmra, side.pmdec,
+                         side.ref_epoch, side.epoch)
+
+    options = {} if job.rows_per_partition is None else {
+        "rows_per_partition": job.rows_per_partition}
+    try:
+        summary = run_xmatch(XmatchArgs(
+            spec(job.a), spec(job.b), job.radius_arcsec, job.out_dir, epoch=job.epoch,
+            margin_arcsec=job.margin_arcsec, order=job.order, scheduler=job.scheduler,
+            workers=job.workers, progress=job.progress, output_format=job.output_format,
+            **options))
+    except XmatchError as exc:
+        raise JobError(str(exc)) from exc
+    return dataclasses.asdict(summary)
+
+
+_RUNNERS: dict[type[Job], Callable[[Any, Settings], dict[str, Any]]] = {
+    SimulateJob: _simulate,
+    PipelineRunJob: _pipeline_run,
+    PipelinePlotsJob: _pipeline_plots,
+    BandMergeJob: _band_merge,
+    NeighbourTableJob: _neighbour_table,
+    HatsExportJob: _hats_export,
+    XmatchJob: _xmatch,
+}
+
+
+def run_job(job: Job, settings: Settings) -> JobResult:
+    """Do the work ``job`` describes, here; a usage error is a result, not an exception."""
+    t0 = time.perf_counter()
+    try:
+        summary = _RUNNERS[type(job)](job, settings)
+    except JobError as exc:
+        return JobResult(job.kind, "usage-error", {}, str(exc), time.perf_counter() - t0)
+    return JobResult(job.kind, "ok", summary, None, time.perf_counter() - t0)

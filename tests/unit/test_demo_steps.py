@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""``casuvo demo`` as typed steps: their order from the registry, the phase table, stopping.
+
+The steps themselves are the subcommands' operations (tested against the
+running stack by the integration tests); here, what the demo adds: which
+steps in which order, a failed required step ends the run, an optional one
+does not, and the phases are printed and written to var/logs/demo-phases.json
+however the run ends.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from casuvo.cli.demo import DemoOptions, Step, demo_steps, run_steps
+from casuvo.config import Settings
+
+HOME = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> Settings:
+    return Settings(home=HOME, var=tmp_path / "var")
+
+
+def test_steps_follow_the_registry(settings: Settings) -> None:
+    names = [s.name for s in demo_steps(settings)]
+    assert names == [
+        "up", "simulate", "ingest gaia", "pipeline vista", "pipeline vst", "publish",
+        "ingest sources vista", "ingest sources vst", "xmatch vista", "xmatch vst",
+        "export hats gaia.sources", "export hats vista.sources", "export hats vst.sources",
+        "pipeline plots", "coverage", "endpoints"]
+    optional = [s.name for s in demo_steps(settings) if not s.required]
+    assert optional == ["pipeline plots"]
+
+
+def _recorder(calls: list, name: str, status: int):
+    def run(settings: Settings, options: DemoOptions) -> int:
+        calls.append((name, options.progress))
+        return status
+    return run
+
+
+def _phases(settings: Settings) -> dict:
+    return json.loads((settings.log_dir / "demo-phases.json").read_text())
+
+
+def test_all_steps_run_and_are_reported(settings: Settings, capsys) -> None:
+    calls: list = []
+    steps = (Step("one", _recorder(calls, "one", 0)),
+             Step("optional", _recorder(calls, "optional", 3), required=False),
+             Step("two", _recorder(calls, "two", 0)))
+    assert run_steps(settings, steps, DemoOptions(progress=False)) == 0
+    assert calls == [("one", False), ("optional", False), ("two", False)]
+    report = _phases(settings)
+    assert [(p["name"], p["status"]) for p in report["phases"]] == [
+        ("one", "ok"), ("optional", "exit status 3"), ("two", "ok")]
+    assert all(p["seconds"] >= 0 for p in report["phases"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[-5].split() == ["phase", "seconds", "status"]
+    assert out[-3].split()[0] == "optional" and out[-3].endswith("exit status 3")
+    assert out[-1].split()[0] == "total"
+
+
+def test_a_failed_required_step_ends_the_demo(settings: Settings) -> None:
+    calls: list = []
+    steps = (Step("one", _recorder(calls, "one", 0)), Step("bad", _recorder(calls, "bad", 2)),
+             Step("never", _recorder(calls, "never", 0)))
+    assert run_steps(settings, steps, DemoOptions()) == 2
+    assert [c[0] for c in calls] == ["one", "bad"]
+    assert [p["status"] for p in _phases(settings)["phases"]] == ["ok", "exit status 2"]
+
+
+def test_an_exception_is_reported_then_raised(settings: Settings) -> None:
+    def broken(settings: Settings, options: DemoOptions) -> int:
+        raise RuntimeError("no database")
+
+    with pytest.raises(RuntimeError, match="no database"):
+        run_steps(settings, (Step("up", broken),), DemoOptions())
+    assert _phases(settings)["phases"][0]["status"] == "error: no database"
