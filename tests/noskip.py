@@ -21,7 +21,8 @@ from collections.abc import Generator
 
 import pytest
 
-__all__ = ["MESSAGE", "pytest_make_collect_report", "pytest_runtest_makereport"]
+__all__ = ["MESSAGE", "missing_hooks", "pytest_make_collect_report",
+           "pytest_runtest_makereport"]
 
 #: The start of every failure this plugin makes (tests/unit/test_noskip.py looks for it).
 MESSAGE = "skipped, and casuvo's test suite allows no skips"
@@ -60,3 +61,15 @@ def pytest_make_collect_report(collector: pytest.Collector
         report.outcome = "failed"
         report.longrepr = _explain(report.longrepr)
     return report
+
+
+def missing_hooks(config: pytest.Config) -> list[str]:
+    """The hooks of this plugin that the run of ``config`` has not loaded (none: all are).
+
+    What the unit and compute runs check, each of itself.
+    """
+    hooks = (pytest_runtest_makereport, pytest_make_collect_report)
+    manager = config.pluginmanager
+    return [hook.__name__ for hook in hooks
+            if hook not in [impl.function
+                            for impl in getattr(manager.hook, hook.__name__).get_hookimpls()]]

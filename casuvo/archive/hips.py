@@ -62,7 +62,6 @@ __all__ = [
     "hips_pixel_resolution",
     "hips_root",
     "hips_specs",
-    "hips_tile_pixel",
     "pixel_cut",
     "read_properties",
     "update_properties",
@@ -110,30 +109,6 @@ def hips_order(pixel_scale_arcsec: float, tile_width: int = TILE_WIDTH) -> int:
     best = min(range(3, 30), key=lambda k: abs(math.log(
         hips_pixel_resolution(k, tile_width) / pixel_scale_arcsec)))
     return best
-
-
-def hips_tile_pixel(ra: np.ndarray, dec: np.ndarray, order: int,
-                    tile_width: int = TILE_WIDTH) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(tile index, row, column) of sky positions in the FITS tiles of a HiPS at ``order``.
-
-    A tile of order k holds the nested HEALPix cells of order k + log2(width)
-    inside tile cell k; the low bits of a cell's index interleave its x (even
-    bits) and y (odd bits) in the tile, and Hipsgen writes rows from the top
-    (FITS row = width − 1 − x), columns as y.  Checked against star positions
-    in the integration tests.
-    """
-    from casuvo.sky.healpix import lonlat_to_nested
-
-    depth = int(round(math.log2(tile_width)))
-    cells = lonlat_to_nested(np.atleast_1d(ra), np.atleast_1d(dec), order + depth)
-    tile = cells >> (2 * depth)
-    sub = cells & ((1 << (2 * depth)) - 1)
-    x = np.zeros_like(sub)
-    y = np.zeros_like(sub)
-    for bit in range(depth):
-        x |= ((sub >> (2 * bit)) & 1) << bit
-        y |= ((sub >> (2 * bit + 1)) & 1) << bit
-    return tile, tile_width - 1 - x, y
 
 
 # --------------------------------------------------------------------------- staging

@@ -192,15 +192,10 @@ def ledger_runs(dsn: str, pipeline: str) -> dict[str, str]:
     """{product file name: run id} of the last successful run that made or kept it."""
     import psycopg
 
+    from casuvo.storage import ledger
+
     with psycopg.connect(dsn, autocommit=True) as conn:
-        exists = conn.execute("SELECT to_regclass('ledger.products')").fetchone()[0]
-        if exists is None:
-            return {}
-        rows = conn.execute(
-            "SELECT DISTINCT ON (product) product, run_id FROM ledger.products"
-            " WHERE pipeline = %s AND status IN ('ok', 'resumed')"
-            " ORDER BY product, (status = 'ok') DESC, finished DESC", (pipeline,)).fetchall()
-    return {product: run for product, run in rows}
+        return ledger.product_runs(conn, pipeline)
 
 
 def ancillary_records(products_dir: Path, survey: Survey) -> Iterator[dict[str, Any]]:

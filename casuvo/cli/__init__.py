@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The ``casuvo`` command line: a thin dispatcher over one module per subcommand.
 
-Each subcommand module in :mod:`casuvo.cli` defines ``HELP``, ``add_arguments(parser)``
-and ``run(args, settings) -> int``; it is imported only when used, so
-``casuvo --help`` stays fast and a subcommand's dependencies load only for it.
+Each subcommand module in :mod:`casuvo.cli` defines ``add_arguments(parser)`` and
+``run(args, settings) -> int``; its one-line help is its entry in :data:`SUBCOMMANDS`
+here, so that ``casuvo --help`` lists every subcommand without importing any.  A
+module is imported only when its subcommand runs, so ``casuvo --help`` stays fast
+and a subcommand's dependencies load only for it.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, help_text in SUBCOMMANDS.items():
-        sub.add_parser(name, help=help_text, description=help_text)
+        # no -h here: ``casuvo COMMAND --help`` is answered by the module's own parser
+        sub.add_parser(name, help=help_text, description=help_text, add_help=False)
     return parser
 
 

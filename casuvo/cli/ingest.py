@@ -50,6 +50,17 @@ def source_surveys(settings: Settings) -> tuple[str, ...]:
     return tuple(s.key for s in load_registry(settings).with_sources())
 
 
+def not_a_source_survey(settings: Settings, survey: str) -> str | None:
+    """Why ``survey`` cannot be used where band-merged sources are needed, or None.
+
+    The usage error of ``casuvo ingest sources`` and ``casuvo xmatch``.
+    """
+    known = source_surveys(settings)
+    if survey in known:
+        return None
+    return f"no band-merged sources for survey {survey!r}; choose from {', '.join(known)}"
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="reload even if the ledger says the files are loaded")
@@ -139,10 +150,8 @@ def ingest_sources(settings: Settings, survey: str, file: Path | None = None, *,
     from casuvo.catalogue.mergedtable import merged_path
     from casuvo.storage.ingest import ingest_catalogue
 
-    known = source_surveys(settings)
-    if survey not in known:
-        print(f"casuvo ingest: no band-merged sources for survey {survey!r}; choose "
-              f"from {', '.join(known)}")
+    if problem := not_a_source_survey(settings, survey):
+        print(f"casuvo ingest: {problem}")
         return 2
     collection = load_registry(settings)[survey].collection
     table = f"{collection}.sources"

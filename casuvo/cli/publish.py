@@ -3,7 +3,10 @@
 
 Run after a pipeline run: it lists every finished product in ``<survey>.images``
 (one row per image), its confidence maps and catalogues in
-``<survey>.ancillary``, both in ObsCore, behind SIA, DataLink and SODA.
+``<survey>.ancillary``, both in ObsCore, behind SIA, DataLink and SODA.  An
+archive whose products, RDs and code are unchanged since its last import is
+left as it is (the ledger says so: :func:`casuvo.dachs.stack.archive_fingerprint`);
+``--force`` imports it again regardless.
 """
 
 from __future__ import annotations
@@ -21,19 +24,25 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("surveys", nargs="*", metavar="SURVEY",
                         help="image archives of the survey registry (default: all)")
+    parser.add_argument("--force", action="store_true",
+                        help="import the archives even if nothing changed")
 
 
-def publish(settings: Settings, surveys: Sequence[str] = ()) -> int:
+def publish(settings: Settings, surveys: Sequence[str] = (), *, force: bool = False) -> int:
     """Publish the named surveys' products (default: every image archive)."""
     from casuvo.dachs.stack import archives, publish_archive
 
     for survey in surveys or list(archives(settings)):
         start = time.perf_counter()
-        images = publish_archive(settings, survey)
-        log.info("%s archive: %d images published in %.1f s", survey, images,
-                 time.perf_counter() - start)
+        state = publish_archive(settings, survey, force=force)
+        if state.published:
+            log.info("%s archive: %d images published in %.1f s", survey, state.images,
+                     time.perf_counter() - start)
+        else:
+            log.info("%s archive: up to date (%d images, %d ancillary files)", survey,
+                     state.images, state.ancillary)
     return 0
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
-    return publish(settings, args.surveys)
+    return publish(settings, args.surveys, force=args.force)

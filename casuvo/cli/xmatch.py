@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from casuvo.cli.ingest import not_a_source_survey, source_surveys
 from casuvo.config import Settings
 from casuvo.surveys.registry import load_registry
 
@@ -43,7 +44,7 @@ class XmatchOptions:
 
 def surveys(settings: Settings) -> tuple[str, ...]:
     """Surveys with a neighbour table: those with band-merged sources, in registry order."""
-    return tuple(s.key for s in load_registry(settings).with_sources())
+    return source_surveys(settings)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,10 +97,8 @@ def build_neighbour_table(settings: Settings, survey: str,
         print(f"casuvo xmatch: --radius must be a positive number of arcsec, not "
               f"{radius:g}; nothing changed")
         return 2
-    known = surveys(settings)
-    if survey not in known:
-        print(f"casuvo xmatch: no band-merged sources for survey {survey!r}; choose "
-              f"from {', '.join(known)}; nothing changed")
+    if problem := not_a_source_survey(settings, survey):
+        print(f"casuvo xmatch: {problem}; nothing changed")
         return 2
     schema = load_registry(settings)[survey].collection
     inputs = {}

@@ -29,9 +29,6 @@ from casuvo.surveys.registry import load_registry
 __all__ = ["ancillary_rows", "check_cutout", "image_descriptor", "image_links", "image_rows",
            "keep_image_extension"]
 
-DATALINK_MIME = "application/x-votable+xml;content=datalink"
-
-
 def _settings() -> Settings:
     return Settings.from_env()
 

@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import psycopg
 
+from casuvo._version import __version__
 from casuvo.config import Settings
 from casuvo.dachs import instance
-from casuvo.storage import ledger, pgcluster
+from casuvo.storage import ledger, pgcluster, uptodate
+from casuvo.storage.tables import row_count
 from casuvo.surveys.registry import load_registry
 
-__all__ = ["ARCHIVE_DATA", "TableState", "archives", "down", "publish", "publish_archive",
-           "table_states", "up"]
+if TYPE_CHECKING:
+    from casuvo.archive.imagemeta import ImageFile
+
+__all__ = ["ARCHIVE_DATA", "ArchiveState", "TableState", "archive_fingerprint", "archives",
+           "down", "publish", "publish_archive", "table_states", "up"]
 
 log = logging.getLogger(__name__)
 
@@ -45,19 +51,78 @@ def archives(settings: Settings) -> tuple[str, ...]:
     return tuple(s.collection for s in load_registry(settings).of_kind("imaging"))
 
 
-def publish_archive(settings: Settings, survey: str) -> int:
+@dataclass(frozen=True)
+class ArchiveState:
+    """A survey's image archive after :func:`publish_archive`."""
+
+    survey: str
+    images: int
+    """Rows of ``<survey>.images`` (one per image extension)."""
+    ancillary: int
+    """Rows of ``<survey>.ancillary`` (confidence maps and catalogues)."""
+    published: bool
+    """False: the archive was up to date and nothing was imported."""
+    seconds: float | None
+    """How long the import took (the recorded one's, when nothing was imported)."""
+
+
+def _products(settings: Settings, survey: str) -> list[ImageFile]:
+    """The finished image products an archive publishes (survey: the collection)."""
+    from casuvo.archive.imagemeta import image_files
+
+    key = load_registry(settings).by_collection(survey).key
+    return image_files(settings.data_dir / "products" / key)
+
+
+def archive_fingerprint(settings: Settings, survey: str) -> uptodate.Fingerprint:
+    """What a survey's image archive is made from; an archive built from the same is current.
+
+    The inputs are the finished products' files the image and ancillary records
+    are read from (science images, confidence maps, catalogues), the RDs
+    DaCHS imports the archive with (``resdir/<survey>/q.rd`` and the shared
+    ``resdir/common/*.rd``) and the survey's config file (its names and camera
+    are in the records), all by SHA-256; the parameters are casuvo's version
+    (the code that makes the records) and the ledger's processing run of each
+    product (the records' ``run_id``).
+    """
+    from casuvo.archive.imagemeta import ledger_runs
+
+    entry = load_registry(settings).by_collection(survey)
+    files = [path for product in _products(settings, survey)
+             for path in (product.path, product.conf, product.catalogue) if path.exists()]
+    rds = settings.home / "resdir"
+    inputs = [*files, rds / survey / "q.rd", *sorted((rds / "common").glob("*.rd")),
+              entry.source]
+    return uptodate.fingerprint(f"archive:{survey}", inputs, {
+        "casuvo": __version__, "runs": ledger_runs(settings.dsn, survey)})
+
+
+def publish_archive(settings: Settings, survey: str, *, force: bool = False) -> ArchiveState:
     """(Re)build a survey's image archive (images, ancillary files, ObsCore) from its products.
 
-    DaCHS's import replaces the archive's rows in one transaction per table, so
-    a failure leaves the previous archive in place.  Returns the number of
-    published images.
+    Skipped when the ledger says the archive is current (:func:`archive_fingerprint`
+    unchanged, both tables holding the rows the last import left, the previews
+    it wrote unchanged); ``force`` imports regardless.  DaCHS's import replaces
+    the archive's rows in one transaction per table, so a failure leaves the
+    previous archive in place.
     """
     known = archives(settings)
     if survey not in known:
         raise ValueError(f"no image archive {survey!r}; known: {', '.join(known)}")
-    instance.import_rd(settings, f"{survey}/q", data=ARCHIVE_DATA)
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        return int(conn.execute(f"SELECT count(*) FROM {survey}.images").fetchone()[0])
+    fp = archive_fingerprint(settings, survey)
+    tables = {"images": f"{survey}.images", "ancillary": f"{survey}.ancillary"}
+    previews = sorted({f.path.parent / "previews" for f in _products(settings, survey)})
+
+    def build() -> dict[str, int]:
+        instance.import_rd(settings, f"{survey}/q", data=ARCHIVE_DATA)
+        with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            return {name: row_count(conn, table) or 0 for name, table in tables.items()}
+
+    outcome = uptodate.ensure_current(settings.dsn, fp, previews, build,
+                                      tables=tables.values(), force=force)
+    rows = outcome.result
+    return ArchiveState(survey, int(rows["images"]), int(rows["ancillary"]),
+                        not outcome.skipped, outcome.build.seconds)
 
 
 def up(settings: Settings, *, republish: bool = False) -> None:

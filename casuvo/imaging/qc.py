@@ -11,12 +11,13 @@ with the failing criteria named in ``qcflags``.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 from astropy.table import Table
 
-__all__ = ["DetectorQC", "ImageQC", "Thresholds", "combine", "depth_5sigma", "measure_seeing"]
+__all__ = ["DetectorQC", "ImageQC", "QCMeasures", "Thresholds", "combine", "depth_5sigma",
+           "measure_seeing"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,9 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
-class DetectorQC:
+class QCMeasures:
+    """The numbers an image is graded by: of one detector, or their medians over a product."""
+
     seeing_arcsec: float
     ellipticity: float
     sky_level: float
@@ -41,23 +44,21 @@ class DetectorQC:
     magzrr: float
     depth: float
     astrometric_rms: float
+
+
+@dataclass(frozen=True)
+class DetectorQC(QCMeasures):
+    """QC of one detector: its measures and the star counts behind them."""
+
     n_astrometric: int
     n_photometric: int
     n_sources: int
 
 
 @dataclass(frozen=True)
-class ImageQC:
+class ImageQC(QCMeasures):
     """QC of a whole product (medians over detectors) and the verdict."""
 
-    seeing_arcsec: float
-    ellipticity: float
-    sky_level: float
-    sky_noise: float
-    magzpt: float
-    magzrr: float
-    depth: float
-    astrometric_rms: float
     n_sources: int
     qcstatus: str
     qcflags: tuple[str, ...]
@@ -93,9 +94,7 @@ def combine(detectors: Sequence[DetectorQC], band: str, limits: Thresholds) -> I
         values = np.array([getattr(d, name) for d in detectors], float)
         return float(np.nanmedian(values)) if np.isfinite(values).any() else float("nan")
 
-    qc = {name: med(name) for name in ("seeing_arcsec", "ellipticity", "sky_level",
-                                       "sky_noise", "magzpt", "magzrr", "depth",
-                                       "astrometric_rms")}
+    qc = {f.name: med(f.name) for f in fields(QCMeasures)}
     flags = []
     if not qc["seeing_arcsec"] <= limits.max_seeing_arcsec:
         flags.append("seeing")

@@ -24,20 +24,13 @@ from casuvo.storage import ledger
 __all__ = ["make_plots"]
 
 
-def _latest(conn: psycopg.Connection, survey: str) -> list[tuple]:
-    return conn.execute(
-        "SELECT DISTINCT ON (product) product, kind, files, qc, meta FROM ledger.products"
-        " WHERE pipeline = %s AND status <> 'failed' AND kind IN ('stack', 'tile')"
-        " ORDER BY product, finished DESC", (survey,)).fetchall()
-
-
 def make_plots(settings: Settings, survey: str) -> list[Path]:
     """Write the QC plots of one survey; returns their paths."""
     out = settings.data_dir / "qc" / survey
     out.mkdir(parents=True, exist_ok=True)
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         ledger.ensure_products_schema(conn)
-        rows = _latest(conn, survey)
+        rows = ledger.latest_image_products(conn, survey)
     stacks = [r for r in rows if r[1] == "stack"]
     if not stacks:
         return []

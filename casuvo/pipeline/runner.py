@@ -13,7 +13,6 @@ does what is missing, and a rerun of a finished night redoes nothing.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -28,7 +27,6 @@ import psycopg
 from astropy.io import fits
 from tqdm import tqdm
 
-from casuvo._version import __version__
 from casuvo.pipeline import tasks
 from casuvo.pipeline.config import PipelineConfig
 from casuvo.pipeline.rawindex import RawFile, RawIndex, index_raw
@@ -123,20 +121,16 @@ def _record(conn: psycopg.Connection | None, run_id: str, cfg: PipelineConfig,
             result: tasks.ProductResult | tasks.Failed, checksums: dict[str, str]) -> None:
     if conn is None:
         return
+    inputs = {f: checksums.get(f) for f in result.inputs}
     if isinstance(result, tasks.Failed):
-        row = (run_id, cfg.survey, result.what, "failed", [],
-               json.dumps({f: checksums.get(f) for f in result.inputs}),
-               json.dumps(cfg.as_params()), None, None, "failed", result.message, None)
+        entry = ledger.ProductEntry(run_id, cfg.survey, result.what, "failed", [], inputs,
+                                    cfg.as_params(), None, None, "failed", result.message)
     else:
-        row = (run_id, cfg.survey, result.name, result.kind, list(result.files),
-               json.dumps({f: checksums.get(f) for f in result.inputs}),
-               json.dumps(cfg.as_params()), json.dumps(result.qc, default=float),
-               json.dumps(result.meta, default=float),
-               "resumed" if result.resumed else "ok", None, result.seconds)
-    conn.execute(
-        "INSERT INTO ledger.products (run_id, pipeline, product, kind, files, inputs, params,"
-        " qc, meta, status, message, seconds, code_version)"
-        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", (*row, __version__))
+        entry = ledger.ProductEntry(run_id, cfg.survey, result.name, result.kind,
+                                    result.files, inputs, cfg.as_params(), result.qc,
+                                    result.meta, "resumed" if result.resumed else "ok",
+                                    None, result.seconds)
+    ledger.record_product(conn, entry)
 
 
 def run_pipeline(cfg: PipelineConfig, raw_dir: Path, gaia_dir: Path, out_dir: Path,
@@ -155,11 +149,9 @@ def run_pipeline(cfg: PipelineConfig, raw_dir: Path, gaia_dir: Path, out_dir: Pa
     run_id = uuid.uuid4().hex[:12]
     conn = _connect(dsn)
     if conn is not None:
-        conn.execute("INSERT INTO ledger.runs (run_id, pipeline, scheduler, params,"
-                     " code_version) VALUES (%s, %s, %s, %s, %s)",
-                     (run_id, cfg.survey, scheduler or "local",
-                      json.dumps({**cfg.as_params(), "night": night,
-                                  "detector_scale": inst.scale}), __version__))
+        ledger.record_run_start(conn, run_id, cfg.survey, scheduler or "local",
+                                {**cfg.as_params(), "night": night,
+                                 "detector_scale": inst.scale})
     science = index.science(night)
     checksums = {str(r.path): ledger.checksum(r.path) for r in science}
     failures: list[str] = []
@@ -240,10 +232,9 @@ def run_pipeline(cfg: PipelineConfig, raw_dir: Path, gaia_dir: Path, out_dir: Pa
     summary = RunSummary(run_id, ok, resumed, len(failures), tuple(sorted(made)),
                          tuple(failures), time.perf_counter() - t0)
     if conn is not None:
-        conn.execute("UPDATE ledger.runs SET finished = now(), status = %s, n_ok = %s,"
-                     " n_failed = %s, n_resumed = %s WHERE run_id = %s",
-                     ("completed" if not failures else "completed with failures", ok,
-                      len(failures), resumed, run_id))
+        ledger.record_run_end(conn, run_id,
+                              "completed" if not failures else "completed with failures", ok,
+                              len(failures), resumed)
         conn.close()
     write_json(out_dir / "runs" / f"{run_id}.json", asdict(summary), indent=1)
     return summary

@@ -18,32 +18,21 @@ def print_status(settings: Settings, failures: int = 10) -> int:
     """Print the last runs, product counts and QC per pipeline, and recent failures."""
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         ledger.ensure_products_schema(conn)
-        runs = conn.execute(
-            "SELECT run_id, pipeline, started, finished, status, n_ok, n_resumed, n_failed"
-            " FROM ledger.runs ORDER BY started DESC LIMIT 6").fetchall()
-        print("Runs:")
-        for r in runs:
-            took = f"{(r[3] - r[2]).total_seconds():.0f} s" if r[3] else "running"
-            print(f"  {r[0]}  {r[1]:<6} {r[2]:%Y-%m-%d %H:%M}  {took:>7}  {r[4]}"
-                  f"  ok={r[5]} resumed={r[6]} failed={r[7]}")
-        print("\nProducts (latest record of each):")
-        rows = conn.execute("""
-            SELECT pipeline, kind, count(*),
-                   count(*) FILTER (WHERE qc->>'qcstatus' = 'pass'),
-                   avg((qc->>'seeing_arcsec')::float), avg((qc->>'magzpt')::float),
-                   avg((qc->>'depth')::float)
-            FROM (SELECT DISTINCT ON (product) * FROM ledger.products
-                  WHERE status <> 'failed' ORDER BY product, finished DESC) p
-            GROUP BY pipeline, kind ORDER BY pipeline, kind""").fetchall()
-        print(f"  {'pipeline':<8} {'kind':<9} {'n':>5} {'QC pass':>8} {'seeing':>7} "
-              f"{'MAGZPT':>7} {'depth':>6}")
-        for p in rows:
-            print(f"  {p[0]:<8} {p[1]:<9} {p[2]:>5} {p[3]:>8} {p[4] or 0:>6.2f}\" "
-                  f"{p[5] or 0:>7.2f} {p[6] or 0:>6.2f}")
-        fails = conn.execute(
-            "SELECT finished, pipeline, message FROM ledger.products WHERE status = 'failed'"
-            " ORDER BY finished DESC LIMIT %s", (failures,)).fetchall()
-        print(f"\nRecent failures ({len(fails)} shown):")
-        for f in fails:
-            print(f"  {f[0]:%Y-%m-%d %H:%M}  {f[1]:<6} {f[2]}")
+        runs = ledger.last_runs(conn)
+        summaries = ledger.product_summaries(conn)
+        fails = ledger.failed_products(conn, failures)
+    print("Runs:")
+    for r in runs:
+        took = f"{(r.finished - r.started).total_seconds():.0f} s" if r.finished else "running"
+        print(f"  {r.run_id}  {r.pipeline:<6} {r.started:%Y-%m-%d %H:%M}  {took:>7}  {r.status}"
+              f"  ok={r.n_ok} resumed={r.n_resumed} failed={r.n_failed}")
+    print("\nProducts (latest record of each):")
+    print(f"  {'pipeline':<8} {'kind':<9} {'n':>5} {'QC pass':>8} {'seeing':>7} "
+          f"{'MAGZPT':>7} {'depth':>6}")
+    for p in summaries:
+        print(f"  {p.pipeline:<8} {p.kind:<9} {p.n:>5} {p.n_pass:>8} "
+              f"{p.seeing_arcsec or 0:>6.2f}\" {p.magzpt or 0:>7.2f} {p.depth or 0:>6.2f}")
+    print(f"\nRecent failures ({len(fails)} shown):")
+    for f in fails:
+        print(f"  {f.finished:%Y-%m-%d %H:%M}  {f.pipeline:<6} {f.message}")
     return 0

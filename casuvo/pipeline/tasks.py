@@ -450,6 +450,21 @@ def _calibrate_products(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
     return products, tables, qcs
 
 
+def _write_files(inst: Instrument, group: GroupInfo, path: Path, code: str,
+                 meta: casu.ProductMeta, products: Sequence[casu.DetectorProduct],
+                 tables: Sequence[casu.CatalogueTable]) -> tuple[str, str, str]:
+    """Write a stack's or tile's image ``path``, its confidence map and its catalogue.
+
+    ``code`` is the product's name code (``st``, ``tl``); the companions are named
+    ``<code>_conf`` and ``<code>_cat``.  Returns the three paths, image first.
+    """
+    conf_path = path.with_name(casu.product_name(inst, group.night, group.run, f"{code}_conf"))
+    cat_path = path.with_name(casu.product_name(inst, group.night, group.run, f"{code}_cat"))
+    casu.write_image(path, conf_path, meta, products)
+    casu.write_catalogue(cat_path, meta, path.name, tables)
+    return str(path), str(conf_path), str(cat_path)
+
+
 def _stack_impl(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
                 exposures: Sequence[ProductResult], gaia_files: Sequence[Path],
                 out: Path) -> ProductResult:
@@ -476,12 +491,8 @@ def _stack_impl(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
     summary = qc.combine(qcs, group.band, cfg.thresholds)
     meta = _meta(cfg, inst, group, raw0.ra, raw0.dec, texp, "SCIENCE.MEFIMAGE",
                  [r.path.name for r in group.raws], summary, 1)
-    conf_path = out / casu.product_name(inst, group.night, group.run, "st_conf")
-    cat_path = out / casu.product_name(inst, group.night, group.run, "st_cat")
-    casu.write_image(path, conf_path, meta, products)
-    casu.write_catalogue(cat_path, meta, path.name, tables)
     return _finish(ProductResult(
-        "stack", path.name, (str(path), str(conf_path), str(cat_path)),
+        "stack", path.name, _write_files(inst, group, path, "st", meta, products, tables),
         tuple(str(r.path) for r in group.raws), qc=summary.as_dict(),
         meta={"night": group.night, "band": group.band, "object": group.obj,
               "obs_id": group.obs_id, "ra": raw0.ra, "dec": raw0.dec, "exptime": texp,
@@ -530,12 +541,8 @@ def _tile_impl(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
     summary = qc.combine(qcs, group.band, cfg.thresholds)
     meta = _meta(cfg, inst, group, centre.ra.deg, centre.dec.deg, exptime, "SCIENCE.IMAGE",
                  [Path(s.files[0]).name for s in stacks], summary, len(stacks))
-    conf_path = out / casu.product_name(inst, group.night, group.run, "tl_conf")
-    cat_path = out / casu.product_name(inst, group.night, group.run, "tl_cat")
-    casu.write_image(path, conf_path, meta, products)
-    casu.write_catalogue(cat_path, meta, path.name, tables)
     return _finish(ProductResult(
-        "tile", path.name, (str(path), str(conf_path), str(cat_path)),
+        "tile", path.name, _write_files(inst, group, path, "tl", meta, products, tables),
         tuple(s.files[0] for s in stacks), qc=summary.as_dict(),
         meta={"night": group.night, "band": group.band, "object": group.obj,
               "obs_id": group.obs_id, "ra": centre.ra.deg, "dec": centre.dec.deg,

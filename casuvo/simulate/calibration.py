@@ -32,7 +32,7 @@ from casuvo.simulate.detectors import dark_current_map, flat_field, read_out
 from casuvo.simulate.headers import detector_header, primary_header
 from casuvo.simulate.optics import nominal_wcs_cards
 from casuvo.simulate.pointing import Pointing
-from casuvo.simulate.truth import IMAGING_VERSION
+from casuvo.simulate.truth import truth_header
 from casuvo.surveys.instruments import Instrument
 
 __all__ = ["CALIBRATION_KINDS", "Calibration", "calibration_primary_header",
@@ -109,13 +109,7 @@ def iter_calibration(inst: Instrument, cal: Calibration, rng: np.random.Generato
 def calibration_truth_header(inst: Instrument, cal: Calibration) -> fits.Header:
     """Truth keywords of a calibration frame (its detector truth comes from the functions of
     :mod:`casuvo.simulate.detectors`)."""
-    h = fits.Header()
-    h["SIMVERS"] = (IMAGING_VERSION, "casuvo imaging simulator version")
-    h["INSTRUME"] = inst.name
-    h["CALTYPE"] = cal.kind
-    h["BAND"] = cal.band or "NONE"
-    h["MJD-OBS"] = cal.mjd_obs
-    h["EXPTIME"] = cal.exptime
+    h = truth_header(inst.name, ("CALTYPE", cal.kind), cal.band, cal.mjd_obs, cal.exptime)
     h["TWILEVEL"] = (cal.level_adu, "[ADU] twilight level before flat response")
     h["DARKCUR"] = (inst.dark_current, "[e-/s] dark current, hot pixels aside")
     return h

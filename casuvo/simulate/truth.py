@@ -24,10 +24,27 @@ from casuvo.simulate.rendering import MOFFAT_BETA
 from casuvo.surveys.instruments import Instrument
 
 __all__ = ["IMAGING_VERSION", "DetectorTruth", "ExposureTruth", "exposure_truth",
-           "read_truth", "truth_wcs"]
+           "read_truth", "truth_header", "truth_wcs"]
 
 #: Bumped when the image model changes (truth files carry it as SIMVERS).
 IMAGING_VERSION = 1
+
+
+def truth_header(instrument: str, frame: tuple[str, str], band: str | None, mjd_obs: float,
+                 exptime: float) -> fits.Header:
+    """The keywords every truth file starts with, science frame or calibration.
+
+    ``frame`` is the (keyword, value) that says what the frame is: ``("FIELD",
+    sky-model field)`` or ``("CALTYPE", DPR TYPE)``; BAND is 'NONE' without a band.
+    """
+    h = fits.Header()
+    h["SIMVERS"] = (IMAGING_VERSION, "casuvo imaging simulator version")
+    h["INSTRUME"] = instrument
+    h[frame[0]] = frame[1]
+    h["BAND"] = band or "NONE"
+    h["MJD-OBS"] = mjd_obs
+    h["EXPTIME"] = exptime
+    return h
 
 
 @dataclass
@@ -70,27 +87,9 @@ class ExposureTruth:
     """k of δ = k r³ (arcsec⁻², r from the true optical axis in arcsec)."""
     detectors: list[DetectorTruth] = field(default_factory=list)
 
-    @property
-    def seeing(self) -> float:
-        return self.pointing.seeing_arcsec
-
-    @property
-    def ellipticity(self) -> float:
-        return self.pointing.ellipticity
-
-    @property
-    def pointing_error(self) -> tuple[float, float]:
-        return self.pointing.pointing_error_arcsec
-
     def primary_header(self) -> fits.Header:
         p = self.pointing
-        h = fits.Header()
-        h["SIMVERS"] = (IMAGING_VERSION, "casuvo imaging simulator version")
-        h["INSTRUME"] = self.instrument
-        h["FIELD"] = p.field
-        h["BAND"] = p.band or "NONE"
-        h["MJD-OBS"] = p.mjd_obs
-        h["EXPTIME"] = p.exptime
+        h = truth_header(self.instrument, ("FIELD", p.field), p.band, p.mjd_obs, p.exptime)
         h["AIRMASS"] = (p.mean_airmass, "mean airmass used for ZPTRUE")
         h["ZPTRUE"] = (self.zp_true, "mag giving 1 ADU/s in this exposure")
         h["ZPOFFSET"] = (p.zp_offset, "night zero-point offset included in ZPTRUE")

@@ -15,19 +15,47 @@ the data they describe.  This module holds all SQL on the ``ledger`` schema.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import psycopg
+from psycopg.rows import args_row
 from psycopg.types.json import Jsonb
 
 from casuvo._version import __version__
 from casuvo.storage.files import checksum  # the one SHA-256 of a file; re-exported
 
-__all__ = ["BuildRecord", "LedgerEntry", "checksum", "ensure_builds_schema", "ensure_schema",
-           "last_build", "last_ingests", "record", "record_build", "recorded_rows",
-           "recorded_set"]
+__all__ = [
+    "BuildRecord",
+    "FailedProduct",
+    "ImageProduct",
+    "LedgerEntry",
+    "ProductEntry",
+    "ProductSummary",
+    "RunEntry",
+    "checksum",
+    "ensure_builds_schema",
+    "ensure_products_schema",
+    "ensure_schema",
+    "failed_products",
+    "last_build",
+    "last_ingests",
+    "last_runs",
+    "latest_image_products",
+    "product_runs",
+    "product_summaries",
+    "record",
+    "record_build",
+    "record_product",
+    "record_run_end",
+    "record_run_start",
+    "recorded_set",
+]
+
+T = TypeVar("T")
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS ledger;
@@ -61,6 +89,11 @@ class LedgerEntry:
     finished: datetime | None = None
 
 
+def _rows(conn: psycopg.Connection, row: Callable[..., T], query: str,
+          params: Sequence[Any] | None = None) -> list[T]:
+    """The rows ``query`` returns, each made into ``row`` (called with its columns in order)."""
+    with conn.cursor(row_factory=args_row(row)) as cur:
+        return cur.execute(query, params).fetchall()
 
 
 def ensure_schema(conn: psycopg.Connection) -> None:
@@ -87,11 +120,6 @@ def recorded_set(conn: psycopg.Connection, target: str) -> dict[str, str]:
     return {file: checksum for file, checksum, _ in _last_ok(conn, target)}
 
 
-def recorded_rows(conn: psycopg.Connection, target: str) -> int:
-    """Rows the last successful ingest into ``target`` loaded (all its files)."""
-    return sum(rows for _, _, rows in _last_ok(conn, target))
-
-
 def _last_ok(conn: psycopg.Connection, target: str) -> list[tuple[str, str, int]]:
     return conn.execute(
         "SELECT file, checksum, rows FROM ledger.ingests WHERE target = %s AND status = 'ok'"
@@ -101,10 +129,9 @@ def _last_ok(conn: psycopg.Connection, target: str) -> list[tuple[str, str, int]
 
 def last_ingests(conn: psycopg.Connection, limit: int = 10) -> list[LedgerEntry]:
     """The most recent ledger rows, newest first (for ``casuvo status``)."""
-    rows = conn.execute(
-        "SELECT target, file, checksum, rows, seconds, status, message, finished"
-        " FROM ledger.ingests ORDER BY finished DESC, id DESC LIMIT %s", (limit,)).fetchall()
-    return [LedgerEntry(*row) for row in rows]
+    return _rows(conn, LedgerEntry,
+                 "SELECT target, file, checksum, rows, seconds, status, message, finished"
+                 " FROM ledger.ingests ORDER BY finished DESC, id DESC LIMIT %s", (limit,))
 
 
 PRODUCTS_DDL = """
@@ -151,6 +178,153 @@ def ensure_products_schema(conn: psycopg.Connection) -> None:
     if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'gavoadmin'").fetchone():
         conn.execute("GRANT USAGE ON SCHEMA ledger TO gavoadmin;"
                      " GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO gavoadmin")
+
+
+@dataclass(frozen=True)
+class ProductEntry:
+    """One ``ledger.products`` row: a product of a pipeline run, or a failure (kind 'failed').
+
+    ``inputs`` maps input paths to their SHA-256; ``qc`` and ``meta`` may hold
+    numpy numbers (written as JSON floats).
+    """
+
+    run_id: str
+    pipeline: str
+    product: str
+    kind: str
+    files: Sequence[str]
+    inputs: Mapping[str, str | None]
+    params: Mapping[str, Any]
+    qc: Mapping[str, Any] | None
+    meta: Mapping[str, Any] | None
+    status: str
+    """'ok', 'failed' or 'resumed' (found complete, not made again)."""
+    message: str | None = None
+    seconds: float | None = None
+
+
+def record_run_start(conn: psycopg.Connection, run_id: str, pipeline: str, scheduler: str,
+                     params: Mapping[str, Any]) -> None:
+    """Open a pipeline run in ``ledger.runs`` (status 'running' until :func:`record_run_end`)."""
+    conn.execute("INSERT INTO ledger.runs (run_id, pipeline, scheduler, params,"
+                 " code_version) VALUES (%s, %s, %s, %s, %s)",
+                 (run_id, pipeline, scheduler, json.dumps(dict(params)), __version__))
+
+
+def record_product(conn: psycopg.Connection, entry: ProductEntry) -> None:
+    """Append a product (or a failure) of a run to ``ledger.products``."""
+    def as_json(value: Mapping[str, Any] | None) -> str | None:
+        return None if value is None else json.dumps(value, default=float)
+
+    conn.execute(
+        "INSERT INTO ledger.products (run_id, pipeline, product, kind, files, inputs, params,"
+        " qc, meta, status, message, seconds, code_version)"
+        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)",
+        (entry.run_id, entry.pipeline, entry.product, entry.kind, list(entry.files),
+         json.dumps(dict(entry.inputs)), json.dumps(dict(entry.params)), as_json(entry.qc),
+         as_json(entry.meta), entry.status, entry.message, entry.seconds, __version__))
+
+
+def record_run_end(conn: psycopg.Connection, run_id: str, status: str, n_ok: int,
+                   n_failed: int, n_resumed: int) -> None:
+    """Close a pipeline run: its final status and product counts."""
+    conn.execute("UPDATE ledger.runs SET finished = now(), status = %s, n_ok = %s,"
+                 " n_failed = %s, n_resumed = %s WHERE run_id = %s",
+                 (status, n_ok, n_failed, n_resumed, run_id))
+
+
+class RunEntry(NamedTuple):
+    """A pipeline run as ``casuvo pipeline status`` lists it."""
+
+    run_id: str
+    pipeline: str
+    started: datetime
+    finished: datetime | None
+    status: str
+    n_ok: int | None
+    n_resumed: int | None
+    n_failed: int | None
+
+
+def last_runs(conn: psycopg.Connection, limit: int = 6) -> list[RunEntry]:
+    """The most recently started pipeline runs, newest first."""
+    return _rows(conn, RunEntry,
+                 "SELECT run_id, pipeline, started, finished, status, n_ok, n_resumed, n_failed"
+                 " FROM ledger.runs ORDER BY started DESC LIMIT %s", (limit,))
+
+
+class ProductSummary(NamedTuple):
+    """The products of one pipeline and kind (latest record of each): count and mean QC."""
+
+    pipeline: str
+    kind: str
+    n: int
+    n_pass: int
+    seeing_arcsec: float | None
+    magzpt: float | None
+    depth: float | None
+
+
+def product_summaries(conn: psycopg.Connection) -> list[ProductSummary]:
+    """Per pipeline and kind: the products (each at its latest record that did not fail),
+    how many passed QC, and their mean seeing, zero point and depth."""
+    return _rows(conn, ProductSummary, """
+        SELECT pipeline, kind, count(*),
+               count(*) FILTER (WHERE qc->>'qcstatus' = 'pass'),
+               avg((qc->>'seeing_arcsec')::float), avg((qc->>'magzpt')::float),
+               avg((qc->>'depth')::float)
+        FROM (SELECT DISTINCT ON (product) * FROM ledger.products
+              WHERE status <> 'failed' ORDER BY product, finished DESC) p
+        GROUP BY pipeline, kind ORDER BY pipeline, kind""")
+
+
+class FailedProduct(NamedTuple):
+    """A failure recorded by a pipeline run: when, which pipeline, and its message."""
+
+    finished: datetime
+    pipeline: str
+    message: str | None
+
+
+def failed_products(conn: psycopg.Connection, limit: int = 10) -> list[FailedProduct]:
+    """The most recent product failures, newest first."""
+    return _rows(conn, FailedProduct,
+                 "SELECT finished, pipeline, message FROM ledger.products"
+                 " WHERE status = 'failed' ORDER BY finished DESC LIMIT %s", (limit,))
+
+
+class ImageProduct(NamedTuple):
+    """The latest successful record of a stacked pawprint or tile."""
+
+    product: str
+    kind: str
+    files: list[str]
+    qc: dict[str, Any]
+    meta: dict[str, Any]
+
+
+def latest_image_products(conn: psycopg.Connection, pipeline: str) -> list[ImageProduct]:
+    """The stacks and tiles of ``pipeline``, each at its latest record that did not fail."""
+    return _rows(conn, ImageProduct,
+                 "SELECT DISTINCT ON (product) product, kind, files, qc, meta"
+                 " FROM ledger.products"
+                 " WHERE pipeline = %s AND status <> 'failed' AND kind IN ('stack', 'tile')"
+                 " ORDER BY product, finished DESC", (pipeline,))
+
+
+def product_runs(conn: psycopg.Connection, pipeline: str) -> dict[str, str]:
+    """{product file name: run id} of the last successful run that made or kept it.
+
+    A run that made a product ('ok') wins over later ones that found it made
+    ('resumed').  Empty when the pipelines have never run (no ledger table yet).
+    """
+    if conn.execute("SELECT to_regclass('ledger.products')").fetchone()[0] is None:
+        return {}
+    rows = conn.execute(
+        "SELECT DISTINCT ON (product) product, run_id FROM ledger.products"
+        " WHERE pipeline = %s AND status IN ('ok', 'resumed')"
+        " ORDER BY product, (status = 'ok') DESC, finished DESC", (pipeline,)).fetchall()
+    return {product: run for product, run in rows}
 
 
 BUILDS_DDL = """

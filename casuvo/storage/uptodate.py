@@ -167,16 +167,19 @@ def record_build(conn: psycopg.Connection, fp: Fingerprint, *, outputs: Iterable
 
 
 def ensure_current(dsn: str, fp: Fingerprint, outputs: Iterable[Path],
-                   build: Callable[[], Mapping[str, Any]], *, force: bool = False
-                   ) -> Outcome:
+                   build: Callable[[], Mapping[str, Any]], *, tables: Iterable[str] = (),
+                   force: bool = False) -> Outcome:
     """Run ``build`` unless ``fp``'s target is up to date; record what it wrote.
 
     ``build`` returns the build's summary (JSON-able; recorded, and given back
     on a skip) and raises on failure — the failure is recorded with its
     message and re-raised, and the last good build keeps standing only if its
-    outputs are still intact.
+    outputs are still intact.  ``tables`` (``schema.table``) are database
+    outputs: the rows the build left in each are recorded, and a table that
+    holds another number of rows later makes the target stale.
     """
     outputs = list(outputs)
+    tables = list(tables)
     with psycopg.connect(dsn, autocommit=True) as conn:
         if not force and (last := current_build(conn, fp)) is not None:
             return Outcome(True, last)
@@ -189,7 +192,12 @@ def ensure_current(dsn: str, fp: Fingerprint, outputs: Iterable[Path],
                          status="failed", message=str(exc) or type(exc).__name__)
         raise
     with psycopg.connect(dsn, autocommit=True) as conn:
-        made = record_build(conn, fp, outputs=outputs, result=result,
+        rows = {table: row_count(conn, table) for table in tables}
+        missing = [table for table, n in rows.items() if n is None]
+        if missing:
+            raise LookupError(f"{', '.join(missing)}: the build of {fp.target} did not "
+                              "create it")
+        made = record_build(conn, fp, outputs=outputs, tables=rows, result=result,
                             seconds=time.perf_counter() - t0)
     return Outcome(False, made)
 

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from casuvo.sky.healpix import lonlat_to_nested
+from casuvo.storage.files import atomic_path, write_json
 from casuvo.xmatch.catalogue import Catalogue, TableSpec, load_catalogue
 from casuvo.xmatch.errors import XmatchError
 from casuvo.xmatch.kernel import KdTreeKernel, Side
@@ -135,14 +136,11 @@ def match_partition(kernel: KdTreeKernel, a: Side, b: Side, a_rows: np.ndarray,
     table = pa.table({"a_row": a_rows[pairs.a], "b_row": b_rows[pairs.b],
                       "separation": pairs.separation_arcsec})
     parts = Path(parts_dir)
-    tmp = parts / f".{name}.parquet.tmp"
-    pq.write_table(table, tmp)
-    os.replace(tmp, parts / f"{name}.parquet")
+    with atomic_path(parts / f"{name}.parquet") as tmp:
+        pq.write_table(table, tmp)
     cost = {"name": name, "n_a": len(a), "n_b": len(b), "n_pairs": len(pairs),
             "seconds": seconds}
-    tmp = parts / f".{name}.done.tmp"
-    tmp.write_text(json.dumps(cost))
-    os.replace(tmp, parts / f"{name}.done")
+    write_json(parts / f"{name}.done", cost)
     return cost
 
 
@@ -211,9 +209,7 @@ def _prepare_parts(parts_dir: Path, plan: dict, out_dir: Path) -> None:
                         "previous partitions are discarded", out_dir)
             shutil.rmtree(parts_dir)
     parts_dir.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir / ".plan.json.tmp"
-    tmp.write_text(json.dumps(plan, indent=1))
-    os.replace(tmp, plan_file)
+    write_json(plan_file, plan, indent=1)
 
 
 def _run_partitions(todo: list, args: XmatchArgs, client: object | None) -> list[dict]:
@@ -272,21 +268,20 @@ _UNITS = {"angular_distance": "arcsec", "distanceMins": "arcmin"}
 
 def _write(path: Path, columns: dict[str, np.ndarray], fmt: str) -> None:
     """Write one output table, complete or not at all."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    if fmt == "parquet":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    with atomic_path(path) as tmp:
+        if fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-        pq.write_table(pa.table(columns), tmp)
-    else:
-        from astropy.table import Table
+            pq.write_table(pa.table(columns), tmp)
+        else:
+            from astropy.table import Table
 
-        table = Table(columns)
-        for name, unit in _UNITS.items():
-            if name in table.colnames:
-                table[name].unit = unit
-        table.write(tmp, format="fits", overwrite=True)
-    os.replace(tmp, path)
+            table = Table(columns)
+            for name, unit in _UNITS.items():
+                if name in table.colnames:
+                    table[name].unit = unit
+            table.write(tmp, format="fits", overwrite=True)
 
 
 def run_xmatch(args: XmatchArgs, client: object | None = None) -> XmatchSummary:
@@ -388,9 +383,7 @@ def run_xmatch(args: XmatchArgs, client: object | None = None) -> XmatchSummary:
         len(parts) - len(computed), len(a), len(b), int(a_row.size), int(best.sum()),
         int(quality.mutual.sum()), time.perf_counter() - t_start,
         {k: str(v) for k, v in outputs.items()}, tuple(costs))
-    tmp = out_dir / ".summary.json.tmp"
-    tmp.write_text(json.dumps(asdict(summary), indent=1))
-    os.replace(tmp, out_dir / "summary.json")
+    write_json(out_dir / "summary.json", asdict(summary), indent=1)
     log.info("%d pairs, %d best matches (%d one-to-one) in %.1f s; %d partitions computed, "
              "%d resumed", summary.n_pairs, summary.n_best, summary.n_mutual,
              summary.seconds, summary.computed, summary.resumed)

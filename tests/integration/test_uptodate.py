@@ -171,6 +171,35 @@ def test_table_that_lost_rows_reruns(settings, target, files) -> None:
             conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
+def test_ensure_current_records_the_rows_of_its_tables(settings, target, files) -> None:
+    table = f"public.casuvo_uptodate_{uuid.uuid4().hex[:8]}"
+    inputs, _ = files
+    fp = uptodate.fingerprint(target, inputs)
+    runs = []
+
+    def build() -> dict:
+        runs.append(1)
+        with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute(f"CREATE TABLE {table} AS SELECT generate_series(1, 4) AS n")
+        return {}
+
+    try:
+        made = uptodate.ensure_current(settings.dsn, fp, [], build, tables=[table])
+        assert made.build.tables == {table: 4} and len(runs) == 1
+        assert uptodate.ensure_current(settings.dsn, fp, [], build, tables=[table]).skipped
+        with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            conn.execute(f"INSERT INTO {table} VALUES (5)")
+        assert not uptodate.ensure_current(settings.dsn, fp, [], build, tables=[table]).skipped
+        assert len(runs) == 2
+        with pytest.raises(LookupError, match="did not create it"):
+            uptodate.ensure_current(settings.dsn, fp, [], lambda: {}, tables=["public.nosuch"],
+                                    force=True)
+    finally:
+        with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
 def test_ingested_files_of_a_table_never_loaded(settings) -> None:
     with pytest.raises(uptodate.StaleInputError, match="nosuch.table has not been loaded"):
         uptodate.ingested_files(settings.dsn, "nosuch.table")
