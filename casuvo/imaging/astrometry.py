@@ -5,7 +5,7 @@
    errors of a few arcsec).  All detection–reference pairs within a search
    radius vote in a 2-D histogram of offsets; the peak is the shift.
 2. Fine fit: unambiguous nearest matches within 1″ after the shift feed
-   astropy's ``fit_wcs_from_points`` (TAN, with SIP terms when enough stars
+   a linear TAN-SIP fit (:mod:`casuvo.imaging.tansip`; SIP terms when enough stars
    constrain them); two iterations with 3σ clipping.
 The RMS of the final residuals and the number of stars are CASU's STDCRMS and
 NUMBRMS.
@@ -20,9 +20,9 @@ import numpy as np
 from astropy import units as u
 from astropy.coordinates import SkyCoord, search_around_sky
 from astropy.wcs import WCS
-from astropy.wcs.utils import fit_wcs_from_points
 
 from casuvo.imaging.reference import Reference
+from casuvo.imaging.tansip import fit_tan_sip
 
 __all__ = ["AstrometryError", "AstrometryResult", "DetectorStars", "solve", "solve_mosaic"]
 
@@ -78,8 +78,7 @@ def solve(x: np.ndarray, y: np.ndarray, header_wcs: WCS, ref: Reference,
             raise AstrometryError(f"only {n} stars matched within {match_arcsec}″ "
                                   f"(need {min_stars})")
         sip = 2 if n >= 40 else None
-        xy = (x[good] - 1, y[good] - 1)
-        wcs = fit_wcs_from_points(xy, ref_c[idx[good]], projection="TAN", sip_degree=sip)
+        wcs = fit_tan_sip(x[good] - 1, y[good] - 1, ref_c[idx[good]], sip)
         fitted = wcs.pixel_to_world(x - 1, y - 1)
         resid = fitted[good].separation(ref_c[idx[good]]).arcsec
         rms = float(np.sqrt(np.mean(resid**2)))
@@ -196,7 +195,7 @@ def solve_mosaic(detectors: Sequence[DetectorStars], ref: Reference,
         ex, ey = _focal(d, gx, gy, pixel_scale)
         grid = _design(ex / 1000, ey / 1000)
         world = plane.pixel_to_world(grid @ cx * 1000, grid @ cy * 1000)
-        fitted = fit_wcs_from_points((gx - 1, gy - 1), world, projection="TAN", sip_degree=3)
+        fitted = fit_tan_sip(gx - 1, gy - 1, world, 3, crpix=((nx + 1) / 2, (ny + 1) / 2))
         mine = good[det == k]
         if not mine.any():
             results.append(AstrometryResult(fitted, float("nan"), 0, (dra, ddec)))

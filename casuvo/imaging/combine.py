@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Combining images: jittered exposures into a pawprint stack, stacks into a tile.
 
-Both resample with ``reproject`` onto a target WCS, scale every input to a
-common zero point, and weight by confidence.  A stack keeps the first
+Both resample onto a target WCS (:mod:`casuvo.imaging.resample`: a cubic
+spline that keeps the seeing, over a pixel map interpolated between exact WCS
+nodes), scale every input to a common zero point, and weight by confidence.  A stack keeps the first
 exposure's detector grid; a tile gets the optimal celestial TAN grid of all
 its inputs.  Confidence of the result is the summed input confidence scaled
 to a median of 100, so shallow edges and gaps show as low confidence.
@@ -15,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from astropy.wcs import WCS
-from reproject import reproject_interp
 from reproject.mosaicking import find_optimal_celestial_wcs
+
+from casuvo.imaging.resample import resample
 
 __all__ = ["Combined", "Input", "mosaic", "stack"]
 
@@ -67,14 +69,12 @@ def stack(inputs: Sequence[Input]) -> Combined:
     wsum = np.zeros(ref.data.shape, np.float64)
     for inp in inputs:
         scale = _scale(inp, zp) / inp.exptime * texp
-        data = np.nan_to_num(inp.data) * scale
-        weight = inp.conf.astype(np.float64) * np.isfinite(inp.data)
-        if inp is not ref:
-            data, _ = reproject_interp((data, inp.wcs), ref.wcs, shape_out=ref.data.shape)
-            weight, _ = reproject_interp((weight, inp.wcs), ref.wcs, shape_out=ref.data.shape,
-                                         order="nearest-neighbor")
-            weight = np.nan_to_num(weight)
-            data = np.nan_to_num(data)
+        if inp is ref:
+            data = np.nan_to_num(inp.data) * scale
+            weight = inp.conf.astype(np.float64) * np.isfinite(inp.data)
+        else:
+            data, weight = resample(inp.data * np.float32(scale), inp.conf, inp.wcs, ref.wcs,
+                                    ref.data.shape)
         acc += data * weight
         wsum += weight
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -86,9 +86,8 @@ def stack(inputs: Sequence[Input]) -> Combined:
 def mosaic(inputs: Sequence[Input], total_exptime: float) -> Combined:
     """Co-add detector images into one tile on an optimal TAN grid.
 
-    Each input and its weight map are resampled together (one ``reproject_interp``
-    call on the stacked pair) into the part of the tile grid they cover, and
-    accumulated as a weighted mean.
+    Each input and its weight map are resampled into the part of the tile grid
+    they cover, and accumulated as a weighted mean.
     """
     if not inputs:
         raise ValueError("nothing to mosaic")
@@ -98,8 +97,7 @@ def mosaic(inputs: Sequence[Input], total_exptime: float) -> Combined:
     acc = np.zeros(shape, np.float64)
     wsum = np.zeros(shape, np.float64)
     for inp in inputs:
-        weight = inp.conf.astype(np.float32) * np.isfinite(inp.data)
-        data = np.nan_to_num(inp.data) * (_scale(inp, zp) / inp.exptime * total_exptime)
+        data = inp.data * np.float32(_scale(inp, zp) / inp.exptime * total_exptime)
         ny, nx = inp.data.shape
         corners = inp.wcs.pixel_to_world([0, nx - 1, 0, nx - 1], [0, 0, ny - 1, ny - 1])
         xo, yo = wcs.world_to_pixel(corners)
@@ -107,11 +105,10 @@ def mosaic(inputs: Sequence[Input], total_exptime: float) -> Combined:
         y0, y1 = max(int(np.floor(yo.min())) - 2, 0), min(int(np.ceil(yo.max())) + 3, shape[0])
         if x1 <= x0 or y1 <= y0:
             continue
-        pair = np.stack([data * weight, weight])
-        out, _ = reproject_interp((pair, inp.wcs), wcs[y0:y1, x0:x1],
-                                  shape_out=(y1 - y0, x1 - x0))
-        acc[y0:y1, x0:x1] += np.nan_to_num(out[0])
-        wsum[y0:y1, x0:x1] += np.nan_to_num(out[1])
+        out, weight = resample(data, inp.conf, inp.wcs, wcs[y0:y1, x0:x1],
+                               (y1 - y0, x1 - x0))
+        acc[y0:y1, x0:x1] += out * weight
+        wsum[y0:y1, x0:x1] += weight
     with np.errstate(invalid="ignore", divide="ignore"):
         data = np.where(wsum > 0, acc / wsum, np.nan).astype(np.float32)
     return Combined(data, _normalise_conf(wsum), wcs, zp)

@@ -71,15 +71,19 @@ def astrometric_stars(cat: Table) -> tuple[np.ndarray, np.ndarray]:
             np.asarray(cat["Y_coordinate"], float)[use])
 
 
-def calibrate(cat: Table, ast: astrometry.AstrometryResult, background: Background,
-              ref: Reference, filt: Filter, info: ExposureInfo,
+def calibrate(sky: np.ndarray, cat: Table, ast: astrometry.AstrometryResult,
+              background: Background, ref: Reference, filt: Filter, info: ExposureInfo,
               params: DetectionParams, zero: photcal.ZeroPoint | None = None,
-              camera_apcor: dict[str, float] | None = None) -> Calibrated:
+              camera_apcor: dict[str, float] | None = None,
+              camera_seeing: tuple[float, float] | None = None) -> Calibrated:
     """Add calibrated RA/Dec, aperture corrections, zero point and QC to a catalogue.
 
     ``zero`` is the camera's zero point where this detector has too few
     calibration stars of its own (one zero point fits the whole camera, since
-    the flats keep the detectors' relative gains)."""
+    the flats keep the detectors' relative gains); ``camera_apcor`` and
+    ``camera_seeing`` (FWHM″, ellipticity) stand in likewise where the detector has
+    too few point sources.  Seeing, ellipticity and aperture corrections come from
+    point sources only: isolated, unsaturated stars matched to Gaia."""
     x = np.asarray(cat["X_coordinate"], float)
     y = np.asarray(cat["Y_coordinate"], float)
     world = ast.wcs.pixel_to_world(x - 1, y - 1)
@@ -89,13 +93,17 @@ def calibrate(cat: Table, ast: astrometry.AstrometryResult, background: Backgrou
     idx, sep, _ = world.match_to_catalog_sky(ref_c)
     matched = sep.arcsec < 0.5
     sat = info.saturation - background.level
-    apcor = photcal.aperture_corrections(cat, sat, params.rcore_arcsec / info.pixel_scale)
+    rcore = params.rcore_arcsec / info.pixel_scale
+    stars = qc.point_sources(cat, sat, 5 * rcore, reference=matched)
+    apcor = photcal.aperture_corrections(cat, sat, rcore, stars)
     if camera_apcor:  # too few bright isolated stars here: the camera's curve of growth
         apcor = {k: (camera_apcor[k] if not np.isfinite(v) else v) for k, v in apcor.items()}
     zp = zero or photcal.zero_point(cat, ref.g[idx], ref.bp_rp[idx], matched, info.band,
                                     info.exptime, info.airmass, filt.extinction,
                                     apcor["APCOR3"], sat)
-    seeing, ell = qc.measure_seeing(cat, info.pixel_scale)
+    seeing, ell, _ = qc.measure_seeing(sky, cat, stars, info.pixel_scale)
+    if camera_seeing and not np.isfinite(seeing):
+        seeing, ell = camera_seeing
     depth = qc.depth_5sigma(background.noise, info.pixel_scale, zp.magzpt, info.exptime,
                             apcor["APCOR3"], filt.extinction, info.airmass,
                             params.rcore_arcsec)
@@ -106,10 +114,12 @@ def calibrate(cat: Table, ast: astrometry.AstrometryResult, background: Backgrou
 
 def calibrate_detector(sky: np.ndarray, conf: np.ndarray | None, background: Background,
                        header_wcs: WCS, ref: Reference, filt: Filter, info: ExposureInfo,
-                       params: DetectionParams) -> Calibrated:
-    """Detect, solve WCS on its own, calibrate and measure QC of one image (a tile)."""
-    cat = measure(sky, conf, background, info, params)
+                       params: DetectionParams, cat: Table | None = None) -> Calibrated:
+    """Detect (unless ``cat`` holds the sources already), solve WCS on its own, calibrate
+    and measure QC of one image (a tile)."""
+    if cat is None:
+        cat = measure(sky, conf, background, info, params)
     local = _on_detector(ref, header_wcs, sky.shape, margin=60)
     x, y = astrometric_stars(cat)
     ast = astrometry.solve(x, y, header_wcs, local)
-    return calibrate(cat, ast, background, local, filt, info, params)
+    return calibrate(sky, cat, ast, background, local, filt, info, params)

@@ -52,15 +52,22 @@ def _isolated(cat: Table, radius_pix: float) -> np.ndarray:
     return dist[:, 1] > radius_pix
 
 
-def aperture_corrections(cat: Table, saturation: float, rcore_pix: float) -> dict[str, float]:
+def aperture_corrections(cat: Table, saturation: float, rcore_pix: float,
+                         point_sources: np.ndarray | None = None) -> dict[str, float]:
     """APCOR1..APCOR7 (mag, ≥ 0) from the curve of growth of bright isolated stars.
 
     A neighbour inside the largest aperture inflates the "total" flux; in
     crowded Galactic-plane fields that would bias every correction, so only
-    stars without a detected neighbour within 5 × RCORE count.
+    stars without a detected neighbour within 5 × RCORE count.  ``point_sources``
+    (see :func:`casuvo.imaging.qc.point_sources`: also matched to Gaia) is used
+    first where it holds enough stars: nebular knots have other curves of growth.
     """
     isolated = _isolated(cat, 5 * rcore_pix)
     good = _bright_stars(cat, saturation, snr_min=50.0) & isolated
+    if point_sources is not None and (good & point_sources).sum() >= 5:
+        good = good & point_sources
+    elif point_sources is not None and point_sources.sum() >= 5:
+        good = point_sources
     if good.sum() < 5:
         good = _bright_stars(cat, saturation) & isolated
     if good.sum() < 5:

@@ -231,7 +231,7 @@ def _calibrate_all(measured: Sequence[_Measured],
             # The mosaic solution places every detector, even one without stars.
             if sol is None:
                 raise AstrometryError("no astrometric solution")
-            out.append(calibrate(m.catalogue, sol, m.background, ref, filt, m.info,
+            out.append(calibrate(m.sky, m.catalogue, sol, m.background, ref, filt, m.info,
                                  cfg.detection))
         except PhotometryError:
             out.append(None)
@@ -244,6 +244,10 @@ def _calibrate_all(measured: Sequence[_Measured],
                                float(np.median([z.magzrr for z in zps])), 0)
     good = [c for c in out if not isinstance(c, str | None)]
     apcor = {k: float(np.nanmedian([c.apcor[k] for c in good])) for k in good[0].apcor}
+    seeings = [(c.qc.seeing_arcsec, c.qc.ellipticity) for c in good
+               if np.isfinite(c.qc.seeing_arcsec)]
+    seeing = (float(np.median([s for s, _ in seeings])),
+              float(np.median([e for _, e in seeings]))) if seeings else None
     # One zero point for the whole camera (the flats keep the detectors' relative
     # gains), as CASU's MAGZPT: the median over detectors, robust to a sparse one.
     camera = photcal.ZeroPoint(camera.magzpt, float(1.2533 * np.std(
@@ -254,8 +258,9 @@ def _calibrate_all(measured: Sequence[_Measured],
         if isinstance(first, str) or sol is None:  # no solution: a message already
             final.append(first if isinstance(first, str) else "no astrometric solution")
             continue
-        final.append(calibrate(m.catalogue, sol, m.background, ref, filt, m.info,
-                               cfg.detection, zero=camera, camera_apcor=apcor))
+        final.append(calibrate(m.sky, m.catalogue, sol, m.background, ref, filt, m.info,
+                               cfg.detection, zero=camera, camera_apcor=apcor,
+                               camera_seeing=seeing))
     return final
 
 
@@ -410,14 +415,21 @@ def _detector_keywords(cal: Calibrated, bkg: Background, filt: Filter, inst: Ins
 
 def _calibrate_products(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
                         images: Sequence[tuple[str, combine.Combined]], exptime: float,
-                        gaia_files: Sequence[Path], ra: float, dec: float, radius: float
-                        ) -> tuple[list[casu.DetectorProduct], list[casu.CatalogueTable],
-                                   list[qc.DetectorQC]]:
+                        gaia_files: Sequence[Path], ra: float, dec: float, radius: float,
+                        depth: int) -> tuple[list[casu.DetectorProduct],
+                                             list[casu.CatalogueTable], list[qc.DetectorQC]]:
+    """Measure and calibrate the images of a stack or tile.
+
+    ``depth`` is how many exposures a pixel sums (the jitters of a stack; for a
+    tile, the exposures of one of its stacks): the images keep the level of that
+    sum, so a star saturates at ``depth`` × the detector's saturation — counting
+    every exposure of a tile would let saturated stars into the seeing and
+    aperture corrections."""
     filt = inst.filter(group.band)
     ref = load_gaia(gaia_files, ra, dec, radius, float(np.mean([r.mjd for r in group.raws])),
                     cfg.g_max)
     info = ExposureInfo(group.band, exptime, group.mean_airmass, group.raws[0].mjd,
-                        inst.pixel_scale, inst.saturation * len(group.raws))
+                        inst.pixel_scale, inst.saturation * depth)
     products, tables, qcs = [], [], []
     measured = []
     for name, comb in images:
@@ -430,7 +442,7 @@ def _calibrate_products(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
     if len(measured) == 1:  # a tile: one image, its own solution
         m = measured[0]
         calibrated = [(m, calibrate_detector(m.sky, m.conf, m.background, m.wcs, ref, filt,
-                                             info, cfg.detection))]
+                                             info, cfg.detection, m.catalogue))]
     else:
         sols = solve_mosaic([_stars(inst, m) for m in measured], ref,
                             (ra, dec), inst.pixel_scale, cfg.search_arcsec)
@@ -487,7 +499,7 @@ def _stack_impl(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
                        for x, y in inst.layout) / 3600
     raw0 = group.raws[0]
     products, tables, qcs = _calibrate_products(cfg, inst, group, images, texp, gaia_files,
-                                                raw0.ra, raw0.dec, radius)
+                                                raw0.ra, raw0.dec, radius, len(group.raws))
     summary = qc.combine(qcs, group.band, cfg.thresholds)
     meta = _meta(cfg, inst, group, raw0.ra, raw0.dec, texp, "SCIENCE.MEFIMAGE",
                  [r.path.name for r in group.raws], summary, 1)
@@ -537,7 +549,7 @@ def _tile_impl(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
     radius = np.hypot(*tile.data.shape) * inst.pixel_scale / 3600 / 2 * 1.1
     products, tables, qcs = _calibrate_products(
         cfg, inst, group, [("TILE", tile)], exptime, gaia_files, centre.ra.deg,
-        centre.dec.deg, radius)
+        centre.dec.deg, radius, max(1, round(len(group.raws) / len(stacks))))
     summary = qc.combine(qcs, group.band, cfg.thresholds)
     meta = _meta(cfg, inst, group, centre.ra.deg, centre.dec.deg, exptime, "SCIENCE.IMAGE",
                  [Path(s.files[0]).name for s in stacks], summary, len(stacks))
