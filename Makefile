@@ -36,6 +36,7 @@ lint: install
 bench: demo
 	$(VENV)/bin/python bench/ingest.py
 	$(VENV)/bin/python bench/cone.py
+	$(VENV)/bin/python bench/concurrency.py
 	$(VENV)/bin/python bench/images.py
 	$(COMPUTE)/bin/python bench/pipeline.py
 	$(COMPUTE)/bin/python bench/xmatch.py

@@ -52,7 +52,11 @@ class Settings:
     http_host: str = "localhost"
     """CASUVO_HTTP_HOST: host name in the public service URLs."""
     http_port: int = 8080
-    """CASUVO_HTTP_PORT: port of the DaCHS server."""
+    """CASUVO_HTTP_PORT: the public port of the services (the DaCHS server, or the
+    front that spreads requests over several DaCHS processes)."""
+    server_processes: int = 0
+    """CASUVO_SERVER_PROCESSES: DaCHS server processes behind the public port; 0 means
+    one per CPU core (at most 4); 1 runs a single DaCHS on the public port, no front."""
     seed: int = 20161
     """CASUVO_SEED: random seed of the demo survey (same seed, same sky)."""
     scale: float = 1.0
@@ -107,6 +111,18 @@ class Settings:
     @property
     def log_dir(self) -> Path:
         return self.var / "logs"
+
+    @property
+    def dachs_processes(self) -> int:
+        """How many DaCHS server processes ``casuvo up`` runs (``server_processes`` resolved)."""
+        if self.server_processes > 0:
+            return self.server_processes
+        return max(1, min(os.cpu_count() or 1, 4))
+
+    @property
+    def front_dir(self) -> Path:
+        """The front's generated files: per-process gavo.rc, haproxy.cfg, pids, ports."""
+        return self.var / "front"
 
     @property
     def server_url(self) -> str:

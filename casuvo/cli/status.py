@@ -21,11 +21,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     from casuvo.storage import ledger, pgcluster
 
     db_up = pgcluster.is_running(settings)
-    pid = instance.server_pid(settings)
+    pids = instance.server_pids(settings)
     print(f"PostgreSQL {settings.db_host}:{settings.db_port}: "
           f"{'running' if db_up else 'not running'}")
-    print(f"DaCHS {settings.server_url}: "
-          f"{f'running (pid {pid})' if pid else 'not running'}")
+    running = (f"running (pid {pids[0]})" if len(pids) == 1 else
+               f"running, {len(pids)} processes behind haproxy (pids "
+               f"{', '.join(map(str, pids))})" if pids else "not running")
+    print(f"DaCHS {settings.server_url}: {running}")
     if not db_up:
         return 1
     print("\nPublished tables:")
@@ -41,4 +43,4 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         when = e.finished.strftime("%Y-%m-%d %H:%M:%S") if e.finished else "?"
         what = f"{e.rows:,d} rows, {e.seconds:.1f} s" if e.rows is not None else e.message
         print(f"  {when}  {e.status:<7} {e.target:<16} {e.file.rsplit('/', 1)[-1]}: {what}")
-    return 0 if pid else 1
+    return 0 if pids else 1

@@ -34,8 +34,10 @@ __all__ = [
     "dachs_env",
     "ensure_initialised",
     "import_rd",
+    "render_gavo_rc",
     "resource_names",
     "server_pid",
+    "server_pids",
     "start_server",
     "stop_server",
     "wait_until_serving",
@@ -86,19 +88,8 @@ def configure(settings: Settings) -> None:
     for sub in ("etc", "inputs", "cache", "logs", "tmp", "state", "web/templates"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     services = settings.home / "services"
-    secret = settings.var / "adminpasswd"
-    if not secret.exists():
-        secret.write_text(secrets.token_urlsafe(18))
-        secret.chmod(0o600)
-    template = Template((services / "gavo.rc.template").read_text())
-    settings.gavo_rc.write_text(template.substitute(
-        dachs_root=root,
-        group=grp.getgrgid(os.getegid()).gr_name,
-        server_url=settings.server_url,
-        http_port=settings.http_port,
-        user=_user_name(),
-        adminpasswd=secret.read_text().strip(),
-    ))
+    settings.gavo_rc.write_text(render_gavo_rc(settings, settings.http_port,
+                                               root / "logs"))
     for name in ("defaultmeta.txt", "userconfig.rd"):
         if (services / name).exists():
             shutil.copy2(services / name, root / "etc" / name)
@@ -127,6 +118,29 @@ def configure(settings: Settings) -> None:
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(target, target_is_directory=True)
+
+
+def render_gavo_rc(settings: Settings, port: int, log_dir: Path) -> str:
+    """``services/gavo.rc.template`` for a DaCHS server listening on ``port``.
+
+    ``serverURL`` is always the public URL, whichever port the process listens
+    on, so that the links DaCHS writes into its responses (job URLs, DataLink,
+    capabilities) point at the public port.
+    """
+    secret = settings.var / "adminpasswd"
+    if not secret.exists():
+        secret.write_text(secrets.token_urlsafe(18))
+        secret.chmod(0o600)
+    template = Template((settings.home / "services" / "gavo.rc.template").read_text())
+    return template.substitute(
+        dachs_root=settings.dachs_root,
+        log_dir=log_dir,
+        group=grp.getgrgid(os.getegid()).gr_name,
+        server_url=settings.server_url,
+        http_port=port,
+        user=_user_name(),
+        adminpasswd=secret.read_text().strip(),
+    )
 
 
 def _symlink(link: Path, target: Path) -> None:
@@ -180,8 +194,19 @@ def import_rd(settings: Settings, rd: str, *, meta_only: bool = False,
     dachs(settings, "pub", rd)
 
 
+def server_pids(settings: Settings) -> list[int]:
+    """PIDs of the running DaCHS server processes (the primary first); empty if none."""
+    from casuvo.dachs import front
+
+    state = front.read_state(settings)
+    if state is not None and front.is_running(settings):
+        return list(state.pids)
+    pid = server_pid(settings)
+    return [] if pid is None else [pid]
+
+
 def server_pid(settings: Settings) -> int | None:
-    """PID of the running DaCHS server, or None."""
+    """PID of the running single-process DaCHS server (``dachs serve start``), or None."""
     pidfile = settings.dachs_root / "state" / "web.pid"
     try:
         pid = int(pidfile.read_text().strip())
@@ -201,15 +226,37 @@ def _newest_source(settings: Settings) -> float:
 
 
 def start_server(settings: Settings) -> None:
-    """Start the DaCHS server (restarting it if RDs or services/ changed) and wait.
+    """Start the DaCHS server(s) (restarting if RDs or services/ changed) and wait.
 
-    A running server keeps the RDs and configuration it started with, so
-    ``casuvo up`` after an edit restarts it.
+    ``settings.dachs_processes`` == 1: one ``dachs serve start`` on the public
+    port.  More: that many DaCHS processes behind haproxy on the public port
+    (:mod:`casuvo.dachs.front`).  A running server keeps the RDs and
+    configuration it started with, so ``casuvo up`` after an edit restarts it;
+    a change of the number of processes restarts it too.
     """
+    from casuvo.dachs import front
+
+    n = settings.dachs_processes
+    if n > 1:
+        _stop_single(settings)
+        state = front.read_state(settings)
+        if front.is_running(settings) and state is not None and (
+                len(state.ports) != n or state.public_port != settings.http_port
+                or state.started < _newest_source(settings)):
+            log.info("resource descriptors, services/ or the process count changed: "
+                     "restarting DaCHS")
+            front.stop(settings)
+        if not front.is_running(settings):
+            front.stop(settings)  # whatever survived of a broken front
+            log.info("starting %d DaCHS processes behind %s", n, settings.server_url)
+            front.start(settings, n)
+        wait_until_serving(settings)
+        return
+    front.stop(settings)
     pidfile = settings.dachs_root / "state" / "web.pid"
     if server_pid(settings) is not None and pidfile.stat().st_mtime < _newest_source(settings):
         log.info("resource descriptors or services/ changed: restarting DaCHS")
-        stop_server(settings)
+        _stop_single(settings)
     if server_pid(settings) is None:
         log.info("starting DaCHS on %s", settings.server_url)
         dachs(settings, "serve", "start", timeout=120)
@@ -236,7 +283,15 @@ def wait_until_serving(settings: Settings, timeout: float = 120) -> None:
 
 
 def stop_server(settings: Settings) -> bool:
-    """Stop the DaCHS server; returns whether one was running."""
+    """Stop the DaCHS server(s), single or behind the front; returns whether any ran."""
+    from casuvo.dachs import front
+
+    stopped_front = front.stop(settings)
+    return _stop_single(settings) or stopped_front
+
+
+def _stop_single(settings: Settings) -> bool:
+    """Stop the single-process server (``dachs serve start``); returns whether it ran."""
     pid = server_pid(settings)
     if pid is None:
         return False

@@ -1,0 +1,247 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Benchmark: TAP sync and SCS small cones on gaia.sources, 1 DaCHS process vs the front.
+
+The baseline is one DaCHS process of the running stack, reached on its own
+internal port (bypassing haproxy: exactly a single server); the candidate is
+the public port, where haproxy spreads requests over all DaCHS processes
+(``CASUVO_SERVER_PROCESSES``, ``casuvo.dachs.front``).  Both are measured in the
+same run with 1 and 8 concurrent clients (threads, one HTTP session each), each
+client sending a fixed number of 5″ cone queries at random centres in the demo
+fields.  Printed: throughput, p50, p95, the ratios, and the goals of issue 12
+(8 clients ≥ 1.8× one process; TAP p50 ≤ 30 ms, SCS p50 ≤ 10 ms).  The CPU
+time of DaCHS, haproxy and PostgreSQL per request is measured too: on a shared
+machine the wall-clock throughput depends on what else runs, while the
+throughput that CPU time allows on two free cores does not.
+``--json PATH`` writes the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import requests
+
+from casuvo.archive.endpoints import endpoints
+from casuvo.config import Settings
+from casuvo.dachs import front
+from casuvo.simulate.fields import DEMO_FIELDS
+
+RADIUS_DEG = 5 / 3600
+THROUGHPUT_GOAL = 1.8
+P50_GOAL_MS = {"tap": 30.0, "scs": 10.0}
+
+
+def _centres(seed: int, n: int) -> list[tuple[float, float]]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        f = DEMO_FIELDS[i % len(DEMO_FIELDS)]
+        half = f.size_deg / 2 * 0.6
+        dec = f.dec + rng.uniform(-half, half)
+        ra = f.ra + rng.uniform(-half, half) / np.cos(np.radians(dec))
+        out.append((float(ra), float(dec)))
+    return out
+
+
+def _request(session: requests.Session, base: str, kind: str, ra: float, dec: float) -> None:
+    if kind == "tap":
+        adql = ("SELECT source_id, ra, dec, phot_g_mean_mag FROM gaia.sources WHERE "
+                f"1=CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra}, {dec}, {RADIUS_DEG}))")
+        resp = session.post(f"{base}/tap/sync", data={
+            "REQUEST": "doQuery", "LANG": "ADQL", "QUERY": adql}, timeout=120)
+    else:
+        resp = session.get(f"{base}/gaia/q/cone/scs.xml",
+                           params={"RA": ra, "DEC": dec, "SR": RADIUS_DEG}, timeout=120)
+    resp.raise_for_status()
+    if b"<TABLE" not in resp.content:
+        raise RuntimeError(f"{kind} answered without a table: {resp.text[:300]}")
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of the processes (``/proc/<pid>/stat``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
+
+
+def _postgres_pids(settings: Settings) -> list[int]:
+    """The postmaster of the local cluster and its backends."""
+    try:
+        master = int((settings.pgdata / "postmaster.pid").read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return []
+    pids = [master]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == master:
+                pids.append(int(stat.parent.name))
+        except (FileNotFoundError, ValueError, IndexError):
+            continue
+    return pids
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measurement: a target, a protocol, a number of concurrent clients."""
+
+    target: str
+    kind: str
+    clients: int
+    seconds: float
+    latencies: list[float]
+    dachs_cpu: float
+    """CPU seconds the DaCHS processes spent in the run."""
+    total_cpu: float
+    """CPU seconds of DaCHS, haproxy and PostgreSQL in the run."""
+
+    @property
+    def throughput(self) -> float:
+        return len(self.latencies) / self.seconds
+
+    def percentile(self, q: float) -> float:
+        return float(np.percentile(self.latencies, q) * 1e3)
+
+    def capacity(self, processes: int, cores: int = 2) -> float:
+        """Requests/s this server side could sustain on ``cores`` free cores: each
+        DaCHS process is one interpreter (at most one core), and DaCHS, haproxy and
+        PostgreSQL together get ``cores``.  Independent of other load on the
+        machine, which the wall-clock throughput is not."""
+        n = len(self.latencies)
+        return min(processes * n / self.dachs_cpu, cores * n / self.total_cpu)
+
+
+def measure(base: str, target: str, kind: str, clients: int, per_client: int,
+            seed: int, dachs_pids: list[int], other_pids: list[int]) -> Run:
+    """``clients`` threads each send ``per_client`` requests; wall time over all."""
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients + 1)
+
+    def client(index: int) -> None:
+        session = requests.Session()
+        centres = _centres(seed * 100 + index, per_client + 2)
+        for ra, dec in centres[:2]:  # warm the connection
+            _request(session, base, kind, ra, dec)
+        barrier.wait()
+        mine = []
+        try:
+            for ra, dec in centres[2:]:
+                t = time.perf_counter()
+                _request(session, base, kind, ra, dec)
+                mine.append(time.perf_counter() - t)
+        except BaseException as exc:  # reported after the run
+            errors.append(exc)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = time.perf_counter()
+    cpu0 = _cpu_seconds(dachs_pids), _cpu_seconds(other_pids)
+    for t in threads:
+        t.join()
+    seconds = time.perf_counter() - start
+    dachs_cpu = _cpu_seconds(dachs_pids) - cpu0[0]
+    total_cpu = dachs_cpu + _cpu_seconds(other_pids) - cpu0[1]
+    if errors:
+        raise errors[0]
+    return Run(target, kind, clients, seconds, latencies, dachs_cpu, total_cpu)
+
+
+def _figure(name: str, value: float, unit: str, baseline: str, baseline_value: float,
+            ratio: float, goal: str, met: bool) -> dict:
+    return {"name": name, "value": round(value, 3), "unit": unit, "baseline": baseline,
+            "baseline_value": round(baseline_value, 3), "ratio": round(ratio, 3),
+            "goal": goal, "met": bool(met)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", type=int, default=40,
+                        help="requests per client (single client: 2n)")
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
+    args = parser.parse_args()
+    settings = Settings.from_env()
+    state = front.read_state(settings)
+    if state is None or not front.is_running(settings):
+        raise SystemExit("no front running: start the stack with CASUVO_SERVER_PROCESSES "
+                         "> 1 (the default on a machine with several cores)")
+    public = endpoints(settings)["base"].rstrip("/")
+    single = state.process_urls()[0]
+    n_proc = len(state.ports)
+    targets = {"1 process": single, f"{n_proc} processes": public}
+
+    runs: dict[tuple[str, str, int], Run] = {}
+    other = [state.haproxy_pid, *_postgres_pids(settings)]
+    print(f"{'target':<13} {'kind':<4} {'clients':>7} {'req/s':>8} {'p50 ms':>8} "
+          f"{'p95 ms':>8} {'CPU ms/req':>10} {'2-core req/s':>12}")
+    for kind in ("tap", "scs"):
+        for clients in (1, 8):
+            for seed, (target, base) in enumerate(targets.items()):
+                per_client = 2 * args.n if clients == 1 else args.n
+                run = measure(base, target, kind, clients, per_client, seed + 10 * clients,
+                              state.pids, other)
+                runs[(target, kind, clients)] = run
+                procs = 1 if target == "1 process" else n_proc
+                print(f"{target:<13} {kind:<4} {clients:>7} {run.throughput:8.1f} "
+                      f"{run.percentile(50):8.1f} {run.percentile(95):8.1f} "
+                      f"{run.total_cpu / len(run.latencies) * 1e3:10.1f} "
+                      f"{run.capacity(procs):12.1f}")
+
+    figures = []
+    multi = f"{n_proc} processes"
+    print()
+    for kind in ("tap", "scs"):
+        label = "TAP sync" if kind == "tap" else "SCS"
+        base_run, run = runs[("1 process", kind, 8)], runs[(multi, kind, 8)]
+        ratio = run.throughput / base_run.throughput
+        figures.append(_figure(
+            f"{label} 5\" cone, 8 clients, throughput, {multi} behind haproxy",
+            run.throughput, "req/s", "1 DaCHS process, 8 clients", base_run.throughput,
+            ratio, f">= {THROUGHPUT_GOAL}x one process", ratio >= THROUGHPUT_GOAL))
+        cap, cap_base = run.capacity(n_proc), base_run.capacity(1)
+        figures.append(_figure(
+            f"{label} 5\" cone, 8 clients, 2-core capacity from CPU time, {multi}",
+            cap, "req/s", "1 DaCHS process, same model", cap_base, cap / cap_base,
+            f">= {THROUGHPUT_GOAL}x one process (projected)", cap / cap_base >= THROUGHPUT_GOAL))
+        figures.append(_figure(
+            f"{label} 5\" cone, 8 clients, p95 latency, {multi}", run.percentile(95), "ms",
+            "1 DaCHS process, 8 clients", base_run.percentile(95),
+            run.percentile(95) / base_run.percentile(95), "reported", True))
+        one, one_base = runs[(multi, kind, 1)], runs[("1 process", kind, 1)]
+        goal = P50_GOAL_MS[kind]
+        figures.append(_figure(
+            f"{label} 5\" cone, 1 client, p50 latency through the front", one.percentile(50),
+            "ms", "1 DaCHS process directly, 1 client", one_base.percentile(50),
+            one.percentile(50) / one_base.percentile(50), f"<= {goal:g} ms",
+            one.percentile(50) <= goal))
+        figures.append(_figure(
+            f"{label} 5\" cone, 1 client, p95 latency through the front", one.percentile(95),
+            "ms", "1 DaCHS process directly, 1 client", one_base.percentile(95),
+            one.percentile(95) / one_base.percentile(95), "reported", True))
+    for f in figures:
+        print(f"{f['name']:<62} {f['value']:8.1f} {f['unit']:<5} vs {f['baseline_value']:8.1f}"
+              f"  {f['ratio']:5.2f}x  goal {f['goal']:<22} {'met' if f['met'] else 'NOT met'}")
+    if args.json:
+        args.json.write_text(json.dumps({"bench": "concurrency", "figures": figures},
+                                        indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
