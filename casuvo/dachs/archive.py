@@ -5,10 +5,15 @@ The RDs call these functions from their grammars, SODA descriptor generator,
 data functions and DataLink meta makers; the knowledge of what a product is
 lives in :mod:`casuvo.archive.imagemeta`, this module only translates it into DaCHS's
 objects.  A published image is one extension of a CASU multi-extension file,
-so its accref is ``<file path>/<extension>`` and its SODA descriptor carries
-the extension's header: DaCHS's standard FITS cutout machinery then works on
-that extension, and :func:`keep_image_extension` returns it as a
-two-HDU FITS file (primary header + the image), never the whole MEF.
+so its accref is ``<file path>/<extension>``.
+
+SODA runs in DaCHS's datalink core with DaCHS's parameter parsing, geometry
+(``coords.getPixelLimits``) and error documents, but with casuvo's own
+descriptor, metaMaker and data function in place of the stock
+``//soda#fits_standardDLFuncs``: the extension's layout, headers and WCS are
+cached per file version, the cutout reads only the rows it covers and goes
+out as a two-HDU FITS file (primary header + the image), never the whole MEF
+(:mod:`casuvo.dachs.cutout` says why each step is faster).
 """
 
 from __future__ import annotations
@@ -20,14 +25,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from astropy.io import fits
-
 from casuvo.archive import imagemeta
 from casuvo.config import Settings
+from casuvo.dachs import cutout
 from casuvo.surveys.registry import load_registry
 
-__all__ = ["ancillary_rows", "check_cutout", "image_descriptor", "image_links", "image_rows",
-           "keep_image_extension"]
+__all__ = ["ancillary_rows", "check_cutout", "cut_image", "cutout_limits", "format_image",
+           "image_descriptor", "image_links", "image_rows", "soda_parameters"]
 
 def _settings() -> Settings:
     return Settings.from_env()
@@ -72,7 +76,12 @@ def ancillary_rows(survey: str) -> Iterator[dict[str, Any]]:
 
 
 def image_descriptor(pub_did: str, accref_prefix: str) -> Any:
-    """The SODA/DataLink descriptor of one image (one extension of a product file)."""
+    """The SODA/DataLink descriptor of one image (one extension of a product file).
+
+    The products table says where the file is (one query per request); the
+    file's layout and headers come from :func:`casuvo.dachs.cutout.image_file`,
+    read once per file version rather than per request.
+    """
     from gavo import base
     from gavo.protocols import datalink, products
     from gavo.rscdef import getAccrefFromStandardPubDID
@@ -95,7 +104,11 @@ def _image_descriptor_class() -> type:
     from gavo.protocols import datalink
 
     class ImageDescriptor(datalink.FITSProductDescriptor):
-        """A FITS descriptor for one image extension of a multi-extension file."""
+        """A FITS descriptor for one image extension of a multi-extension file.
+
+        ``hdr`` and ``primaryHeader`` are the cached, shared headers of
+        :class:`casuvo.dachs.cutout.ImageFile`: read them, never change them.
+        """
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             kwargs.pop("qnd", None)
@@ -103,10 +116,10 @@ def _image_descriptor_class() -> type:
             self.suppressAutoLinks = True
             self.extnum = int(self.accref.rsplit("/", 1)[1])
             self.imageExtind = self.extnum
-            path = os.path.join(_inputs_dir(), self.accessPath)
-            with fits.open(path) as hdul:
-                self.primaryHeader = hdul[0].header.copy()
-                self.hdr = hdul[self.extnum].header.copy()
+            self.image = cutout.image_file(
+                os.path.join(_inputs_dir(), self.accessPath), self.extnum)
+            self.primaryHeader = self.image.primary_header
+            self.hdr = self.image.header
             self.slices = []
             self.dataIsPristine = True
             self._axesTouched = set()
@@ -128,14 +141,97 @@ class _Lazy:
 _ImageDescriptor = _Lazy()
 
 
+def _sky(image: cutout.ImageFile) -> dict[str, Any]:
+    """The image's sky WCS and SODA limits, computed once per file version.
+
+    The same values DaCHS's stock metaMakers compute on every request
+    (``soda.iterSpatialAxisKeys``, ``fits_makePOLYGONMeta``,
+    ``fits_makeCIRCLEMeta``), with DaCHS's own functions.
+    """
+    extras = image.extras
+    if "wcs" in extras:
+        return extras
+    from gavo.base import coords
+
+    with image.lock:
+        if "wcs" in extras:
+            return extras
+        wcs, axes = coords.getSkyWCS(image.header)
+        if wcs is None:
+            raise ValueError(f"{image.path}[{image.ext}] has no celestial WCS")
+        footprint = wcs.calcFootprint(image.header)
+        prm = wcs.wcs
+        intervals = []
+        for name, col, description, ucd, kind in (
+                (prm.lattyp.strip(), prm.lat, "The latitude coordinate", "pos.eq.dec",
+                 "WCSLAT"),
+                (prm.lngtyp.strip(), prm.lng, "The longitude coordinate", "pos.eq.ra",
+                 "WCSLONG")):
+            lo, hi = float(min(footprint[:, col])), float(max(footprint[:, col]))
+            if kind == "WCSLONG" and coords.straddlesStitchingLine(lo, hi):
+                lo, hi = hi - 360, lo
+            intervals.append((name, description, ucd, kind, lo, hi))
+        extras["intervals"] = intervals
+        extras["polygon"] = coords.getSpolyFromWCSFields(wcs).asSODA()
+        extras["circle"] = coords.getCoveringCircle(wcs, axes).asSODA()
+        extras["wcs"] = wcs
+    return extras
+
+
+def soda_parameters(descriptor: Any) -> Iterator[Any]:
+    """SODA's input parameters of one image, as DaCHS's stock metaMakers declare them.
+
+    RA and DEC intervals, POS, POLYGON, CIRCLE, PIXEL_1, PIXEL_2 and KIND with
+    the same names, types, UCDs and limits as ``//soda#fits_standardDLFuncs``
+    (minus SCALE, whose stock implementation cannot read an extension), from
+    values cached per file version (:func:`_sky`).
+    """
+    from gavo import rscdef, svcs
+    from gavo.base import makeStruct as MS  # noqa: N814 - DaCHS's name
+
+    image = descriptor.image
+    sky = _sky(image)
+    descriptor.axisNames = {}
+    for name, description, ucd, kind, lo, hi in sky["intervals"]:
+        descriptor.axisNames[name] = kind
+        yield MS(svcs.InputKey, name=name, unit="deg", description=description, ucd=ucd,
+                 multiplicity="single", type="double precision[2]", xtype="interval",
+                 values=MS(rscdef.Values, min=lo, max=hi))
+    yield MS(svcs.InputKey, name="POS", type="text", ucd="phys.angArea;obs",
+             description="Region to (approximately) cut out, as Circle,"
+             " Region, or Polygon", multiplicity="forced-single")
+    yield MS(svcs.InputKey, name="POLYGON", type="double precision(*)", xtype="polygon",
+             ucd="phys.argArea;obs", unit="deg",
+             description="A polygon (as a flattened array of ra, dec pairs)"
+             " that should be covered by the cutout.", multiplicity="forced-single",
+             values=MS(rscdef.Values, max=sky["polygon"]))
+    yield MS(svcs.InputKey, name="CIRCLE", type="double precision(3)", xtype="circle",
+             ucd="phys.argArea;obs", unit="deg",
+             description="A circle (as a flattened array of ra, dec, radius)"
+             " that should be covered by the cutout.", multiplicity="forced-single",
+             values=MS(rscdef.Values, max=sky["circle"]))
+    ny, nx = image.shape
+    for axis, length, ucd in ((1, nx, "pos.cartesian.x;instr.pixel"),
+                              (2, ny, "pos.cartesian.y;instr.pixel")):
+        yield MS(svcs.InputKey, name=f"PIXEL_{axis}", type="integer[2]", unit="",
+                 xtype="interval", description=f"Pixel coordinate along axis {axis}",
+                 ucd=ucd, multiplicity="forced-single",
+                 values=MS(rscdef.Values, min=1, max=length))
+    yield MS(svcs.InputKey, name="KIND", type="text", multiplicity="forced-single",
+             description="Set to HEADER to retrieve just the primary header, leave empty"
+             " for data.",
+             values=MS(rscdef.Values, options=[
+                 MS(rscdef.Option, content_="HEADER", title="Retrieve header only"),
+                 MS(rscdef.Option, content_="DATA",
+                    title="Retrieve the full data, including header (default)")]))
+
+
 def check_cutout(descriptor: Any, args: dict[str, Any]) -> None:
-    """Reject cutout geometries that cannot mean anything (before any file is opened).
+    """Reject cutout geometries that cannot mean anything (before any pixel is read).
 
     DaCHS parses the SODA parameters but accepts a circle of negative or zero
     radius (and cuts an arbitrary region for it); such a request is a usage
-    error.  As the first data function this must leave ``descriptor.data``
-    set; DaCHS's ``fits_makeHDUList``, which runs next, replaces the
-    placeholder with the opened file.
+    error.
     """
     from gavo import base
     from gavo.protocols import siap
@@ -165,28 +261,112 @@ def check_cutout(descriptor: Any, args: dict[str, Any]) -> None:
         if limits is not None and len(limits) == 2 and limits[0] > limits[1]:
             raise base.ValidationError(
                 f"{axis} lower limit {limits[0]} is above the upper limit {limits[1]}", axis)
-    descriptor.data = "not opened yet"
 
 
-def keep_image_extension(descriptor: Any) -> None:
-    """Reduce the opened MEF to the primary header and the requested image.
-
-    Runs after DaCHS's cutout functions; an empty cut (no overlap) has already
-    been answered by SODA's error.  The primary header is kept (observation
-    keywords, PROVn) without data, as ESO Phase 3 single images have it.
-    """
+def _translate_pos(args: dict[str, Any]) -> None:
+    """SODA POS as CIRCLE, POLYGON or RA/DEC (what ``//soda#fits_translateSODAPOS`` does)."""
     from gavo import base
+    from gavo.protocols import siap
+    from gavo.utils import DEG, pgsphere
 
-    hdul = descriptor.data
-    image = hdul[descriptor.imageExtind]
-    if image.data is None or 0 in image.data.shape:
-        raise base.ValidationError(
-            "The cutout does not overlap this image (NoOverlap).", "POS")
-    primary = fits.PrimaryHDU(header=descriptor.primaryHeader.copy())
-    primary.header["EXTEND"] = True
-    descriptor.data = fits.HDUList([primary, fits.ImageHDU(image.data, image.header)])
-    descriptor.imageExtind = 1
+    if not args.get("POS"):
+        return
+    geom = siap.parseSIAP2Geometry(args["POS"])
+    args["POS"] = None
+    if isinstance(geom, pgsphere.SCircle):
+        if args.get("CIRCLE"):
+            raise base.ValidationError("Cannot give POS and CIRCLE in one request.", "POS")
+        args["CIRCLE"] = geom
+    elif isinstance(geom, pgsphere.SPoly):
+        if args.get("POLYGON"):
+            raise base.ValidationError("Cannot give POS and POLYGON in one request.", "POS")
+        args["POLYGON"] = geom
+    elif isinstance(geom, pgsphere.SBox):
+        if args.get("RA") or args.get("DEC"):
+            raise base.ValidationError("Cannot give POS and RA/DEC in one request.", "POS")
+        args["RA"] = (geom.corner1.x / DEG, geom.corner2.x / DEG)
+        args["DEC"] = (geom.corner1.y / DEG, geom.corner2.y / DEG)
+    else:
+        raise base.ValidationError("Unexpected geometry result", "POS")
+
+
+def cutout_limits(descriptor: Any, args: dict[str, Any]
+                  ) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """0-based [x0, x1), [y0, y1) of the requested cutout; None for the whole image.
+
+    DaCHS's stock cutout semantics: POLYGON and CIRCLE (and POS) cover their
+    pixel bounding box (``coords.getPixelLimits`` on the polygon's vertices),
+    RA/DEC intervals the box of their corners, PIXEL_n pixel ranges; one axis
+    cut twice is a usage error (``changingAxis``); no overlap is SODA's
+    NoOverlap error.
+    """
+    from gavo.base import coords
+    from gavo.protocols import soda
+
+    _translate_pos(args)
+    image = descriptor.image
+    limits: dict[int, tuple[Any, Any]] = {}
+    geometric = [(name, geom.asPoly() if name == "CIRCLE" else geom)
+                 for name in ("POLYGON", "CIRCLE") if (geom := args.get(name))]
+    ranges = [name for name in ("RA", "DEC") if args.get(name) is not None]
+    if geometric or ranges:
+        sky = _sky(image)
+        wcs = sky["wcs"]
+        with image.lock:
+            found = []
+            for name, poly in geometric:
+                found += [(name, s) for s in coords.getPixelLimits(poly.asCooPairs(), wcs)]
+            if ranges:
+                box = {kind: [lo, hi] for _, _, _, kind, lo, hi in sky["intervals"]}
+                for name in ranges:
+                    kind = descriptor.axisNames[name]
+                    box[kind][0] = max(box[kind][0], args[name][0])
+                    box[kind][1] = min(box[kind][1], args[name][1])
+                corners = [(box["WCSLONG"][0], box["WCSLAT"][0]),
+                           (box["WCSLONG"][1], box["WCSLAT"][1])]
+                found += [(ranges[-1], s) for s in coords.getPixelLimits(corners, wcs)]
+        for name, (axis, lo, hi) in found:
+            descriptor.changingAxis(axis, name)
+            limits[axis] = (lo, hi)
+        if any(lo == hi for lo, hi in limits.values()):   # DaCHS's "no overlap" sentinel
+            raise soda.EmptyData()
+    for axis in (1, 2):
+        name = f"PIXEL_{axis}"
+        if args.get(name) is not None:
+            descriptor.changingAxis(axis, name)
+            limits[axis] = tuple(args[name])
+    if not limits:
+        return None
+    ny, nx = image.shape
+    return (cutout.axis_slice(nx, *limits.get(1, (None, None))),
+            cutout.axis_slice(ny, *limits.get(2, (None, None))))
+
+
+def cut_image(descriptor: Any, args: dict[str, Any]) -> None:
+    """The SODA data function: validate, locate and read the cutout.
+
+    Leaves in ``descriptor.data`` what :func:`format_image` sends: the
+    cutout's bytes (:func:`casuvo.dachs.cutout.cut`, only the rows it
+    covers read), the header alone for KIND=HEADER, or the whole image.
+    """
+    check_cutout(descriptor, args)
+    box = cutout_limits(descriptor, args)
+    image = descriptor.image
+    if args.get("KIND") == "HEADER":
+        ny, nx = image.shape
+        x, y = box or ((0, nx), (0, ny))
+        descriptor.data = ("application/fits-header", cutout.header_only(image, x, y))
+    elif box is None:
+        descriptor.data = cutout.FITSResponse(cutout.whole_image(image), image.full_length)
+    else:
+        cut = cutout.cut(image, *box)
+        descriptor.data = cutout.FITSResponse(cut.parts, cut.length)
     descriptor.dataIsPristine = False
+
+
+def format_image(descriptor: Any) -> Any:
+    """The SODA data formatter: what :func:`cut_image` prepared, as DaCHS's dlget sends it."""
+    return descriptor.data
 
 
 def image_links(descriptor: Any) -> Iterator[Any]:
@@ -204,8 +384,7 @@ def image_links(descriptor: Any) -> Iterator[Any]:
         f"{service_url}/{schema}/q/dl/dlget?ID={did}",
         description=f"This image: extension {descriptor.extnum} of {name} as a FITS file",
         semantics="#this", contentType="image/fits",
-        contentLength=descriptor.hdr.get("NAXIS1", 0) * descriptor.hdr.get("NAXIS2", 0) * 4
-        + 8640)
+        contentLength=descriptor.image.full_length)
     yield descriptor.makeLink(
         products.makeProductLink(descriptor.accref) + "?preview=True",
         description="PNG preview of this image", semantics="#preview",

@@ -349,19 +349,27 @@
             return archive.image_descriptor(pubDID, "products/\survey/")
           </code>
         </descriptorGenerator>
+        <!-- SODA: DaCHS's parameter parsing, geometry and errors, casuvo's
+          cached image layout and row reads in place of the stock
+          //soda#fits_standardDLFuncs (casuvo.dachs.cutout says why). -->
+        <metaMaker>
+          <setup imports="casuvo.dachs.archive"/>
+          <code>
+            yield from archive.soda_parameters(descriptor)
+          </code>
+        </metaMaker>
         <dataFunction>
           <setup imports="casuvo.dachs.archive"/>
           <code>
-            archive.check_cutout(descriptor, args)
+            archive.cut_image(descriptor, args)
           </code>
         </dataFunction>
-        <FEED source="//soda#fits_standardDLFuncs"/>
-        <dataFunction>
+        <dataFormatter>
           <setup imports="casuvo.dachs.archive"/>
           <code>
-            archive.keep_image_extension(descriptor)
+            return archive.format_image(descriptor)
           </code>
-        </dataFunction>
+        </dataFormatter>
         <metaMaker semantics="#auxiliary">
           <setup imports="casuvo.dachs.archive"/>
           <code>
