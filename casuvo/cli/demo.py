@@ -80,6 +80,21 @@ def _pipeline(settings: Settings, options: DemoOptions, *, survey: str) -> int:
     return run_pipeline(settings, survey, RunOptions(progress=options.progress))
 
 
+def _pipelines(settings: Settings, options: DemoOptions, *, surveys: Sequence[str]) -> int:
+    """Every survey's pipeline at once, each a compute job with its own Dask cluster.
+
+    One after another, each survey's last tiles kept one core busy and the other
+    idle; side by side, one survey's tail overlaps the other's bulk (the
+    operating system shares the cores between the clusters' workers).  The exit
+    status is the first non-zero one.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, len(surveys))) as pool:
+        statuses = list(pool.map(lambda s: _pipeline(settings, options, survey=s), surveys))
+    return next((s for s in statuses if s), 0)
+
+
 def _publish(settings: Settings, options: DemoOptions) -> int:
     from casuvo.cli.publish import publish
 
@@ -136,7 +151,8 @@ def demo_steps(settings: Settings) -> tuple[Step, ...]:
         Step("up", _up),
         Step("simulate", _simulate),
         Step("ingest gaia", _ingest_gaia),
-        *each("pipeline", _pipeline, "survey", pipeline.surveys(settings)),
+        Step("pipelines " + " ".join(pipeline.surveys(settings)),
+             functools.partial(_pipelines, surveys=pipeline.surveys(settings))),
         Step("publish", _publish),
         # band-merge the tiles, load <survey>.sources
         *each("ingest sources", _sources, "survey", ingest.source_surveys(settings)),

@@ -172,12 +172,16 @@ def ensure_products_schema(conn: psycopg.Connection) -> None:
     """Create the pipeline run and product tables if needed.
 
     DaCHS's administrative role may read them: the archives publish the
-    product records through views (``vista.processing``) that it owns.
+    product records through views (``vista.processing``) that it owns.  Pipelines
+    of several surveys start at once: a transaction-level advisory lock keeps their
+    DDL and GRANTs apart (concurrent GRANTs fail with "tuple concurrently updated").
     """
-    conn.execute(PRODUCTS_DDL)
-    if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'gavoadmin'").fetchone():
-        conn.execute("GRANT USAGE ON SCHEMA ledger TO gavoadmin;"
-                     " GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO gavoadmin")
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('casuvo ledger schema'))")
+        conn.execute(PRODUCTS_DDL)
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'gavoadmin'").fetchone():
+            conn.execute("GRANT USAGE ON SCHEMA ledger TO gavoadmin;"
+                         " GRANT SELECT ON ALL TABLES IN SCHEMA ledger TO gavoadmin")
 
 
 @dataclass(frozen=True)
