@@ -33,13 +33,21 @@ lint: install
 	$(VENV)/bin/ruff check casuvo tests bench deploy pipelines
 	$(VENV)/bin/lint-imports
 
+# Each bench writes its figures (value, same-run baseline, ratio, goal) to
+# var/bench/<name>.json; bench/report.py makes bench/results.md and .json of them.
+BENCH_OUT := var/bench
+BENCHES := ingest cone concurrency images pipeline xmatch
+
 bench: demo
-	$(VENV)/bin/python bench/ingest.py
-	$(VENV)/bin/python bench/cone.py
-	$(VENV)/bin/python bench/concurrency.py
-	$(VENV)/bin/python bench/images.py
-	$(COMPUTE)/bin/python bench/pipeline.py
-	$(COMPUTE)/bin/python bench/xmatch.py
+	mkdir -p $(BENCH_OUT)
+	rm -f $(foreach b,$(BENCHES),$(BENCH_OUT)/$(b).json)
+	$(VENV)/bin/python bench/ingest.py --json $(BENCH_OUT)/ingest.json
+	$(VENV)/bin/python bench/cone.py --json $(BENCH_OUT)/cone.json
+	$(VENV)/bin/python bench/concurrency.py --json $(BENCH_OUT)/concurrency.json
+	$(VENV)/bin/python bench/images.py --json $(BENCH_OUT)/images.json
+	$(COMPUTE)/bin/python bench/pipeline.py --json $(BENCH_OUT)/pipeline.json
+	$(COMPUTE)/bin/python bench/xmatch.py --json $(BENCH_OUT)/xmatch.json
+	$(VENV)/bin/python bench/report.py $(foreach b,$(BENCHES),$(BENCH_OUT)/$(b).json)
 
 stop:
 	@if [ -x $(CASUVO) ]; then $(CASUVO) down; fi
