@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import psycopg
 import requests
+from report import figure, write_json  # bench/report.py, beside this script
 
 from casuvo.archive.endpoints import endpoints
 from casuvo.config import Settings
@@ -36,7 +38,9 @@ def _centres(rng: np.random.Generator, n: int) -> list[tuple[float, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=40, help="queries per radius")
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args()
+    figures = []
     settings = Settings.from_env()
     tap = endpoints(settings)["tap"] + "/sync"
     rng = np.random.default_rng(1)
@@ -66,6 +70,15 @@ def main() -> None:
             t50, t95 = np.percentile(tap_t, [50, 95]) * 1e3
             print(f"{r:6.0f}″ {np.mean(rows):7.1f} {s50:7.2f}ms {s95:7.2f}ms {t50:7.1f}ms "
                   f"{t95:7.1f}ms {t50 / s50:11.1f}x")
+            small = r == RADII_ARCSEC[0]
+            figures.append(figure(
+                f"TAP sync cone {r:.0f}″ p50 ({np.mean(rows):.0f} rows)", round(t50, 2), "ms",
+                baseline="same cone as SQL over psycopg, p50", baseline_value=round(s50, 3),
+                goal="≤ 30 ms" if small else None, met=bool(t50 <= 30) if small else None))
+            figures.append(figure(f"TAP sync cone {r:.0f}″ p95", round(t95, 2), "ms",
+                                  baseline="SQL p95", baseline_value=round(s95, 3)))
+    if args.json:
+        write_json(args.json, "cone", figures, queries_per_radius=args.n)
 
 
 if __name__ == "__main__":

@@ -8,13 +8,16 @@
    (sep, 13 apertures) against SExtractor (``source-extractor``, same threshold,
    minimum area and apertures) on the same image.
 3. The Dask pipeline on the demo's second VISTA night with 1 and with 2 workers.
-Run in the compute environment: ``var/venv-compute/bin/python bench/pipeline.py``.
+Run in the compute environment: ``var/venv-compute/bin/python bench/pipeline.py``;
+``--json PATH`` writes the figures, with issue 12's goals, for ``bench/report.py``.
 """
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,7 +40,13 @@ from casuvo.simulate.pointing import Pointing
 from casuvo.simulate.skymodel import ALL_BANDS, build_sky
 from casuvo.surveys.instruments import instrument
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import figure, write_json  # bench/report.py: standard library only
+
 MJD = 60441.1
+#: Issue 12's goals: detection + photometry ÷ SExtractor, exposure ÷ 16 SExtractor runs,
+#: Dask speed-up from 1 to 2 workers.
+DETECT_GOAL, EXPOSURE_GOAL, DASK_GOAL = 1.2, 3.0, 1.8
 
 
 def full_size_exposure(settings: Settings, work: Path) -> tuple[float, float, Path]:
@@ -132,6 +141,10 @@ def dask_workers(settings: Settings, work: Path) -> dict[int, float]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, metavar="PATH",
+                        help="write the figures for bench/report.py")
+    args = parser.parse_args()
     settings = Settings.from_env()
     with tempfile.TemporaryDirectory(dir=settings.var) as tmp:
         work = Path(tmp)
@@ -145,6 +158,22 @@ def main() -> None:
         times = dask_workers(settings, work)
         print(f"Dask, VISTA night 2 of the demo: 1 worker {times[1]:.1f} s, 2 workers "
               f"{times[2]:.1f} s; speed-up {times[1] / times[2]:.2f}")
+    if args.json:
+        sex = "SExtractor, same image and parameters, 1 thread"
+        detect, exposure, speedup = t_c / t_s, t_red / (16 * t_s), times[1] / times[2]
+        write_json(args.json, "pipeline", [
+            figure("detection + 13 apertures, one 2048² detector (s; ratio = ÷ baseline)",
+                   t_c, "s", baseline=sex, baseline_value=t_s, ratio=detect,
+                   goal=f"≤ {DETECT_GOAL:g}× SExtractor", met=detect <= DETECT_GOAL),
+            figure("whole VIRCAM exposure (16 × 2048²) reduced on one core (s; "
+                   "ratio = ÷ baseline)", t_red, "s",
+                   baseline="16 × SExtractor's per-detector time", baseline_value=16 * t_s,
+                   ratio=exposure, goal=f"≤ {EXPOSURE_GOAL:g}× 16 SExtractor runs",
+                   met=exposure <= EXPOSURE_GOAL),
+            figure("Dask pipeline, demo VISTA night 2, 2 workers (s; ratio = speed-up)",
+                   times[2], "s", baseline="same, 1 worker", baseline_value=times[1],
+                   ratio=speedup, goal=f"≥ {DASK_GOAL:g}× speed-up", met=speedup >= DASK_GOAL),
+        ], sources={"casuvo": n_c, "sextractor": n_s}, simulate_s=t_sim)
 
 
 if __name__ == "__main__":

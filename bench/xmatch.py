@@ -13,6 +13,8 @@ rest unrelated), from FITS files:
   start-up is reported apart), with the measured per-partition kernel costs.
 
 The pair counts of all engines are printed side by side (they must agree).
+``--json PATH`` writes the figures for ``bench/report.py``; the goal is issue
+17's (≥ 3× STILTS's speed, same run).
 Run in the compute environment: ``var/venv-compute/bin/python bench/xmatch.py``.
 """
 
@@ -22,6 +24,7 @@ import argparse
 import logging
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +36,12 @@ from astropy.table import Table
 
 from casuvo.xmatch import TableSpec, XmatchArgs, run_xmatch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import figure, write_json  # bench/report.py: standard library only
+
 RADIUS = 1.0                      # arcsec
+#: casuvo.xmatch (2 workers) against STILTS tmatch2 find=all, as a speed ratio (issue 17).
+STILTS_GOAL = 3.0
 DENSITY = 50_000                  # sources per deg²
 
 
@@ -99,6 +107,8 @@ def casuvo_match(a: Path, b: Path, out: Path, workers: int) -> tuple[float, floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows per catalogue")
+    parser.add_argument("--json", type=Path, metavar="PATH",
+                        help="write the figures for bench/report.py")
     args = parser.parse_args()
     import distributed  # noqa: F401 - configures its loggers on import; quieten them after
 
@@ -146,6 +156,29 @@ def main() -> None:
         agree = n_st_all == n_ap_all == s1.n_pairs == runs[2][2].n_pairs
         print(f"pair counts agree (STILTS all = astropy = casuvo 1 = casuvo 2): {agree}; "
               f"one-to-one = STILTS best: {s1.n_mutual == n_st_best}")
+        if args.json:
+            stilts_all = "STILTS tmatch2 find=all (JVM start, FITS read)"
+            speed = "ratio = baseline s ÷ this s"
+            figures = [
+                figure(f"casuvo.xmatch, 2 workers, all + best + VSA (s; {speed})",
+                       runs[2][1], "s", baseline=stilts_all, baseline_value=st_all,
+                       ratio=st_all / runs[2][1], goal=f"≥ {STILTS_GOAL:g}× STILTS's speed",
+                       met=st_all / runs[2][1] >= STILTS_GOAL),
+                figure(f"casuvo.xmatch, 1 worker (s; {speed})", runs[1][1], "s",
+                       baseline=stilts_all, baseline_value=st_all, ratio=st_all / runs[1][1]),
+                figure(f"astropy search_around_sky, all pairs (s; {speed})", ap_all, "s",
+                       baseline=stilts_all, baseline_value=st_all, ratio=st_all / ap_all),
+                figure(f"astropy match_coordinates_sky, best (s; {speed})", ap_best, "s",
+                       baseline="STILTS tmatch2 find=best", baseline_value=st_best,
+                       ratio=st_best / ap_best),
+                figure("casuvo.xmatch 1 → 2 workers (speed-up)", runs[1][1] / runs[2][1], "×",
+                       baseline="casuvo.xmatch, 1 worker", baseline_value=1.0),
+                figure("pair counts agree with STILTS and astropy (1 = yes)", float(agree), "",
+                       goal="identical pairs", met=bool(agree)),
+            ]
+            write_json(args.json, "xmatch", figures, rows=args.rows, radius_arcsec=RADIUS,
+                       pairs=s1.n_pairs, note=f"{args.rows:,} × {args.rows:,} rows at "
+                                              f"{RADIUS:g}″")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -24,11 +24,20 @@
     Querying
     ========
 
-    Positions are indexed twice: ``pos`` is a stored pgSphere point with a GiST
-    index, and the pair (ra, dec) has a functional pgSphere index, so both
-    ``CONTAINS(pos, CIRCLE(...))`` and ``CONTAINS(POINT(ra, dec), CIRCLE(...))``
-    use an index.  ``healpix12`` (btree) is derived from source_id; integer
-    division of it by 4^(12-k) gives the HEALPix index at level k.
+    Positions are indexed once, by a functional pgSphere GiST index on the
+    pair (ra, dec), the one DaCHS's ``//scs#pgs-pos-index`` mixin declares.
+    DaCHS translates ``CONTAINS(POINT('ICRS', ra, dec), CIRCLE(...))`` (or a
+    POLYGON) and ``DISTANCE(POINT('ICRS', ra, dec), POINT(...)) &lt; r`` into
+    ``spoint(RADIANS(ra), RADIANS(dec)) &lt;@ ...``, which is that index's
+    expression: these queries, joins with uploaded tables and the cone search
+    service use it.  ``pos`` is the same position as a stored pgSphere point,
+    for reading and for geometry in the select list; it has no index of its
+    own (a second GiST of the same positions doubled the index build of an
+    ingest), so ``CONTAINS(pos, ...)`` and ``DISTANCE(pos, ...)`` in a WHERE or
+    ON clause scan the whole table: write cones and joins on
+    ``POINT('ICRS', ra, dec)``.  ``healpix12`` (btree) is derived from
+    source_id; integer division of it by 4^(12-k) gives the HEALPix index at
+    level k.
   </meta>
 
   <table id="sources" onDisk="True" adql="True" mixin="//scs#pgs-pos-index">
@@ -151,11 +160,13 @@
       description="Nested HEALPix index at level 12 (source_id / 2^35)."/>
     <column name="pos" type="spoint"
       ucd="pos.eq" verbLevel="25"
-      description="Position (ra, dec) as a pgSphere point, for ADQL geometry."/>
+      description="Position (ra, dec) as a pgSphere point.  Not indexed: for
+        cones and joins write POINT('ICRS', ra, dec), which is."/>
 
     <index columns="source_id"/>
     <index columns="healpix12"/>
-    <index columns="pos" method="GIST"/>
+    <!-- No GiST on pos: the mixin's functional index on spoint(ra, dec) is the
+      one DaCHS's ADQL (POINT(ra, dec)) and SCS SQL use. -->
 
     <script type="preIndex" lang="SQL" name="generated columns">
       ALTER TABLE \qName DROP COLUMN designation, DROP COLUMN healpix12,

@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
+import numpy as np
 import psycopg
 import pytest
+from astropy.io import fits
+from astropy.table import Table
 
+from casuvo.dachs.instance import dachs_env
 from casuvo.storage.ingest import IngestError, ingest_catalogue
+from casuvo.storage.ingest.fitstable import (
+    CatalogueFileError,
+    column_names,
+    read_columns,
+    read_rows,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -72,6 +83,18 @@ def _indexes(settings) -> dict[str, tuple[int, str, bool]]:
     return {name: (oid, definition, valid) for name, oid, definition, valid in rows}
 
 
+def _access(settings) -> tuple[str, list[str], list[str]]:
+    """gaia.sources' owner and privileges, and any shadow tables an ingest left in gaia."""
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        owner, acl = conn.execute(
+            "SELECT pg_get_userbyid(relowner), relacl::text[] FROM pg_class"
+            " WHERE oid = 'gaia.sources'::regclass").fetchone()
+        leftovers = [r[0] for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'gaia'"
+            " AND tablename LIKE '%%casuvo%%'")]
+    return owner, sorted(acl), leftovers
+
+
 def _plan(settings, where: str) -> str:
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         return "\n".join(r[0] for r in conn.execute(
@@ -87,9 +110,12 @@ def test_indexes_survive_a_reload(settings, gaia_files, gaia_catalogue) -> None:
     planner's use of the indexes for an identifier look-up and a cone.
     """
     before = _indexes(settings)
-    assert set(before) == {"sources_pos", "sources_healpix12", "sources_source_id",
-                           "sources_spoint_sources"}
+    # One GiST on the positions: the functional one that ADQL and SCS use.
+    assert set(before) == {"sources_healpix12", "sources_source_id", "sources_spoint_sources"}
     content = _checksum(settings)
+    access = _access(settings)
+    assert access[0] == "gavoadmin" and "gavo=r/gavoadmin" in access[1]
+    assert access[2] == []
     result = ingest_catalogue(settings.dsn, TARGET, gaia_files, order_by="source_id",
                               force=True, progress=False)
     assert not result.skipped
@@ -101,6 +127,9 @@ def test_indexes_survive_a_reload(settings, gaia_files, gaia_catalogue) -> None:
         assert definition == before[name][1]
         assert valid
     assert _checksum(settings) == content
+    # The reload builds a new table and swaps it in: what DaCHS needs of the
+    # old one (owner, read access for its roles) comes along, nothing is left over.
+    assert _access(settings) == access
     source_id = int(gaia_catalogue["source_id"][0])
     assert "sources_source_id" in _plan(settings, f"source_id = {source_id}")
     assert "sources_spoint_sources" in _plan(
@@ -145,3 +174,83 @@ def test_cli_names_the_bad_file(settings, casuvo_bin, gaia_files, tmp_path) -> N
     assert proc.returncode == 1
     assert "gaia_broken.fits" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+#: ADQL cones as users write them; DaCHS must turn each into SQL the GiST index serves.
+INDEXED_ADQL = {
+    "contains-point": "SELECT source_id FROM gaia.sources WHERE 1 = CONTAINS("
+                      "POINT('ICRS', ra, dec), CIRCLE('ICRS', 194.3, -64.75, 0.01))",
+    "distance-point": "SELECT source_id FROM gaia.sources WHERE "
+                      "DISTANCE(POINT('ICRS', ra, dec), POINT('ICRS', 194.3, -64.75)) < 0.01",
+}
+
+
+@pytest.mark.parametrize("form", sorted(INDEXED_ADQL))
+def test_adql_cones_on_ra_dec_use_the_position_index(settings, gaia_catalogue,
+                                                      form: str) -> None:
+    """The one GiST index of gaia.sources serves the ADQL forms the examples use.
+
+    The SQL is what DaCHS's own translator writes for the query; its plan must
+    go through ``sources_spoint_sources`` (the column ``pos`` has no index).
+    """
+    translated = subprocess.run(
+        [sys.executable, "-m", "casuvo.dachs.adqlsql", INDEXED_ADQL[form]],
+        env=dachs_env(settings), capture_output=True, text=True, check=True).stdout
+    assert "spoint(RADIANS(ra), RADIANS(dec))" in translated
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + translated))
+    assert "sources_spoint_sources" in plan, plan
+
+
+def test_fast_reader_agrees_with_astropy(gaia_files, tmp_path) -> None:
+    """read_rows (raw big-endian rows, own DATASUM check) gives astropy's values;
+    a changed data byte is caught by the checksum."""
+    path = gaia_files[0]
+    names = column_names(path)
+    fast = read_rows(path, names, "source_id")
+    ref = read_columns(path, names)
+    order = np.argsort(ref["source_id"], kind="stable")
+    for name in names:
+        if fast[name].dtype.kind == "S":
+            assert [v.rstrip(b"\0 ").decode() for v in fast[name]] == \
+                [str(v) for v in ref[name][order]], name
+        else:
+            assert np.array_equal(np.asarray(fast[name]), np.asarray(ref[name])[order],
+                                  equal_nan=True), name
+    bad = tmp_path / "flipped.fits"
+    data = bytearray(path.read_bytes())
+    with fits.open(path) as hdul:
+        offset = hdul.fileinfo(1)["datLoc"] + 100
+    data[offset] ^= 0x01
+    bad.write_bytes(bytes(data))
+    with pytest.raises(CatalogueFileError, match="checksum"):
+        read_rows(bad, names)
+
+
+def test_nulls_nans_and_strings_survive_the_load(settings, tmp_path) -> None:
+    """NaN floats and TNULL integers arrive as NULL, padded strings without padding."""
+    table = Table({"id": np.array([1, 2, 3], dtype=np.int64),
+                   "x": np.array([1.5, np.nan, -2.25]),
+                   "f": np.array([np.nan, 0.5, 3.0], dtype=np.float32),
+                   "n": np.ma.MaskedArray(np.array([31, -1, 3], dtype=np.int16),
+                                          mask=[False, True, False]),
+                   "s": np.array(["VARIABLE", "NOT_AVAILABLE", ""])})
+    path = tmp_path / "t.fits"
+    fits.HDUList([fits.PrimaryHDU(), fits.table_to_hdu(table)]).writeto(path, checksum=True)
+    target = "public.casuvo_ingest_probe"
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {target}")
+        conn.execute(f"CREATE TABLE {target} (id bigint, x double precision, f real,"
+                     " n smallint, s text, twice bigint GENERATED ALWAYS AS (2 * id) STORED)")
+    try:
+        result = ingest_catalogue(settings.dsn, target, [path], force=True, progress=False)
+        assert result.rows == 3
+        with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            rows = conn.execute(f"SELECT * FROM {target} ORDER BY id").fetchall()
+    finally:
+        with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {target}")
+            conn.execute("DELETE FROM ledger.ingests WHERE target = %s", (target,))
+            conn.execute("DELETE FROM ledger.builds WHERE target = %s", (target,))
+    assert rows == [(1, 1.5, None, 31, "VARIABLE", 2), (2, None, 0.5, None, "NOT_AVAILABLE", 4),
+                    (3, -2.25, 3.0, 3, "", 6)]

@@ -1,40 +1,61 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Transactional bulk reload of a published catalogue table from its files.
+"""Atomic bulk reload of a published catalogue table from its files.
 
 The table itself (columns, units, UCDs, indexes) is declared in the DaCHS
 resource descriptor and created by ``dachs imp``; casuvo only fills it.  An
-ingest is one transaction: the table's indexes are dropped, the table is
-truncated, every file is streamed in with binary COPY, and the indexes are
-rebuilt from their own definitions (``pg_get_indexdef``), so the database
-always holds either the old table or the complete new one, never part of a
-file and never duplicates.  Generated columns (the pgSphere position, the
-HEALPix index, derived names) are computed by PostgreSQL during COPY.  Whether
-there is anything to do is :mod:`casuvo.storage.uptodate`'s answer: nothing is
-redone if the last successful ingest into the table had the same files (by
-SHA-256) and parameters and the table still holds the rows it loaded.  The
-build record commits with the rows it describes.
+ingest builds the new table beside the old one and swaps them: a *shadow
+table* is created with the target's definition (``LIKE … INCLUDING ALL``:
+generated columns, constraints, defaults; then its owner, privileges, comment
+and options), every file is streamed into it with binary COPY (several files
+at once, each on its own connection), it is ANALYZEd, and the target's indexes
+are rebuilt on it from their own definitions (``pg_get_indexdef``), several at
+once on separate connections.  Only then, in one short transaction, the old
+table is dropped, the shadow renamed to its name, the indexes renamed to theirs
+and the ledger written.  Until that commit the published table is untouched and
+readable; a failure anywhere drops the shadow and leaves it as it was, so the
+database holds either the old table or the complete new one, never part of a
+file and never duplicates.  (Loading into the published table itself inside one
+transaction, as casuvo did before, would serialise the index builds: other
+connections cannot see uncommitted rows.)  Generated columns (the pgSphere
+position, the HEALPix index, derived names) are computed by PostgreSQL during
+the load.  Whether there is anything to do is :mod:`casuvo.storage.uptodate`'s
+answer: nothing is redone if the last successful ingest into the table had the
+same files (by SHA-256) and parameters and the table still holds the rows it
+loaded.  The build record commits with the swap.
+
+The table is replaced, not emptied: its oid changes (DaCHS and TAP_SCHEMA
+refer to tables by name), and a view depending on it makes the ingest fail
+before it starts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
+import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import psycopg
 from psycopg import sql
 from tqdm import tqdm
 
 from casuvo.storage import ledger, uptodate
-from casuvo.storage.ingest.fitstable import CatalogueFileError, column_names, read_columns
-from casuvo.storage.ingest.pgbinary import HEADER, TRAILER, CopyColumn, iter_chunks
+from casuvo.storage.ingest.fitstable import CatalogueFileError, column_names, read_rows
+from casuvo.storage.ingest.pgbinary import HEADER, TEXT_TYPES, TRAILER, CopyColumn, iter_chunks
 
 __all__ = ["IngestError", "IngestResult", "copy_columns", "ingest_catalogue"]
 
 log = logging.getLogger(__name__)
+
+#: Connections an ingest loads files and builds indexes on, side by side.
+WORKERS = 2
+#: ``maintenance_work_mem`` of the index-building sessions (btree sorts in memory).
+INDEX_MEMORY = "1GB"
 
 
 class IngestError(RuntimeError):
@@ -50,6 +71,11 @@ class IngestResult:
     rows: int
     seconds: float
     skipped: bool
+    phases: dict[str, float] = field(default_factory=dict)
+    """Seconds of each phase: checksums (and file checks), prepare, copy (staging and
+    moving into the new table), analyze, indexes, swap."""
+    index_seconds: dict[str, float] = field(default_factory=dict)
+    """Seconds of each index build (they overlap: their sum exceeds ``phases["indexes"]``)."""
 
     @property
     def rows_per_second(self) -> float:
@@ -75,18 +101,6 @@ def copy_columns(conn: psycopg.Connection, target: str) -> list[CopyColumn]:
     return [CopyColumn(name, pg_type) for name, pg_type in rows]
 
 
-def _index_definitions(conn: psycopg.Connection, target: str) -> list[tuple[str, str]]:
-    schema, table = _split(target)
-    return conn.execute(
-        "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x"
-        " JOIN pg_class i ON i.oid = x.indexrelid"
-        " JOIN pg_class t ON t.oid = x.indrelid"
-        " JOIN pg_namespace n ON n.oid = t.relnamespace"
-        " LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid"
-        " WHERE n.nspname = %s AND t.relname = %s AND c.oid IS NULL"
-        " ORDER BY i.relname", (schema, table)).fetchall()
-
-
 def _validate(files: Sequence[Path], columns: Sequence[CopyColumn]) -> None:
     """Cheap checks before touching the table: each file exists and has the columns.
 
@@ -104,15 +118,82 @@ def _validate(files: Sequence[Path], columns: Sequence[CopyColumn]) -> None:
             raise CatalogueFileError(f"{path}: missing column(s) {', '.join(missing)}")
 
 
+@dataclass(frozen=True)
+class _Index:
+    """An index of the target, to be rebuilt on the shadow table under a temporary name."""
+
+    name: str
+    definition: str
+    constraint: str | None
+    """Name of the PRIMARY KEY / UNIQUE / EXCLUDE constraint the index backs, if any."""
+    kind: str | None
+    constraint_def: str | None
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What the new table must inherit from the one it replaces, besides its columns."""
+
+    owner: str
+    grants: list[tuple[str, str, bool]]
+    comment: str | None
+    options: list[str]
+    indexes: list[_Index]
+
+
+def _shape(conn: psycopg.Connection, target: str) -> _Shape:
+    schema, table = _split(target)
+    oid = conn.execute(
+        "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s", (schema, table)).fetchone()[0]
+    owner, comment, options = conn.execute(
+        "SELECT pg_get_userbyid(relowner), obj_description(oid, 'pg_class'),"
+        " coalesce(reloptions, '{}') FROM pg_class WHERE oid = %s", (oid,)).fetchone()
+    grants = conn.execute(
+        "SELECT a.privilege_type, CASE WHEN a.grantee = 0 THEN 'PUBLIC'"
+        " ELSE pg_get_userbyid(a.grantee) END, a.is_grantable"
+        " FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = %s", (oid,)).fetchall()
+    views = conn.execute(
+        "SELECT DISTINCT v.oid::regclass::text FROM pg_depend d"
+        " JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class"
+        " WHERE d.refobjid = %s AND v.oid <> %s", (oid, oid)).fetchall()
+    if views:
+        raise IngestError(f"{target} cannot be replaced: view(s) "
+                          f"{', '.join(v for v, in views)} depend on it")
+    indexes = [_Index(*row) for row in conn.execute(
+        "SELECT i.relname, pg_get_indexdef(x.indexrelid), c.conname, c.contype::text,"
+        " pg_get_constraintdef(c.oid) FROM pg_index x"
+        " JOIN pg_class i ON i.oid = x.indexrelid"
+        " LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid"
+        " WHERE x.indrelid = %s ORDER BY i.relname", (oid,)).fetchall()]
+    return _Shape(owner, grants, comment, list(options), indexes)
+
+
+_INDEXDEF = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON (?:ONLY )?\S+ USING (\w+) (.*)$", re.S)
+
+
+def _shadow_index(index: _Index, shadow: sql.Composable, temp_name: str) -> tuple[str, str]:
+    """(SQL creating ``index`` on the shadow table as ``temp_name``, its access method)."""
+    match = _INDEXDEF.match(index.definition)
+    if match is None:
+        raise IngestError(f"cannot rebuild index {index.name}: {index.definition}")
+    unique, method, rest = match.groups()
+    return (sql.SQL("CREATE {}INDEX {} ON {} USING {} {}").format(
+        sql.SQL(unique or ""), sql.Identifier(temp_name), shadow, sql.SQL(method),
+        sql.SQL(rest)).as_string(None), method)
+
+
 def ingest_catalogue(dsn: str, target: str, files: Sequence[Path], *,
                      order_by: str | None = None, force: bool = False,
-                     progress: bool = True) -> IngestResult:
+                     progress: bool = True, workers: int = WORKERS) -> IngestResult:
     """Replace the contents of ``target`` with the rows of ``files``.
 
     ``order_by`` sorts each file's rows on that column before COPY (for
     Gaia, ``source_id`` — HEALPix order — so that spatially close rows share
-    disk pages).  Raises :class:`IngestError` (with the file named) on failure,
-    after recording it in the ledger; the table is then unchanged.
+    disk pages).  ``workers``
+    connections load files and build indexes side by side.  Raises
+    :class:`IngestError` (with the file named) on failure, after recording it
+    in the ledger; the table is then unchanged.
     """
     files = [Path(f).resolve() for f in files]
     t0 = time.perf_counter()
@@ -122,6 +203,7 @@ def ingest_catalogue(dsn: str, target: str, files: Sequence[Path], *,
         try:
             _validate(files, columns)
             sums = {str(f): ledger.checksum(f) for f in files}
+            checked = time.perf_counter() - t0
         except CatalogueFileError as exc:
             _record_failure(conn, target, exc)
             raise IngestError(str(exc)) from exc
@@ -130,85 +212,241 @@ def ingest_catalogue(dsn: str, target: str, files: Sequence[Path], *,
             return IngestResult(target, len(files), done.tables[target],
                                 time.perf_counter() - t0, skipped=True)
 
-    with psycopg.connect(dsn) as conn:
+    schema, table = _split(target)
+    shadow = sql.Identifier(schema, f"{table[:44]}__casuvo_load")
+    phases: dict[str, float] = {"checksums": checked}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        # One ingest per table at a time: the shadow table's name is fixed.
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"casuvo.ingest {target}",))
         try:
-            entries, total = _reload(conn, target, files, columns, sums, order_by, progress)
-            ledger.record(conn, entries)
-            uptodate.record_build(conn, fp, tables={target: total},
-                                  result={"rows": total, "files": len(files)},
-                                  seconds=time.perf_counter() - t0)
-            conn.commit()
-        except (CatalogueFileError, psycopg.Error) as exc:
-            conn.rollback()
+            t = time.perf_counter()
+            shape = _shape(conn, target)
+            _create_shadow(conn, target, shadow, shape)
+            phases["prepare"] = time.perf_counter() - t
+            t = time.perf_counter()
+            entries, total = _load(dsn, target, shadow, files, columns, sums, order_by,
+                                   progress, workers)
+            phases["copy"] = time.perf_counter() - t
+            t = time.perf_counter()
+            conn.execute(sql.SQL("ANALYZE {}").format(shadow))
+            phases["analyze"] = time.perf_counter() - t
+            t = time.perf_counter()
+            temp_names, index_seconds = _build_indexes(dsn, table, shadow, shape.indexes,
+                                                       workers)
+            phases["indexes"] = time.perf_counter() - t
+            t = time.perf_counter()
+            with conn.transaction():
+                _swap(conn, schema, table, shadow, shape.indexes, temp_names)
+                ledger.record(conn, entries)
+                uptodate.record_build(conn, fp, tables={target: total},
+                                      result={"rows": total, "files": len(files)},
+                                      seconds=time.perf_counter() - t0)
+            phases["swap"] = time.perf_counter() - t
+        except (CatalogueFileError, IngestError, psycopg.Error) as exc:
+            with contextlib.suppress(psycopg.Error):
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(shadow))
             with psycopg.connect(dsn, autocommit=True) as side:
                 _record_failure(side, target, exc)
             raise IngestError(f"ingest into {target} failed, table unchanged: {exc}"
                               ) from exc
-        conn.autocommit = True
-        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(*_split(target))))
     seconds = time.perf_counter() - t0
-    log.info("ingested %d rows from %d file(s) into %s in %.1f s", total, len(files),
-             target, seconds)
-    return IngestResult(target, len(files), total, seconds, skipped=False)
+    log.info("ingested %d rows from %d file(s) into %s in %.1f s (%s)", total, len(files),
+             target, seconds, ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()))
+    return IngestResult(target, len(files), total, seconds, skipped=False, phases=phases,
+                        index_seconds=index_seconds)
 
 
-def _reload(conn: psycopg.Connection, target: str, files: Sequence[Path],
-            columns: Sequence[CopyColumn], sums: dict[str, str], order_by: str | None,
-            progress: bool) -> tuple[list[ledger.LedgerEntry], int]:
-    schema, table = _split(target)
-    qualified = sql.Identifier(schema, table)
-    indexes = _index_definitions(conn, target)
-    conn.execute(sql.SQL("TRUNCATE {}").format(qualified))
-    for name, _ in indexes:
-        conn.execute(sql.SQL("DROP INDEX {}").format(sql.Identifier(schema, name)))
-    # Binary COPY needs a binary input function for *every* column of the
-    # target, generated ones included, and pgSphere's spoint has none; so rows
-    # go into a temporary staging table with only the COPY columns (no WAL, no
-    # indexes) and from there into the target, which computes its generated
-    # columns.  Measured in bench/ingest.py.
-    stage = sql.Identifier(f"stage_{table}")
-    conn.execute(sql.SQL("CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA"
-                         ).format(stage, sql.SQL(", ").join(
-                             sql.Identifier(c.name) for c in columns), qualified))
-    col_list = sql.SQL(", ").join(sql.Identifier(c.name) for c in columns)
-    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT binary)").format(stage, col_list)
-    move_sql = sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-        qualified, col_list, col_list, stage)
-    entries, total = [], 0
-    names = [c.name for c in columns]
+def _create_shadow(conn: psycopg.Connection, target: str, shadow: sql.Identifier,
+                   shape: _Shape) -> None:
+    """An empty copy of ``target`` without indexes: columns, generated columns, constraints,
+    defaults, comments, storage, owner, privileges and options (a leftover of a crashed
+    ingest is dropped first)."""
+    qualified = sql.Identifier(*_split(target))
+    with conn.transaction():
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(shadow))
+        conn.execute(sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL EXCLUDING INDEXES)"
+                             ).format(shadow, qualified))
+        conn.execute(sql.SQL("ALTER TABLE {} OWNER TO {}").format(
+            shadow, sql.Identifier(shape.owner)))
+        for privilege, grantee, grantable in shape.grants:
+            conn.execute(sql.SQL("GRANT {} ON {} TO {}{}").format(
+                sql.SQL(privilege), shadow,
+                sql.SQL("PUBLIC") if grantee == "PUBLIC" else sql.Identifier(grantee),
+                sql.SQL(" WITH GRANT OPTION" if grantable else "")))
+        if shape.comment is not None:
+            conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                shadow, sql.Literal(shape.comment)))
+        if shape.options:
+            conn.execute(sql.SQL("ALTER TABLE {} SET ({})").format(
+                shadow, sql.SQL(", ").join(sql.SQL(o) for o in shape.options)))
+
+
+def _load(dsn: str, target: str, shadow: sql.Identifier, files: Sequence[Path],
+          columns: Sequence[CopyColumn], sums: dict[str, str], order_by: str | None,
+          progress: bool, workers: int) -> tuple[list[ledger.LedgerEntry], int]:
+    """COPY every file into the shadow table, ``workers`` files at a time, biggest first.
+
+    While one connection's server process converts rows, another file is read
+    and encoded here: the two halves of a load overlap.  Each file's rows go in
+    sorted on ``order_by``, so that every disk page holds neighbours; a single
+    order across files (one connection moving the files in turn) made the load
+    slower and did not make the GiST build faster: pgSphere's GiST built in
+    the same time on rows in HEALPix order, on two such sequences interleaved
+    page by page (as two loaders leave them) and on rows in random order.
+    """
     bar = tqdm(total=len(files), unit="file", desc=f"ingest {target}", disable=not progress)
-    for path in files:
+    lock = threading.Lock()
+    done: dict[Path, ledger.LedgerEntry] = {}
+    staged = _stage_columns(columns)
+
+    def one(path: Path) -> None:
         t = time.perf_counter()
-        arrays = read_columns(path, names)
-        if order_by:
-            order = np.argsort(arrays[order_by], kind="stable")
-            arrays = {k: v[order] for k, v in arrays.items()}
-        nrows = len(arrays[names[0]])
-        try:
-            with conn.cursor() as cur, cur.copy(copy_sql) as copy:
+        nrows = _copy_file(dsn, shadow, path, staged, order_by)
+        seconds = time.perf_counter() - t
+        with lock:
+            done[path] = ledger.LedgerEntry(target, str(path), sums[str(path)], nrows,
+                                            seconds, "ok")
+            bar.update(1)
+            bar.set_postfix(rows=sum(e.rows or 0 for e in done.values()))
+        log.info("copied %d rows from %s (%.1f s)", nrows, path.name, seconds)
+
+    order = sorted(files, key=lambda p: p.stat().st_size, reverse=True)
+    try:
+        _run_all(max(1, min(workers, len(files))), [lambda p=p: one(p) for p in order])
+    finally:
+        bar.close()
+    entries = [done[p] for p in files]
+    return entries, sum(e.rows or 0 for e in entries)
+
+
+def _stage_columns(columns: Sequence[CopyColumn]) -> list[tuple[CopyColumn, sql.Composable]]:
+    """Each COPY column as the staging table receives it, and the SQL expression that
+    turns it into the target's value.
+
+    Rows go over the wire in one fixed layout (see :mod:`.pgbinary`): floats keep
+    their NaN, which becomes NULL here, and strings arrive as the file's
+    fixed-width bytes, whose padding (NUL or blank) is trimmed here.
+    """
+    out = []
+    for col in columns:
+        name = sql.Identifier(col.name)
+        if col.pg_type in ("real", "double precision"):
+            out.append((col, sql.SQL("NULLIF({}, 'NaN')").format(name)))
+        elif col.pg_type in TEXT_TYPES:
+            out.append((CopyColumn(col.name, "bytea"),
+                        sql.SQL("convert_from(rtrim({}, '\\x0020'::bytea), 'UTF8')"
+                                ).format(name)))
+        else:
+            out.append((col, name))
+    return out
+
+
+def _copy_file(dsn: str, shadow: sql.Identifier, path: Path,
+               staged: Sequence[tuple[CopyColumn, sql.Composable]],
+               order_by: str | None) -> int:
+    """One file into the shadow table, on its own connection; the rows loaded.
+
+    Binary COPY needs a binary input function for *every* column of the
+    target, generated ones included, and pgSphere's spoint has none; so rows
+    go into a temporary staging table with only the COPY columns (no WAL, no
+    indexes) and from there into the shadow table, which computes its
+    generated columns (and, here, NULLs from NaN and strings from bytes).
+    Measured in bench/ingest.py.
+    """
+    names = [c.name for c, _ in staged]
+    arrays = read_rows(path, names, order_by)
+    col_list = sql.SQL(", ").join(sql.Identifier(n) for n in names)
+    try:
+        with psycopg.connect(dsn) as conn:
+            conn.execute(sql.SQL("CREATE TEMP TABLE stage ({}) ON COMMIT DROP").format(
+                sql.SQL(", ").join(sql.SQL("{} {}").format(
+                    sql.Identifier(c.name), sql.SQL(c.pg_type)) for c, _ in staged)))
+            with conn.cursor() as cur, cur.copy(sql.SQL(
+                    "COPY stage ({}) FROM STDIN (FORMAT binary)").format(col_list)) as copy:
                 copy.write(HEADER)
-                for chunk in iter_chunks(columns, arrays):
+                for chunk in iter_chunks([c for c, _ in staged], arrays, nan_is_null=False):
                     copy.write(chunk)
                 copy.write(TRAILER)
-            conn.execute(move_sql)
-            conn.execute(sql.SQL("TRUNCATE {}").format(stage))
-        except psycopg.Error as exc:
-            raise CatalogueFileError(f"{path}: rejected by the database ({exc})") from exc
-        except ValueError as exc:
-            raise CatalogueFileError(f"{path}: {exc}") from exc
-        seconds = time.perf_counter() - t
-        entries.append(ledger.LedgerEntry(target, str(path), sums[str(path)], nrows, seconds,
-                                          "ok"))
-        total += nrows
-        bar.update(1)
-        bar.set_postfix(rows=total)
-        log.info("copied %d rows from %s (%.1f s)", nrows, path.name, seconds)
-    bar.close()
-    for name, definition in indexes:
+            conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM stage").format(
+                shadow, col_list, sql.SQL(", ").join(expr for _, expr in staged)))
+            conn.commit()
+    except psycopg.Error as exc:
+        raise CatalogueFileError(f"{path}: rejected by the database ({exc})") from exc
+    except ValueError as exc:
+        raise CatalogueFileError(f"{path}: {exc}") from exc
+    return len(arrays[names[0]])
+
+
+def _build_indexes(dsn: str, table: str, shadow: sql.Identifier, indexes: Sequence[_Index],
+                   workers: int) -> tuple[dict[str, str], dict[str, float]]:
+    """Build the target's indexes on the shadow table, ``workers`` at a time.
+
+    Returns the temporary name of each (EXCLUDE constraints are added at the swap)
+    and the seconds each build took.
+
+    Each build has its own connection (one index build uses one core; GiST on
+    spoint is by far the slowest, so it starts first and the btrees share the
+    other connection).  ``maintenance_work_mem`` is raised for these sessions only.
+    """
+    temp_names = {index.name: f"{table[:40]}__casuvo_idx{i}"
+                  for i, index in enumerate(indexes) if index.kind != "x"}
+    jobs = [(index, *_shadow_index(index, shadow, temp_names[index.name]))
+            for index in indexes if index.name in temp_names]
+    jobs.sort(key=lambda job: job[2] == "btree")
+
+    seconds: dict[str, float] = {}
+
+    def build(index: _Index, statement: str) -> None:
         t = time.perf_counter()
-        conn.execute(definition)
-        log.info("built index %s (%.1f s)", name, time.perf_counter() - t)
-    return entries, total
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(
+                sql.Literal(INDEX_MEMORY)))
+            conn.execute(statement)
+        seconds[index.name] = time.perf_counter() - t
+        log.info("built index %s (%.1f s)", index.name, seconds[index.name])
+
+    _run_all(max(1, min(workers, len(jobs))),
+             [lambda i=index, s=statement: build(i, s) for index, statement, _ in jobs])
+    return temp_names, seconds
+
+
+def _swap(conn: psycopg.Connection, schema: str, table: str, shadow: sql.Identifier,
+          indexes: Sequence[_Index], temp_names: dict[str, str]) -> None:
+    """Replace the target by the shadow table (in the caller's transaction).
+
+    Readers of the old table finish first (the exclusive lock waits for them);
+    those queued behind the lock then find the new table under the same name.
+    Indexes take back their names; constraint indexes become their constraints.
+    """
+    target = sql.Identifier(schema, table)
+    conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(target))
+    conn.execute(sql.SQL("DROP TABLE {}").format(target))
+    conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(shadow, sql.Identifier(table)))
+    for index in indexes:
+        if index.kind == "x":  # no USING INDEX form: built here, under the lock
+            conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
+                target, sql.Identifier(index.constraint), sql.SQL(index.constraint_def)))
+        elif index.kind in ("p", "u"):
+            conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} USING INDEX {}").format(
+                target, sql.Identifier(index.constraint),
+                sql.SQL("PRIMARY KEY" if index.kind == "p" else "UNIQUE"),
+                sql.Identifier(temp_names[index.name])))
+        else:
+            conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+                sql.Identifier(schema, temp_names[index.name]), sql.Identifier(index.name)))
+
+
+def _run_all(workers: int, tasks: Sequence[Callable[[], None]]) -> None:
+    """Run ``tasks`` on ``workers`` threads; after a failure, start no more and re-raise it
+    once the running ones have ended."""
+    with ThreadPoolExecutor(workers) as pool:
+        futures = [pool.submit(task) for task in tasks]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            future.cancel()
+    for future in futures:
+        if not future.cancelled() and (exc := future.exception()) is not None:
+            raise exc
 
 
 def _record_failure(conn: psycopg.Connection, target: str, exc: Exception) -> None:

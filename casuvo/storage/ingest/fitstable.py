@@ -4,6 +4,13 @@
 astropy only *warns* about a truncated file or a bad checksum and may hand back
 zero-filled rows; for ingestion any such warning is an error that names the
 file, so nothing half-read reaches the database.
+
+:func:`read_rows` is the ingest's fast path: the table's rows are read from
+the file in one piece and kept as they are (big-endian, as FITS and binary
+COPY both want them), and the data checksum (``DATASUM``) is verified with one
+vectorised sum.  astropy's own column access converts every column to native
+byte order (which the COPY encoder would undo) and its checksum routine is
+several times slower than the read; together they cost more than the COPY.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ import numpy as np
 from astropy.io import fits
 from astropy.utils.exceptions import AstropyWarning
 
-__all__ = ["CatalogueFileError", "column_names", "read_columns"]
+__all__ = ["CatalogueFileError", "column_names", "read_columns", "read_rows"]
 
 
 class CatalogueFileError(ValueError):
@@ -85,3 +92,98 @@ def read_columns(path: Path, names: Sequence[str]) -> dict[str, np.ndarray]:
             raise
         except (OSError, ValueError, TypeError, KeyError, AstropyWarning) as exc:
             raise CatalogueFileError(f"{path}: corrupt or truncated table ({exc})") from exc
+
+
+#: FITS TFORM letters whose raw bytes are the value: big-endian numbers, characters.
+_PLAIN = {"B": "u1", "I": ">i2", "J": ">i4", "K": ">i8", "E": ">f4", "D": ">f8"}
+
+
+def _raw_dtype(hdu: fits.BinTableHDU) -> np.dtype | None:
+    """The record layout of the table's rows on disk, or None if some column needs
+    astropy's conversions (scaling, logicals, arrays, bits, variable length)."""
+    names, formats = [], []
+    for col in hdu.columns:
+        tform = col.format.strip()
+        repeat, letter = (tform[:-1] or "1"), tform[-1]
+        if not repeat.isdigit() or col.bscale not in (None, 1) or col.bzero not in (None, 0):
+            return None
+        if letter == "A":
+            formats.append(f"S{int(repeat)}")
+        elif letter in _PLAIN and repeat == "1":
+            formats.append(_PLAIN[letter])
+        else:
+            return None
+        names.append(col.name)
+    try:
+        dtype = np.dtype({"names": names, "formats": formats})
+    except (ValueError, TypeError):
+        return None
+    return dtype if dtype.itemsize == hdu.header["NAXIS1"] else None
+
+
+def _datasum(data: np.ndarray) -> int:
+    """FITS ``DATASUM``: the 32-bit ones' complement sum of the data's big-endian
+    words (the zero padding to 2880 bytes adds nothing)."""
+    whole = len(data) // 4 * 4
+    total = int(data[:whole].view(">u4").sum(dtype=np.uint64))
+    if whole < len(data):
+        total += int.from_bytes(bytes(data[whole:]).ljust(4, b"\0"), "big")
+    while total >> 32:
+        total = (total & 0xFFFFFFFF) + (total >> 32)
+    return total
+
+
+def read_rows(path: Path, names: Sequence[str],
+              order_by: str | None = None) -> dict[str, np.ndarray]:
+    """The named columns of ``path`` as big-endian views of its rows, for binary COPY.
+
+    As :func:`read_columns` (case-insensitive names, TNULL integers masked, the
+    same errors for a truncated, corrupt or incomplete file), but floats keep
+    their NaN and strings their padding (``S`` arrays), and the rows are sorted
+    on ``order_by`` if given (one gather of whole rows).  Tables whose layout
+    needs astropy's conversions are read by :func:`read_columns` instead.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", AstropyWarning)
+        try:
+            with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+                index, hdu = next(((i, h) for i, h in enumerate(hdul)
+                                   if isinstance(h, fits.BinTableHDU)), (None, None))
+                if hdu is None:
+                    raise CatalogueFileError(f"{path}: no binary table extension")
+                header = hdu.header
+                dtype = _raw_dtype(hdu)
+                start = hdul.fileinfo(index)["datLoc"]
+                columns = hdu.columns
+        except CatalogueFileError:
+            raise
+        except (OSError, ValueError, TypeError, KeyError, IndexError, AstropyWarning) as exc:
+            raise CatalogueFileError(f"{path}: not a readable FITS table ({exc})") from exc
+    exact = {n.lower(): n for n in columns.names}
+    missing = [n for n in names if n.lower() not in exact]
+    if missing:
+        raise CatalogueFileError(f"{path}: missing column(s) {', '.join(missing)}")
+    if dtype is None:
+        arrays = read_columns(path, names)
+        if order_by:
+            order = np.argsort(arrays[order_by], kind="stable")
+            arrays = {k: v[order] for k, v in arrays.items()}
+        return arrays
+    size = header["NAXIS1"] * header["NAXIS2"]
+    data = np.fromfile(path, dtype=np.uint8, count=size + header.get("PCOUNT", 0),
+                       offset=start)
+    if len(data) < size + header.get("PCOUNT", 0):
+        raise CatalogueFileError(f"{path}: table data truncated")
+    if "DATASUM" in header and str(_datasum(data)) != str(header["DATASUM"]).strip():
+        raise CatalogueFileError(f"{path}: data checksum mismatch (corrupt file)")
+    rows = data[:size].view(dtype)
+    if order_by:
+        rows = rows[np.argsort(rows[exact[order_by.lower()]], kind="stable")]
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        fits_name = exact[name.lower()]
+        out[name] = rows[fits_name]
+        null = columns[fits_name].null
+        if out[name].dtype.kind in "iu" and isinstance(null, int | np.integer):
+            out[name] = np.ma.MaskedArray(out[name], mask=out[name] == null)
+    return out

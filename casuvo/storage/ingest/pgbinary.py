@@ -6,7 +6,11 @@ streamed binary COPY (reference/performance.md); catalogues arrive as columns,
 so we lay out whole chunks of rows at once: each field is a 4-byte big-endian
 length (-1 for NULL) followed by its big-endian payload, each row starts with
 its 16-bit field count.  The result is fed to ``cursor.copy(...).write``.
-Floating-point NaN becomes NULL, as in the Gaia archive.  Format reference:
+Floating-point NaN becomes NULL, as in the Gaia archive, unless the caller
+sends NaN as a value (``nan_is_null=False``) and turns it into NULL in SQL:
+then every numeric field has its full width, rows have one fixed layout and
+encoding is a strided copy per column.  ``bytea`` columns take fixed-width byte
+strings whole (padding included), for the same reason.  Format reference:
 https://www.postgresql.org/docs/15/sql-copy.html ("Binary Format").
 """
 
@@ -32,6 +36,8 @@ PG_DTYPES: dict[str, str] = {
     "boolean": "|u1",
 }
 TEXT_TYPES = frozenset({"text", "character varying", "unicode"})
+#: Types sent as the raw bytes of a fixed-width numpy ``S`` array, padding included.
+BYTES_TYPES = frozenset({"bytea"})
 
 
 @dataclass(frozen=True)
@@ -42,13 +48,21 @@ class CopyColumn:
     pg_type: str
 
     def __post_init__(self) -> None:
-        if self.pg_type not in PG_DTYPES and self.pg_type not in TEXT_TYPES:
+        if (self.pg_type not in PG_DTYPES and self.pg_type not in TEXT_TYPES
+                and self.pg_type not in BYTES_TYPES):
             raise ValueError(f"column {self.name}: no binary encoding for {self.pg_type!r}")
 
 
-def _payload(col: CopyColumn, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _payload(col: CopyColumn, values: np.ndarray,
+             nan_is_null: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(values in their big-endian wire dtype, payload length per row; -1 for NULL)."""
     n = len(values)
+    if col.pg_type in BYTES_TYPES:
+        if values.dtype.kind != "S":
+            values = np.char.encode(np.asarray(values, dtype=str), "utf-8")
+        if values.dtype.itemsize == 0:
+            values = values.astype("S1")
+        return values, np.full(n, values.dtype.itemsize, np.int64)
     if col.pg_type in TEXT_TYPES:
         if values.dtype.kind != "S":
             values = np.char.encode(np.asarray(values, dtype=str), "utf-8")
@@ -58,14 +72,15 @@ def _payload(col: CopyColumn, values: np.ndarray) -> tuple[np.ndarray, np.ndarra
     dtype = np.dtype(PG_DTYPES[col.pg_type])
     mask = np.ma.getmaskarray(values) if np.ma.isMaskedArray(values) else np.zeros(n, bool)
     values = np.asarray(np.ma.getdata(values))
-    if values.dtype.kind == "f":
+    if values.dtype.kind == "f" and (nan_is_null or dtype.kind != "f"):
         mask = mask | np.isnan(values)
         if dtype.kind != "f" and mask.any():
             raise ValueError(f"column {col.name}: NaN in an integer column")
     return values.astype(dtype, copy=False), np.where(mask, -1, dtype.itemsize)
 
 
-def encode_rows(columns: Sequence[CopyColumn], arrays: Mapping[str, np.ndarray]) -> bytes:
+def encode_rows(columns: Sequence[CopyColumn], arrays: Mapping[str, np.ndarray], *,
+                nan_is_null: bool = True) -> bytes:
     """Encode equal-length column arrays as binary COPY tuples (no header/trailer).
 
     Rows are first laid out at their widest in a numpy structured array (the
@@ -76,7 +91,7 @@ def encode_rows(columns: Sequence[CopyColumn], arrays: Mapping[str, np.ndarray])
     n = len(arrays[columns[0].name]) if columns else 0
     payloads = []
     for col in columns:
-        values, lengths = _payload(col, arrays[col.name])
+        values, lengths = _payload(col, arrays[col.name], nan_is_null)
         if len(values) != n:
             raise ValueError(f"column {col.name} has {len(values)} rows, expected {n}")
         payloads.append((values, lengths))
@@ -101,9 +116,9 @@ def encode_rows(columns: Sequence[CopyColumn], arrays: Mapping[str, np.ndarray])
 
 
 def iter_chunks(columns: Sequence[CopyColumn], arrays: Mapping[str, np.ndarray],
-                chunk_rows: int = 100_000) -> Iterator[bytes]:
+                chunk_rows: int = 100_000, *, nan_is_null: bool = True) -> Iterator[bytes]:
     """Encoded tuples in chunks of ``chunk_rows``, bounding memory for big files."""
     n = len(arrays[columns[0].name]) if columns else 0
     for start in range(0, n, chunk_rows):
         part = {c.name: arrays[c.name][start:start + chunk_rows] for c in columns}
-        yield encode_rows(columns, part)
+        yield encode_rows(columns, part, nan_is_null=nan_is_null)
