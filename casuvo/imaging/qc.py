@@ -71,7 +71,7 @@ class ImageQC(QCMeasures):
 
 #: Fewest point sources a detector's own seeing is measured from; fewer, and the
 #: camera's median stands in (a detector of a sparse or nebulous field).
-MIN_SEEING_STARS = 5
+MIN_SEEING_STARS = 8
 #: Most point sources pooled into one profile (the brightest; more add time, not accuracy).
 MAX_SEEING_STARS = 60
 
@@ -114,7 +114,9 @@ def measure_seeing(sky: np.ndarray, cat: Table, stars: np.ndarray, pixel_scale: 
     (VIRCAM in good seeing).  A Moffat profile fitted to it gives the FWHM — of the
     image's PSF as sampled, as CASU's SEEING.  (Twice the half-light radius, the
     per-source FWHM column, is 1.26 × the FWHM of a β = 3 Moffat and grows with
-    undersampling: no QC figure.)  NaN when fewer than ``MIN_SEEING_STARS`` stars.
+    undersampling: no QC figure.)  Each star's local sky (the median of the outer
+    ring of its box) is taken off first.  NaN when fewer than ``MIN_SEEING_STARS``
+    stars: a handful of stars gives a profile too noisy to grade an image by.
     """
     idx = np.flatnonzero(stars)
     if idx.size < MIN_SEEING_STARS:
@@ -135,8 +137,11 @@ def measure_seeing(sky: np.ndarray, cat: Table, stars: np.ndarray, pixel_scale: 
         cut = sky[iy - box:iy + box + 1, ix - box:ix + box + 1]
         r = np.hypot(dx + ix - x, dy + iy - y)
         ok = np.isfinite(cut) & (r <= box)
+        # the local sky: a nebula or a galaxy under the star would widen its wings
+        ring = ok & (r > box - 2)
+        local = float(np.median(cut[ring])) if ring.sum() >= 8 else 0.0
         rs.append(r[ok])
-        vs.append(cut[ok] / flux[k])
+        vs.append((cut[ok] - local) / flux[k])
     if len(rs) < MIN_SEEING_STARS:
         return float("nan"), float("nan"), len(rs)
     r, v = np.concatenate(rs), np.concatenate(vs)
