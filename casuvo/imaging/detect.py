@@ -17,7 +17,7 @@ import numpy as np
 import sep
 from astropy.table import Table
 
-__all__ = ["APERTURE_FACTORS", "DetectionParams", "detect_sources"]
+__all__ = ["APERTURE_FACTORS", "DetectionParams", "detect_sources", "fill_gaps"]
 
 #: sep's pixel stack: sep allocates it on every call, so a large one is a fixed cost per
 #: image (0.18 s for 10 million pixels — more than detecting a miniature detector).
@@ -76,6 +76,36 @@ _POSITION_FIELDS = (("x", "xcpeak", "xpeak", "xmin", "xmax"),
                     ("y", "ycpeak", "ypeak", "ymin", "ymax"))
 
 
+#: Longest run of bad pixels along a row that :func:`fill_gaps` interpolates over.
+MAX_GAP = 4
+
+
+def fill_gaps(sky: np.ndarray, max_gap: int = MAX_GAP) -> tuple[np.ndarray, np.ndarray]:
+    """The image with short runs of bad (NaN) pixels interpolated along rows, and the mask
+    of the pixels still bad.
+
+    SExtractor's INTERP for the same reason: a bad column or a blanked cosmic ray
+    through a star leaves a valley the deblender splits the star at (one star, two
+    detections 0.9″ apart).  Interpolated pixels are measured as if good, as in
+    SExtractor; ``Error_bit_flag`` still counts them (from the confidence map).
+    Wider holes stay masked (zero, infinite noise).
+    """
+    mask = ~np.isfinite(sky)
+    data = np.where(mask, 0.0, sky).astype(np.float32)
+    if not mask.any():
+        return data, mask
+    ny, nx = data.shape
+    cols = np.broadcast_to(np.arange(nx), (ny, nx))
+    left = np.maximum.accumulate(np.where(mask, -1, cols), axis=1)
+    right = np.minimum.accumulate(np.where(mask, nx, cols)[:, ::-1], axis=1)[:, ::-1]
+    fill = mask & (left >= 0) & (right < nx) & (right - left - 1 <= max_gap)
+    rows, c = np.nonzero(fill)
+    lo, hi = left[rows, c], right[rows, c]
+    w = (c - lo) / (hi - lo)
+    data[rows, c] = data[rows, lo] * (1 - w) + data[rows, hi] * w
+    return data, mask & ~fill
+
+
 def _extract_one(data: np.ndarray, mask: np.ndarray, noise: float,
                  params: DetectionParams) -> np.ndarray:
     """sep.extract with the default pixel stack, and one as large as the image where
@@ -119,8 +149,7 @@ def detect_sources(sky: np.ndarray, noise: float, pixel_scale: float, saturation
                    params: DetectionParams | None = None) -> Table:
     """Detect and measure sources; pixel coordinates are 1-based as in FITS/CASU."""
     params = params or DetectionParams()
-    mask = ~np.isfinite(sky)
-    data = np.where(mask, 0.0, sky).astype(np.float32)
+    data, mask = fill_gaps(sky)
     objs = _extract(data, mask, noise, params)
     objs = objs[(objs["a"] > 0) & (objs["b"] > 0)]
     x, y = objs["x"], objs["y"]

@@ -42,7 +42,7 @@ from casuvo.imaging.detector import (
     measure,
 )
 from casuvo.imaging.photcal import PhotometryError
-from casuvo.imaging.reduce import Background, reduce_detector, subtract_sky
+from casuvo.imaging.reduce import Background, mask_spikes, reduce_detector, subtract_sky
 from casuvo.imaging.reference import Reference, load_gaia
 from casuvo.pipeline.config import PipelineConfig
 from casuvo.pipeline.rawindex import RawFile
@@ -296,6 +296,7 @@ def _exposure_impl(cfg: PipelineConfig, inst: Instrument, raw: RawFile, masters:
     measured = []
     for ext, cal in zip(dets, cals, strict=True):
         sky, bkg = subtract_sky(reduce_detector(ext.data, cal), cfg.background_mesh(inst))
+        mask_spikes(sky, bkg.noise)
         det_info = replace(info, saturation=float(ext.header.get("SATURATE", inst.saturation)))
         cat = measure(sky, cal.conf, bkg, det_info, cfg.detection)
         wcs = WCS(ext.header)
