@@ -27,27 +27,15 @@ from pathlib import Path
 
 import numpy as np
 import requests
+from cone import centres as cone_centres  # bench/cone.py, beside this script
 
 from casuvo.archive.endpoints import endpoints
 from casuvo.config import Settings
 from casuvo.dachs import front
-from casuvo.simulate.fields import DEMO_FIELDS
 
 RADIUS_DEG = 5 / 3600
 THROUGHPUT_GOAL = 1.8
 P50_GOAL_MS = {"tap": 30.0, "scs": 10.0}
-
-
-def _centres(seed: int, n: int) -> list[tuple[float, float]]:
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n):
-        f = DEMO_FIELDS[i % len(DEMO_FIELDS)]
-        half = f.size_deg / 2 * 0.6
-        dec = f.dec + rng.uniform(-half, half)
-        ra = f.ra + rng.uniform(-half, half) / np.cos(np.radians(dec))
-        out.append((float(ra), float(dec)))
-    return out
 
 
 def _request(session: requests.Session, base: str, kind: str, ra: float, dec: float) -> None:
@@ -133,7 +121,7 @@ def measure(base: str, target: str, kind: str, clients: int, per_client: int,
 
     def client(index: int) -> None:
         session = requests.Session()
-        centres = _centres(seed * 100 + index, per_client + 2)
+        centres = cone_centres(np.random.default_rng(seed * 100 + index), per_client + 2)
         for ra, dec in centres[:2]:  # warm the connection
             _request(session, base, kind, ra, dec)
         barrier.wait()

@@ -24,7 +24,8 @@ from casuvo.simulate.fields import DEMO_FIELDS
 RADII_ARCSEC = (5.0, 60.0, 600.0)
 
 
-def _centres(rng: np.random.Generator, n: int) -> list[tuple[float, float]]:
+def centres(rng: np.random.Generator, n: int) -> list[tuple[float, float]]:
+    """``n`` cone centres inside the demo fields (also bench/concurrency.py's)."""
     out = []
     for i in range(n):
         f = DEMO_FIELDS[i % len(DEMO_FIELDS)]
@@ -50,7 +51,7 @@ def main() -> None:
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         for r in RADII_ARCSEC:
             sql_t, tap_t, rows = [], [], []
-            for ra, dec in _centres(rng, args.n):
+            for ra, dec in centres(rng, args.n):
                 rdeg = r / 3600
                 adql = ("SELECT source_id, ra, dec, phot_g_mean_mag FROM gaia.sources WHERE "
                         f"1=CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra}, {dec}, {rdeg}))")

@@ -57,55 +57,55 @@ def _copy_sql(table: str, columns: Sequence[CopyColumn]) -> str:
             " FROM STDIN (FORMAT binary)")
 
 
-def raw_copy(dsn: str, table: str, columns: Sequence[CopyColumn], buffer: bytes) -> float:
-    """Seconds to COPY the pre-encoded ``buffer`` into the empty ``table`` and commit."""
-    view = memoryview(buffer)
+def _timed_copy(dsn: str, table: str, columns: Sequence[CopyColumn],
+                feed: Callable[[psycopg.Copy], None]) -> float:
+    """Seconds to COPY what ``feed`` writes into the emptied ``table`` and commit."""
     with psycopg.connect(dsn) as conn:
         conn.execute(f"TRUNCATE {table}")
         conn.commit()
         t = time.perf_counter()
         with conn.cursor() as cur, cur.copy(_copy_sql(table, columns)) as copy:
-            for start in range(0, len(view), 1 << 20):
-                copy.write(view[start:start + (1 << 20)])
+            feed(copy)
         conn.commit()
         return time.perf_counter() - t
+
+
+def raw_copy(dsn: str, table: str, columns: Sequence[CopyColumn], buffer: bytes) -> float:
+    """Seconds to COPY the pre-encoded ``buffer`` into the empty ``table`` and commit."""
+    view = memoryview(buffer)
+
+    def feed(copy: psycopg.Copy) -> None:
+        for start in range(0, len(view), 1 << 20):
+            copy.write(view[start:start + (1 << 20)])
+    return _timed_copy(dsn, table, columns, feed)
 
 
 def write_row_copy(dsn: str, table: str, columns: Sequence[CopyColumn],
                    arrays: Sequence[dict[str, np.ndarray]]) -> float:
     """Seconds for psycopg's per-row binary COPY of the same rows."""
     names = [c.name for c in columns]
-    with psycopg.connect(dsn) as conn:
-        conn.execute(f"TRUNCATE {table}")
-        conn.commit()
-        t = time.perf_counter()
-        with conn.cursor() as cur, cur.copy(_copy_sql(table, columns)) as copy:
-            copy.set_types([c.pg_type for c in columns])
-            for a in arrays:
-                cols = [a[n].tolist() for n in names]
-                for row in zip(*cols, strict=True):
-                    copy.write_row([None if isinstance(v, float) and v != v else v
-                                    for v in row])
-        conn.commit()
-        return time.perf_counter() - t
+
+    def feed(copy: psycopg.Copy) -> None:
+        copy.set_types([c.pg_type for c in columns])
+        for a in arrays:
+            cols = [a[n].tolist() for n in names]
+            for row in zip(*cols, strict=True):
+                copy.write_row([None if isinstance(v, float) and v != v else v for v in row])
+    return _timed_copy(dsn, table, columns, feed)
 
 
 def stream_copy(dsn: str, table: str, columns: Sequence[CopyColumn],
                 files: Sequence[Path]) -> float:
     """Seconds for casuvo's reader and encoder streaming into the plain table."""
     names = [c.name for c in columns]
-    with psycopg.connect(dsn) as conn:
-        conn.execute(f"TRUNCATE {table}")
-        conn.commit()
-        t = time.perf_counter()
-        with conn.cursor() as cur, cur.copy(_copy_sql(table, columns)) as copy:
-            copy.write(HEADER)
-            for path in files:
-                for chunk in iter_chunks(columns, read_rows(path, names, "source_id")):
-                    copy.write(chunk)
-            copy.write(TRAILER)
-        conn.commit()
-        return time.perf_counter() - t
+
+    def feed(copy: psycopg.Copy) -> None:
+        copy.write(HEADER)
+        for path in files:
+            for chunk in iter_chunks(columns, read_rows(path, names, "source_id")):
+                copy.write(chunk)
+        copy.write(TRAILER)
+    return _timed_copy(dsn, table, columns, feed)
 
 
 def order_experiment(dsn: str, full: str, repeat: int) -> dict[str, float]:
