@@ -47,7 +47,8 @@ class PipelineConfig:
         """The parameters recorded with every product in the ledger."""
         return {"survey": self.survey, "stack_jitters": self.stack_jitters,
                 "threshold": self.detection.threshold, "min_area": self.detection.min_area,
-                "rcore_arcsec": self.detection.rcore_arcsec, "g_max": self.g_max,
+                "rcore_arcsec": self.detection.rcore_arcsec,
+                "deblend_cont": self.detection.deblend_cont, "g_max": self.g_max,
                 "search_arcsec": self.search_arcsec,
                 "background_mesh_arcsec": self.background_mesh_arcsec}
 
@@ -63,7 +64,9 @@ def pipeline_config(entry: Survey) -> PipelineConfig:
             prog_id=entry.prog_id, stack_jitters=bool(survey["stack_jitters"]),
             obstech=survey["obstech"],
             detection=DetectionParams(float(det["threshold"]), int(det["min_area"]),
-                                      float(det["rcore_arcsec"])),
+                                      float(det["rcore_arcsec"]),
+                                      float(det.get("deblend_cont",
+                                                    DetectionParams.deblend_cont))),
             g_max=float(ref["g_max"]), search_arcsec=float(ref["search_arcsec"]),
             thresholds=Thresholds(
                 float(qc["max_seeing_arcsec"]), float(qc["max_ellipticity"]),
