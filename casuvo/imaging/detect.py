@@ -146,8 +146,16 @@ def _extract(data: np.ndarray, mask: np.ndarray, noise: float,
 
 def detect_sources(sky: np.ndarray, noise: float, pixel_scale: float, saturation: float,
                    conf: np.ndarray | None = None,
-                   params: DetectionParams | None = None) -> Table:
-    """Detect and measure sources; pixel coordinates are 1-based as in FITS/CASU."""
+                   params: DetectionParams | None = None,
+                   n_apertures: int = len(APERTURE_FACTORS)) -> Table:
+    """Detect and measure sources; pixel coordinates are 1-based as in FITS/CASU.
+
+    ``n_apertures`` < 13 measures only the first apertures: a single exposure's
+    catalogue is internal (astrometry, zero point, aperture corrections up to the
+    "total" aperture 7), and apertures 8–13 hold two thirds of the pixels summed.
+    """
+    if not 7 <= n_apertures <= len(APERTURE_FACTORS):
+        raise ValueError(f"n_apertures must be 7..{len(APERTURE_FACTORS)}, got {n_apertures}")
     params = params or DetectionParams()
     data, mask = fill_gaps(sky)
     objs = _extract(data, mask, noise, params)
@@ -165,7 +173,7 @@ def detect_sources(sky: np.ndarray, noise: float, pixel_scale: float, saturation
     t["Ellipticity"] = (1 - objs["b"] / objs["a"]).astype(np.float32)
     t["Position_angle"] = np.degrees(objs["theta"]).astype(np.float32)
     t["Peak_height"] = objs["peak"].astype(np.float32)
-    for i, factor in enumerate(APERTURE_FACTORS, start=1):
+    for i, factor in enumerate(APERTURE_FACTORS[:n_apertures], start=1):
         # subpix=0: the exact overlap of circle and pixel (faster than sampling it)
         flux, ferr, _ = sep.sum_circle(data, x, y, factor * rcore, err=noise, mask=mask,
                                        subpix=0)

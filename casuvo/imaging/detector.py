@@ -57,10 +57,10 @@ def _on_detector(ref: Reference, wcs: WCS, shape: tuple[int, int], margin: float
 
 
 def measure(sky: np.ndarray, conf: np.ndarray | None, background: Background,
-            info: ExposureInfo, params: DetectionParams) -> Table:
+            info: ExposureInfo, params: DetectionParams, n_apertures: int = 13) -> Table:
     """Detect and measure the sources of one sky-subtracted detector image."""
     return detect_sources(sky, background.noise, info.pixel_scale,
-                          info.saturation - background.level, conf, params)
+                          info.saturation - background.level, conf, params, n_apertures)
 
 
 def astrometric_stars(cat: Table) -> tuple[np.ndarray, np.ndarray]:

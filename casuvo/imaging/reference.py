@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from astropy.table import Table, vstack
+from astropy.io import fits
 from astropy.time import Time
 
 __all__ = ["Reference", "load_gaia", "propagate"]
@@ -50,25 +51,36 @@ def propagate(ra: np.ndarray, dec: np.ndarray, pmra: np.ndarray, pmdec: np.ndarr
     return ra_new, dec_new
 
 
+_COLUMNS = ("ra", "dec", "pmra", "pmdec", "phot_g_mean_mag", "bp_rp", "source_id")
+
+
+@lru_cache(maxsize=16)
+def _columns(path: str, mtime_ns: int, size: int) -> dict[str, np.ndarray]:
+    """The reference columns of a Gaia file, read once per worker and file version:
+    every exposure, stack and tile of a run reads the same files (0.45 s a time)."""
+    with fits.open(path, memmap=False) as hdul:
+        data = hdul[1].data
+        return {c: np.asarray(data[c]).astype(np.int64 if c == "source_id" else float)
+                for c in _COLUMNS}
+
+
 def load_gaia(files: Sequence[Path], ra: float, dec: float, radius_deg: float,
               mjd: float, g_max: float = 20.5) -> Reference:
     """Gaia stars within ``radius_deg`` of (ra, dec), at the epoch ``mjd``."""
-    tables = []
+    parts = []
+    cosd = np.cos(np.radians(dec))
     for path in files:
-        # Gaia's flux columns are in electron/s, which FITS cannot name: read quietly.
-        t = Table.read(path, hdu=1, unit_parse_strict="silent")
-        cosd = np.cos(np.radians(dec))
+        st = Path(path).stat()
+        t = _columns(str(path), st.st_mtime_ns, st.st_size)
         near = (np.abs(t["dec"] - dec) < radius_deg) & (
-            np.abs(((t["ra"] - ra + 180) % 360 - 180) * cosd) < radius_deg)
+            np.abs(((t["ra"] - ra + 180) % 360 - 180) * cosd) < radius_deg) & (
+            t["phot_g_mean_mag"] < g_max)
         if near.any():
-            tables.append(t[near])
-    if not tables:
+            parts.append({c: v[near] for c, v in t.items()})
+    if not parts:
         empty = np.zeros(0)
         return Reference(empty, empty, empty, empty, np.zeros(0, np.int64))
-    t = vstack(tables, metadata_conflicts="silent")
-    t = t[np.asarray(t["phot_g_mean_mag"]) < g_max]
+    t = {c: np.concatenate([p[c] for p in parts]) for c in _COLUMNS}
     years = Time(mjd, format="mjd").jyear - GAIA_EPOCH
-    r, d = propagate(np.asarray(t["ra"], float), np.asarray(t["dec"], float),
-                     np.asarray(t["pmra"], float), np.asarray(t["pmdec"], float), years)
-    return Reference(r, d, np.asarray(t["phot_g_mean_mag"], float),
-                     np.asarray(t["bp_rp"], float), np.asarray(t["source_id"], np.int64))
+    r, d = propagate(t["ra"], t["dec"], t["pmra"], t["pmdec"], years)
+    return Reference(r, d, t["phot_g_mean_mag"], t["bp_rp"], t["source_id"])

@@ -298,7 +298,8 @@ def _exposure_impl(cfg: PipelineConfig, inst: Instrument, raw: RawFile, masters:
         sky, bkg = subtract_sky(reduce_detector(ext.data, cal), cfg.background_mesh(inst))
         mask_spikes(sky, bkg.noise)
         det_info = replace(info, saturation=float(ext.header.get("SATURATE", inst.saturation)))
-        cat = measure(sky, cal.conf, bkg, det_info, cfg.detection)
+        # an exposure's catalogue is internal: apertures 1–7 (to the "total" one) suffice
+        cat = measure(sky, cal.conf, bkg, det_info, cfg.detection, n_apertures=7)
         wcs = WCS(ext.header)
         wcs.pixel_shape = (sky.shape[1], sky.shape[0])
         measured.append(_Measured(ext.name, sky, cal.conf, bkg, det_info, cat, wcs))
