@@ -47,6 +47,8 @@ class Calibrated:
     zp: photcal.ZeroPoint
     qc: qc.DetectorQC
     astrometry: astrometry.AstrometryResult
+    stars: np.ndarray
+    """The point sources (bool per detection) seeing and aperture corrections came from."""
 
 
 def _on_detector(ref: Reference, wcs: WCS, shape: tuple[int, int], margin: float = 20
@@ -109,7 +111,7 @@ def calibrate(sky: np.ndarray, cat: Table, ast: astrometry.AstrometryResult,
                             params.rcore_arcsec)
     dqc = qc.DetectorQC(seeing, ell, background.level, background.noise, zp.magzpt,
                         zp.magzrr, depth, ast.rms_arcsec, ast.n_stars, zp.n_stars, len(cat))
-    return Calibrated(cat, ast.wcs, apcor, zp, dqc, ast)
+    return Calibrated(cat, ast.wcs, apcor, zp, dqc, ast, stars)
 
 
 def calibrate_detector(sky: np.ndarray, conf: np.ndarray | None, background: Background,

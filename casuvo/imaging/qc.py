@@ -18,8 +18,17 @@ from astropy.table import Table
 from scipy.optimize import curve_fit
 from scipy.spatial import cKDTree
 
-__all__ = ["DetectorQC", "ImageQC", "QCMeasures", "Thresholds", "combine", "depth_5sigma",
-           "measure_seeing", "point_sources"]
+__all__ = [
+    "DetectorQC",
+    "ImageQC",
+    "QCMeasures",
+    "Thresholds",
+    "camera_seeing",
+    "combine",
+    "depth_5sigma",
+    "measure_seeing",
+    "point_sources",
+]
 
 
 @dataclass(frozen=True)
@@ -104,31 +113,22 @@ def _moffat(r: np.ndarray, peak: float, alpha: float, beta: float) -> np.ndarray
     return peak * (1 + (r / alpha) ** 2) ** -beta
 
 
-def measure_seeing(sky: np.ndarray, cat: Table, stars: np.ndarray, pixel_scale: float
-                   ) -> tuple[float, float, int]:
-    """FWHM (arcsec), median ellipticity and star count of the point sources ``stars``.
-
-    Every star's pixels, divided by its flux in the 4 × RCORE aperture, go into one
-    radial profile about its centroid; stars fall at every sub-pixel phase, so the
-    pooled profile samples the PSF finely even where a star spans two pixels
-    (VIRCAM in good seeing).  A Moffat profile fitted to it gives the FWHM — of the
-    image's PSF as sampled, as CASU's SEEING.  (Twice the half-light radius, the
-    per-source FWHM column, is 1.26 × the FWHM of a β = 3 Moffat and grows with
-    undersampling: no QC figure.)  Each star's local sky (the median of the outer
-    ring of its box) is taken off first.  NaN when fewer than ``MIN_SEEING_STARS``
-    stars: a handful of stars gives a profile too noisy to grade an image by.
-    """
+def _profile(sky: np.ndarray, cat: Table, stars: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, int]:
+    """Pooled profile points (r, flux-normalised value), the stars' ellipticities, a
+    first FWHM guess (pixels) and the number of stars used; see :func:`measure_seeing`."""
     idx = np.flatnonzero(stars)
-    if idx.size < MIN_SEEING_STARS:
-        return float("nan"), float("nan"), int(idx.size)
+    empty = np.zeros(0)
+    if idx.size == 0:
+        return empty, empty, empty, float("nan"), 0
     flux = np.asarray(cat["Aper_flux_7"], float)
     idx = idx[np.argsort(-flux[idx])][:MAX_SEEING_STARS]
     half = np.asarray(cat["Half_radius"], float)[idx]
     guess = float(np.nanmedian(half)) * 2 / 1.26
-    box = int(np.clip(np.ceil(2.5 * guess), 3, 25))
+    box = int(np.clip(np.ceil(2.5 * guess), 3, 25)) if np.isfinite(guess) else 10
     ny, nx = sky.shape
     dy, dx = np.mgrid[-box:box + 1, -box:box + 1]
-    rs, vs = [], []
+    rs, vs, used = [], [], []
     for k in idx:
         x, y = float(cat["X_coordinate"][k]) - 1, float(cat["Y_coordinate"][k]) - 1
         ix, iy = int(round(x)), int(round(y))
@@ -142,20 +142,64 @@ def measure_seeing(sky: np.ndarray, cat: Table, stars: np.ndarray, pixel_scale: 
         local = float(np.median(cut[ring])) if ring.sum() >= 8 else 0.0
         rs.append(r[ok])
         vs.append((cut[ok] - local) / flux[k])
-    if len(rs) < MIN_SEEING_STARS:
-        return float("nan"), float("nan"), len(rs)
-    r, v = np.concatenate(rs), np.concatenate(vs)
-    alpha0 = max(guess, 1.0) / (2 * np.sqrt(2 ** (1 / 3) - 1))
+        used.append(k)
+    if not rs:
+        return empty, empty, empty, guess, 0
+    ell = np.asarray(cat["Ellipticity"], float)[used]
+    return np.concatenate(rs), np.concatenate(vs), ell, guess, len(rs)
+
+
+def _fit_fwhm(r: np.ndarray, v: np.ndarray, guess: float) -> float:
+    """FWHM (pixels) of the Moffat profile fitted to pooled profile points."""
+    alpha0 = max(guess if np.isfinite(guess) else 3.0, 1.0) / (2 * np.sqrt(2 ** (1 / 3) - 1))
     peak0 = float(np.max(v)) if np.max(v) > 0 else 0.1
     try:
-        (peak, alpha, beta), _ = curve_fit(_moffat, r, v, p0=(peak0, alpha0, 3.0),
-                                           bounds=([0, 0.1, 1.2], [np.inf, 50, 20]),
-                                           maxfev=2000)
+        (_, alpha, beta), _ = curve_fit(_moffat, r, v, p0=(peak0, alpha0, 3.0),
+                                        bounds=([0, 0.1, 1.2], [np.inf, 50, 20]),
+                                        maxfev=2000)
     except (RuntimeError, ValueError):
-        return float("nan"), float("nan"), len(rs)
-    fwhm = 2 * alpha * np.sqrt(2 ** (1 / beta) - 1)
-    ell = float(np.nanmedian(np.asarray(cat["Ellipticity"], float)[idx]))
-    return float(fwhm * pixel_scale), ell, len(rs)
+        return float("nan")
+    return float(2 * alpha * np.sqrt(2 ** (1 / beta) - 1))
+
+
+def measure_seeing(sky: np.ndarray, cat: Table, stars: np.ndarray, pixel_scale: float
+                   ) -> tuple[float, float, int]:
+    """FWHM (arcsec), median ellipticity and star count of the point sources ``stars``.
+
+    Every star's pixels, divided by its flux in the 4 × RCORE aperture, go into one
+    radial profile about its centroid; stars fall at every sub-pixel phase, so the
+    pooled profile samples the PSF finely even where a star spans two pixels
+    (VIRCAM in good seeing).  A Moffat profile fitted to it gives the FWHM — of the
+    image's PSF as sampled, as CASU's SEEING.  (Twice the half-light radius, the
+    per-source FWHM column, is 1.26 × the FWHM of a β = 3 Moffat and grows with
+    undersampling: no QC figure.)  Each star's local sky (the median of the outer
+    ring of its box) is taken off first.  NaN when fewer than ``MIN_SEEING_STARS``
+    stars: a handful of stars gives a profile too noisy to grade an image by
+    (:func:`camera_seeing` pools the detectors of a camera image instead).
+    """
+    r, v, ell, guess, n = _profile(sky, cat, stars)
+    if n < MIN_SEEING_STARS:
+        return float("nan"), float("nan"), n
+    return _fit_fwhm(r, v, guess) * pixel_scale, float(np.nanmedian(ell)), n
+
+
+def camera_seeing(images: Sequence[tuple[np.ndarray, Table, np.ndarray]],
+                  pixel_scale: float) -> tuple[float, float] | None:
+    """FWHM (arcsec) and ellipticity of the stars of all the detectors (sky, catalogue,
+    star mask) pooled: for a camera image none of whose detectors holds
+    ``MIN_SEEING_STARS`` on its own (u band in a sparse field).  None if all of them
+    together have fewer."""
+    parts = [_profile(sky, cat, stars) for sky, cat, stars in images]
+    n = sum(p[4] for p in parts)
+    if n < MIN_SEEING_STARS:
+        return None
+    r = np.concatenate([p[0] for p in parts])
+    v = np.concatenate([p[1] for p in parts])
+    guess = float(np.nanmedian([p[3] for p in parts if p[4]]))
+    fwhm = _fit_fwhm(r, v, guess)
+    if not np.isfinite(fwhm):
+        return None
+    return fwhm * pixel_scale, float(np.nanmedian(np.concatenate([p[2] for p in parts])))
 
 
 def depth_5sigma(sky_noise: float, pixel_scale: float, magzpt: float, exptime: float,

@@ -247,7 +247,10 @@ def _calibrate_all(measured: Sequence[_Measured],
     seeings = [(c.qc.seeing_arcsec, c.qc.ellipticity) for c in good
                if np.isfinite(c.qc.seeing_arcsec)]
     seeing = (float(np.median([s for s, _ in seeings])),
-              float(np.median([e for _, e in seeings]))) if seeings else None
+              float(np.median([e for _, e in seeings]))) if seeings else \
+        qc.camera_seeing([(m.sky, c.catalogue, c.stars) for m, c in zip(measured, out,
+                                                                        strict=True)
+                          if not isinstance(c, str | None)], measured[0].info.pixel_scale)
     # One zero point for the whole camera (the flats keep the detectors' relative
     # gains), as CASU's MAGZPT: the median over detectors, robust to a sparse one.
     camera = photcal.ZeroPoint(camera.magzpt, float(1.2533 * np.std(
@@ -386,10 +389,16 @@ def _meta(cfg: PipelineConfig, inst: Instrument, group: GroupInfo, ra: float, de
         airmass=group.mean_airmass, dit=raws[0].dit, ndit=raws[0].ndit,
         njitter=len({r.jitter for r in raws}), noffsets=noffsets,
         obstatus="Completed",
-        qc={"SEEING": (round(qcd.seeing_arcsec / inst.pixel_scale, 3), "[pixel] FWHM"),
-            "ELLIPTIC": round(qcd.ellipticity, 4), "MAGZPT": round(qcd.magzpt, 4),
+        qc={"SEEING": (_header_value(qcd.seeing_arcsec / inst.pixel_scale, 3),
+                       "[pixel] FWHM, -1: too few stars"),
+            "ELLIPTIC": _header_value(qcd.ellipticity, 4), "MAGZPT": round(qcd.magzpt, 4),
             "MAGZRR": round(qcd.magzrr, 4), "QCSTATUS": qcd.qcstatus,
             "QCFLAGS": ",".join(qcd.qcflags)})
+
+
+def _header_value(value: float, digits: int) -> float:
+    """A measure for a FITS header, which cannot hold NaN: -1 where it could not be made."""
+    return round(float(value), digits) if np.isfinite(value) else -1.0
 
 
 def _detector_keywords(cal: Calibrated, bkg: Background, filt: Filter, inst: Instrument,
@@ -402,9 +411,9 @@ def _detector_keywords(cal: Calibrated, bkg: Background, filt: Filter, inst: Ins
         "PHOTSYS": "VEGA", "ABMAGLIM": round(depth_ab, 3),
         "ABMAGSAT": round(cal.zp.magzpt - 2.5 * np.log10(inst.saturation / exptime)
                           + filt.ab_minus_vega + 1.0, 3),
-        "PSF_FWHM": (round(cal.qc.seeing_arcsec, 3), "[arcsec]"),
-        "SEEING": (round(cal.qc.seeing_arcsec / inst.pixel_scale, 3), "[pixel]"),
-        "ELLIPTIC": round(cal.qc.ellipticity, 4), "SKYLEVEL": round(bkg.level, 3),
+        "PSF_FWHM": (_header_value(cal.qc.seeing_arcsec, 3), "[arcsec] -1: too few stars"),
+        "SEEING": (_header_value(cal.qc.seeing_arcsec / inst.pixel_scale, 3), "[pixel]"),
+        "ELLIPTIC": _header_value(cal.qc.ellipticity, 4), "SKYLEVEL": round(bkg.level, 3),
         "SKYNOISE": round(bkg.noise, 3),
         "STDCRMS": (round(cal.astrometry.rms_arcsec, 4)
                     if np.isfinite(cal.astrometry.rms_arcsec) else -1.0,

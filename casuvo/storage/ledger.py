@@ -16,6 +16,7 @@ the data they describe.  This module holds all SQL on the ``ledger`` schema.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -215,10 +216,26 @@ def record_run_start(conn: psycopg.Connection, run_id: str, pipeline: str, sched
                  (run_id, pipeline, scheduler, json.dumps(dict(params)), __version__))
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities as null: jsonb has no NaN (a detector with too
+    few stars has no seeing)."""
+    if isinstance(value, Mapping):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    try:
+        if isinstance(value, bool | int | str) or value is None:
+            return value
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    return number if math.isfinite(number) else None
+
+
 def record_product(conn: psycopg.Connection, entry: ProductEntry) -> None:
     """Append a product (or a failure) of a run to ``ledger.products``."""
     def as_json(value: Mapping[str, Any] | None) -> str | None:
-        return None if value is None else json.dumps(value, default=float)
+        return None if value is None else json.dumps(_json_safe(value), default=float)
 
     conn.execute(
         "INSERT INTO ledger.products (run_id, pipeline, product, kind, files, inputs, params,"
