@@ -180,7 +180,18 @@ def measure_seeing(sky: np.ndarray, cat: Table, stars: np.ndarray, pixel_scale: 
     r, v, ell, guess, n = _profile(sky, cat, stars)
     if n < MIN_SEEING_STARS:
         return float("nan"), float("nan"), n
-    return _fit_fwhm(r, v, guess) * pixel_scale, float(np.nanmedian(ell)), n
+    return _checked(_fit_fwhm(r, v, guess), guess) * pixel_scale, float(np.nanmedian(ell)), n
+
+
+def _checked(fwhm: float, guess: float) -> float:
+    """The fitted FWHM, or the half-light estimate where the fit ran away.
+
+    A noisy pooled profile (few faint stars: u band) can send the fit's core
+    radius to its bound; a PSF more than twice as wide or half as wide as its
+    stars' half-light radii say is such a fit, not the image's seeing."""
+    if np.isfinite(fwhm) and np.isfinite(guess) and 0.5 * guess <= fwhm <= 2 * guess:
+        return fwhm
+    return guess
 
 
 def camera_seeing(images: Sequence[tuple[np.ndarray, Table, np.ndarray]],
@@ -196,7 +207,7 @@ def camera_seeing(images: Sequence[tuple[np.ndarray, Table, np.ndarray]],
     r = np.concatenate([p[0] for p in parts])
     v = np.concatenate([p[1] for p in parts])
     guess = float(np.nanmedian([p[3] for p in parts if p[4]]))
-    fwhm = _fit_fwhm(r, v, guess)
+    fwhm = _checked(_fit_fwhm(r, v, guess), guess)
     if not np.isfinite(fwhm):
         return None
     return fwhm * pixel_scale, float(np.nanmedian(np.concatenate([p[2] for p in parts])))
