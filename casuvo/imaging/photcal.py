@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from astropy.stats import sigma_clipped_stats
 from astropy.table import Table
-from scipy.spatial import cKDTree
 
+from casuvo.imaging import qc
 from casuvo.surveys.photometry import VALID_BP_RP, gaia_to_band
 
 __all__ = ["PhotometryError", "ZeroPoint", "aperture_corrections", "zero_point"]
@@ -43,15 +43,6 @@ def _bright_stars(cat: Table, saturation: float, snr_min: float = 20.0) -> np.nd
             & (cat["Peak_height"] < 0.7 * saturation) & (cat["Error_bit_flag"] == 0))
 
 
-def _isolated(cat: Table, radius_pix: float) -> np.ndarray:
-    """Detections with no other detection within ``radius_pix`` (neighbours bias apertures)."""
-    xy = np.column_stack([cat["X_coordinate"], cat["Y_coordinate"]])
-    if len(xy) < 2:
-        return np.ones(len(xy), bool)
-    dist, _ = cKDTree(xy).query(xy, k=2)
-    return dist[:, 1] > radius_pix
-
-
 def aperture_corrections(cat: Table, saturation: float, rcore_pix: float,
                          point_sources: np.ndarray | None = None) -> dict[str, float]:
     """APCOR1..APCOR7 (mag, ≥ 0) from the curve of growth of bright isolated stars.
@@ -62,7 +53,7 @@ def aperture_corrections(cat: Table, saturation: float, rcore_pix: float,
     (see :func:`casuvo.imaging.qc.point_sources`: also matched to Gaia) is used
     first where it holds enough stars: nebular knots have other curves of growth.
     """
-    isolated = _isolated(cat, 5 * rcore_pix)
+    isolated = qc.isolated(cat, 5 * rcore_pix)
     good = _bright_stars(cat, saturation, snr_min=50.0) & isolated
     if point_sources is not None and (good & point_sources).sum() >= 5:
         good = good & point_sources

@@ -25,7 +25,7 @@ __all__ = [
     "Thresholds",
     "camera_seeing",
     "combine",
-    "depth_5sigma",
+    "depth_5sigma", "isolated",
     "measure_seeing",
     "point_sources",
 ]
@@ -102,11 +102,17 @@ def point_sources(cat: Table, saturation: float, isolation_pix: float,
            & (snr > 20) & (np.asarray(cat["Peak_height"]) < 0.7 * saturation))
     if reference is not None:
         use &= reference
+    return use & isolated(cat, isolation_pix)
+
+
+def isolated(cat: Table, radius_pix: float) -> np.ndarray:
+    """Detections with no other detection within ``radius_pix`` (neighbours bias apertures
+    and widen profiles)."""
     xy = np.column_stack([cat["X_coordinate"], cat["Y_coordinate"]])
-    if len(xy) > 1:
-        dist, _ = cKDTree(xy).query(xy, k=2)
-        use &= dist[:, 1] > isolation_pix
-    return use
+    if len(xy) < 2:
+        return np.ones(len(xy), bool)
+    dist, _ = cKDTree(xy).query(xy, k=2)
+    return dist[:, 1] > radius_pix
 
 
 def _moffat(r: np.ndarray, peak: float, alpha: float, beta: float) -> np.ndarray:

@@ -415,8 +415,7 @@ def _detector_keywords(cal: Calibrated, bkg: Background, filt: Filter, inst: Ins
         "SEEING": (_header_value(cal.qc.seeing_arcsec / inst.pixel_scale, 3), "[pixel]"),
         "ELLIPTIC": _header_value(cal.qc.ellipticity, 4), "SKYLEVEL": round(bkg.level, 3),
         "SKYNOISE": round(bkg.noise, 3),
-        "STDCRMS": (round(cal.astrometry.rms_arcsec, 4)
-                    if np.isfinite(cal.astrometry.rms_arcsec) else -1.0,
+        "STDCRMS": (_header_value(cal.astrometry.rms_arcsec, 4),
                     "[arcsec] WCS fit RMS, -1: no stars"),
         "NUMBRMS": cal.astrometry.n_stars, "RCORE": round(rcore / inst.pixel_scale, 3),
         "SATURATE": inst.saturation, "GAIN": inst.gain,
