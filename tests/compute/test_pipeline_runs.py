@@ -30,8 +30,15 @@ CONFIG = Path(__file__).parents[2] / "pipelines" / "vst" / "config.toml"
 
 
 @pytest.fixture()
-def small_survey(settings, tmp_path) -> Path:
-    """A CASUVO_VAR-like tree with the raws of one OB, and the Gaia catalogue linked in."""
+def small_survey(settings, tmp_path):
+    """A CASUVO_VAR-like tree with the raws of one OB, and the Gaia catalogue linked in.
+
+    The runs record into the demo's ledger (the same database the tests read); what
+    they record is removed afterwards, so the published ``vst.processing`` keeps
+    describing the demo's products only, however often the suite runs.
+    """
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        before = {r for (r,) in conn.execute("SELECT run_id FROM ledger.runs")}
     filters = {f.eso_name: f.name for f in instrument("vst").filters.values()}
     index = index_raw((settings.data_dir / "raw" / "vst").rglob("*.fits"), filters)
     science = [f for f in index.science() if f.obj == "ngc6791" and f.band == "g"]
@@ -45,7 +52,12 @@ def small_survey(settings, tmp_path) -> Path:
     for f in [*science, *calib]:
         shutil.copy(f.path, raw / f.path.name)
     (tmp_path / "data" / "gaia").symlink_to(settings.data_dir / "gaia")
-    return tmp_path
+    yield tmp_path
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        new = [r for (r,) in conn.execute("SELECT run_id FROM ledger.runs")
+               if r not in before]
+        conn.execute("DELETE FROM ledger.products WHERE run_id = ANY(%s)", (new,))
+        conn.execute("DELETE FROM ledger.runs WHERE run_id = ANY(%s)", (new,))
 
 
 def _run(var: Path, settings) -> object:
