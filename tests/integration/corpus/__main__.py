@@ -1,0 +1,54 @@
+"""``python -m tests.integration.corpus [BASE_URL]``: run the corpus, print a table.
+
+Without an argument the endpoints come from ``casuvo endpoints --json``; with
+one, its host and port replace theirs (to run the same corpus against another
+server on the same data).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from tests.integration.corpus import generate, run
+
+
+def _endpoints(base: str | None) -> dict:
+    casuvo = Path(sys.executable).with_name("casuvo")
+    text = subprocess.run([str(casuvo), "endpoints", "--json"], capture_output=True,
+                          text=True, check=True).stdout
+    if base:
+        ours = urlsplit(json.loads(text)["base"])
+        theirs = urlsplit(base)
+        text = text.replace(f"{ours.scheme}://{ours.netloc}",
+                            f"{theirs.scheme}://{theirs.netloc}")
+    return json.loads(text)
+
+
+def main() -> None:
+    cases = generate(_endpoints(sys.argv[1] if len(sys.argv) > 1 else None))
+    total: Counter[str] = Counter()
+    right: Counter[str] = Counter()
+    got_by: Counter[tuple[str, str]] = Counter()
+    for case, status, text in run(cases):
+        total[case.service] += 1
+        ok = status == case.status and case.needle.lower() in text.lower()
+        right[case.service] += ok
+        kind = "5xx" if status >= 500 else "2xx" if status < 300 else "4xx" if status else "none"
+        got_by[(case.service, kind)] += 1
+        if not ok:
+            print(f"{case.id}: want {case.status}, got {status}: {text[:100]!r}")
+    print(f"\n{'service':10} {'cases':>6} {'as required':>12} {'2xx':>5} {'4xx':>5} {'5xx':>5}")
+    for service in sorted(total):
+        print(f"{service:10} {total[service]:6d} {right[service]:12d} "
+              f"{got_by[(service, '2xx')]:5d} {got_by[(service, '4xx')]:5d} "
+              f"{got_by[(service, '5xx')]:5d}")
+    print(f"{'all':10} {sum(total.values()):6d} {sum(right.values()):12d}")
+
+
+if __name__ == "__main__":
+    main()
