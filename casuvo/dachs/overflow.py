@@ -139,6 +139,24 @@ def exact_tap_overflow() -> None:
     adqlglue._updateMatchLimits = _update_match_limits
     qtable.QueryTable.__iter__ = _cut_rows(qtable.QueryTable.__iter__)
     taprunner.writeResultTo = _write_result_to
+    adqlglue.query = _form_query(adqlglue.query)
+
+
+def _form_query(original: Any) -> Any:
+    """``adqlglue.query`` (the ADQL web form) that warns when :func:`_cut_rows` cut.
+
+    DaCHS's own warning compares the row count with the overflow limit, which a
+    cut result no longer reaches.
+    """
+
+    def query(*args: Any, **kwargs: Any) -> Any:
+        table = original(*args, **kwargs)
+        if getattr(table.tableDef, _CUT, False):
+            table.addMeta("_warning", "The result was cut at the match limit: more rows"
+                          " matched. Give a larger limit (TOP) to see them.")
+        return table
+
+    return query
 
 
 def async_runner_with_adjustments() -> None:
