@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 import load  # noqa: E402  -- bench/load.py: the workload and its checks
 
-SECONDS = 6.0
+SECONDS = 5.0
 
 
 def test_prepared_values_are_not_trivial(settings: Settings, endpoints: dict) -> None:
