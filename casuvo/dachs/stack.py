@@ -30,16 +30,48 @@ __all__ = ["ARCHIVE_DATA", "ArchiveState", "TableState", "archive_fingerprint", 
 log = logging.getLogger(__name__)
 
 
+def rd_fingerprint(settings: Settings, name: str) -> uptodate.Fingerprint:
+    """What publishing ``resdir/<name>/q.rd`` depends on.
+
+    The RD and its resource directory, the shared RD pieces, the survey configs
+    and the casuvo code the RDs call at import time (registry, DaCHS hooks),
+    and the versions of casuvo and DaCHS.
+    """
+    from importlib.metadata import version
+
+    home = settings.home
+    files = [*(home / "resdir" / name).rglob("*"), *(home / "resdir" / "common").rglob("*"),
+             *(home / "pipelines").glob("*/*.toml"), *(home / "casuvo" / "dachs").glob("*.py"),
+             *(home / "casuvo" / "surveys").glob("*.py")]
+    inputs = sorted(p for p in files if p.is_file() and "__pycache__" not in p.parts)
+    return uptodate.fingerprint(f"rd:{name}/q", inputs,
+                                {"casuvo": __version__, "dachs": version("gavodachs")})
+
+
 def publish(settings: Settings, *, republish: bool = False) -> None:
-    """Import each RD's tables once (then only their metadata) and publish it."""
+    """Import each RD's tables once (then only their metadata) and publish it.
+
+    An RD already imported and published whose inputs (:func:`rd_fingerprint`)
+    are unchanged since is skipped: each ``dachs`` command costs seconds, and
+    ``casuvo up`` on an unchanged instance should take none.
+    """
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         # the archives' processing views read the ledger
         ledger.ensure_products_schema(conn)
         imported = {row[0] for row in conn.execute(
             "SELECT DISTINCT sourcerd FROM dc.tablemeta")}
+        published = {row[0] for row in conn.execute(
+            "SELECT DISTINCT sourcerd FROM dc.resources")}
     for name in instance.resource_names(settings):
         rd = f"{name}/q"
+        fp = rd_fingerprint(settings, name)
+        with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            if (not republish and rd in published
+                    and uptodate.current_build(conn, fp) is not None):
+                continue
         instance.import_rd(settings, rd, meta_only=rd in imported and not republish)
+        with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            uptodate.record_build(conn, fp)
 
 
 #: the RD data elements an image archive is built from (``resdir/common/images.rd``)
