@@ -13,6 +13,7 @@ FITS), so code on Dask workers may use it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -24,7 +25,38 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from astropy.io import fits
 
-__all__ = ["atomic_path", "checksum", "write_fits", "write_json", "write_text"]
+__all__ = ["DiskFullError", "atomic_path", "checksum", "write_fits", "write_json",
+           "write_text"]
+
+
+class DiskFullError(OSError):
+    """A file could not be written because its file system is full (or over quota).
+
+    The message names the file and the free space left, so that a pipeline's or an
+    ingest's failure record says what to fix; ``errno`` is ``ENOSPC`` (or ``EDQUOT``).
+    """
+
+
+def _disk_full(exc: BaseException, path: Path) -> DiskFullError | None:
+    """The clear error for a write of ``path`` that failed on a full file system, else None.
+
+    Writers report it differently: ``write`` gives ``ENOSPC``, astropy's FITS
+    writer a plain ``OSError("Not enough space on disk: ...")``.
+    """
+    if not isinstance(exc, OSError) or isinstance(exc, DiskFullError):
+        return None
+    code = exc.errno if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
+    if code is None and "space" not in str(exc).lower():
+        return None
+    try:
+        stat = os.statvfs(path.parent)
+        free = f"{stat.f_bavail * stat.f_frsize:,d} bytes"
+    except OSError:
+        free = "unknown space"
+    what = "quota exceeded" if code == errno.EDQUOT else "no space left on device"
+    error = DiskFullError(f"{path}: not written, {what} ({free} free in {path.parent})")
+    error.errno = code or errno.ENOSPC
+    return error
 
 
 def checksum(path: Path, blocksize: int = 1 << 22) -> str:
@@ -58,9 +90,11 @@ def atomic_path(path: Path, *, mode: int = 0o644, fsync: bool = False) -> Iterat
             _fsync(Path(tmp))
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if (full := _disk_full(exc, path)) is not None:
+            raise full from exc
         raise
     if fsync:
         _fsync(path.parent)
