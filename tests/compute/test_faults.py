@@ -6,11 +6,12 @@
   with SIGKILL once some partitions are finished: the rerun computes only the
   others, and its pairs are exactly those astropy finds (an independent count),
   none lost, none twice.
-- The VST pipeline writes the products of one OB into a 180 MB file system
-  (a tmpfs mounted for the test): it stops with errors that name the product
-  and say that the device is full; no half-written file is left, nothing is
-  recorded as done that is not complete on disk; with space added the rerun
-  completes, keeping what was finished.
+- The VST pipeline resumes one OB whose masters, exposures and stacks are done
+  (the demo's, copied) on a file system without room for the tile (a tmpfs
+  mounted for the test): the tile fails with an error that names its file and
+  says that the device is full; no half-written file is left, nothing is
+  published or recorded as made; with space added the rerun makes the tile only,
+  keeping what was finished.
 (The pipeline killed with SIGKILL: tests/compute/test_pipeline_runs.py.)
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,7 +28,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import astropy.units as u
-import numpy as np
 import psycopg
 import pyarrow.parquet as pq
 import pytest
@@ -34,11 +35,14 @@ from astropy.coordinates import SkyCoord, search_around_sky
 from astropy.io import fits
 from astropy.table import Table
 
+from casuvo.archive.imagemeta import image_files
 from casuvo.config import Settings
 from casuvo.jobs import CatalogueColumns, JobResult, XmatchJob
 from casuvo.pipeline.config import load_config
+from casuvo.pipeline.rawindex import index_raw
 from casuvo.pipeline.runner import run_pipeline
 from casuvo.storage.files import checksum
+from casuvo.surveys.instruments import instrument
 from tests.compute.test_pipeline_runs import small_survey  # noqa: F401 (a fixture)
 
 RADIUS = 2.0  # arcsec
@@ -104,10 +108,10 @@ CONFIG = Path(__file__).parents[2] / "pipelines" / "vst" / "config.toml"
 
 @pytest.fixture()
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 180 MB tmpfs (unmounted afterwards)."""
+    """A small tmpfs (unmounted afterwards)."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=180m", "casuvo-faults", str(mount)],
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400m", "casuvo-faults", str(mount)],
                    check=True)
     try:
         yield mount
@@ -126,43 +130,81 @@ def _complete(path: Path) -> bool:
         return False
 
 
+def _seed_finished(settings: Settings, raws: list[Path], out: Path) -> int:
+    """Copy the demo's finished masters, exposures and stacks of ``raws`` into ``out``, as
+    a run that stopped before its tile would have left them; returns the bytes copied.
+
+    Product paths in the completion markers are moved to ``out`` (the rest of each
+    path, below the survey's product directory, is kept), and stacks take the run
+    numbers of ``raws`` (CASU run numbers count the exposures of a night).
+    """
+    filters = {f.eso_name: f.name for f in instrument("vst").filters.values()}
+    runs = {f.path.name: f.run for f in index_raw(raws, filters).science()}
+    demo = settings.data_dir / "products" / "vst"
+    night, names = raws[0].parent.name, {r.name for r in raws}
+    stacks = [m for m in (demo / night).glob("*_st.fit.done.json")
+              if {Path(i).name for i in json.loads(m.read_text())["inputs"]} <= names]
+    science = {Path(i).stem for m in stacks for i in json.loads(m.read_text())["inputs"]}
+    band = json.loads(stacks[0].read_text())["meta"]["band"]
+    markers = [*stacks, *(demo / "work" / night / f"{stem}_red.fits.done.json"
+                          for stem in science),
+               demo / "calib" / night / f"{band}_flat_{night}.fit.done.json"]
+    copied = 0
+    for marker in markers:
+        record = json.loads(marker.read_text())
+        relative = [f.split("/products/vst/", 1)[1] for f in record["files"]]
+        renamed = relative
+        if record["kind"] == "stack":
+            (source,) = (Path(i).name for i in record["inputs"])
+            old = record["name"][:-len("_st.fit")]
+            new = f"{old.rsplit('_', 1)[0]}_{runs[source]:05d}"
+            renamed = [rel.replace(old, new) for rel in relative]
+            record["name"] = record["name"].replace(old, new)
+        for rel, new_rel in zip(relative, renamed, strict=True):
+            (out / new_rel).parent.mkdir(parents=True, exist_ok=True)
+            if not (out / new_rel).exists():
+                shutil.copyfile(demo / rel, out / new_rel)
+                copied += (out / new_rel).stat().st_size
+        record["files"] = [str(out / rel) for rel in renamed]
+        (out / f"{renamed[0]}.done.json").write_text(json.dumps(record))
+    return copied
+
+
 def test_full_disk_fails_by_name_and_a_rerun_with_space_completes(
         small_survey: Path, small_disk: Path, settings: Settings) -> None:  # noqa: F811
     cfg = load_config(CONFIG)
     raw, gaia = small_survey / "data" / "raw" / "vst", small_survey / "data" / "gaia"
     out = small_disk / "products"
-    full = run_pipeline(cfg, raw, gaia, out, dsn=settings.dsn, workers=2, progress=False)
-    assert full.failed >= 1
-    # Each failure names the file that could not be written and why (or the product
-    # that lacks its inputs because of it).
-    space = [m for m in full.failures if "no space left on device" in m]
-    assert space and all(str(out) in m for m in space), full.failures
-    assert all(m in space or "no stacked pawprint" in m for m in full.failures)
-    # Nothing half-written: no temporary files, every product file complete.
+    copied = _seed_finished(settings, sorted(raw.rglob("*.fits")), out)
+    # Room for the markers, not for the tile.
+    subprocess.run(["mount", "-o", f"remount,size={copied // 1024 + 4096}k", str(small_disk)],
+                   check=True)
+    done_before = {p: checksum(p) for p in out.rglob("*.done.json")}
+    full = run_pipeline(cfg, raw, gaia, out, dsn=settings.dsn, workers=1, progress=False)
+    assert full.failed == 1 and full.resumed == 3
+    # The failure names the file that could not be written, and why.
+    (message,) = full.failures
+    assert "no space left on device" in message and str(out) in message, message
+    assert "_st_tl" in message
+    # Nothing half-written: no temporary files, no tile published or recorded as made.
     files = [p for p in out.rglob("*") if p.is_file()]
     assert not [p for p in files if p.name.endswith(".part")]
     assert all(_complete(p) for p in files if p.suffix in (".fit", ".fits"))
-    # Everything the ledger calls made is complete on disk, with its marker.
+    assert sorted(f.path.name for f in image_files(out)) == sorted(
+        p.name[:-len(".done.json")] for p in out.glob("2*/*_st.fit.done.json"))
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        made = conn.execute("SELECT product, files FROM ledger.products WHERE run_id = %s"
-                            " AND status = 'ok'", (full.run_id,)).fetchall()
-        failed = conn.execute("SELECT count(*) FROM ledger.products WHERE run_id = %s"
-                              " AND status = 'failed'", (full.run_id,)).fetchone()[0]
-    assert failed == full.failed
-    for _, product_files in made:
-        assert all(_complete(Path(f)) for f in product_files)
-        assert Path(product_files[0] + ".done.json").exists()
-    done_before = {p: checksum(p) for p in out.rglob("*.done.json")}
+        recorded = conn.execute("SELECT product, status, message FROM ledger.products"
+                                " WHERE run_id = %s AND status <> 'resumed'",
+                                (full.run_id,)).fetchall()
+    assert [(status, msg) for _, status, msg in recorded] == [("failed", message)]
 
     subprocess.run(["mount", "-o", "remount,size=400m", str(small_disk)], check=True)
-    rerun = run_pipeline(cfg, raw, gaia, out, dsn=settings.dsn, workers=2, progress=False)
-    assert rerun.failed == 0, rerun.failures
-    assert sum(1 for p in rerun.products if p.endswith("_st.fit")) == 3
-    assert sum(1 for p in rerun.products if p.endswith("_st_tl.fit")) == 1
-    # Finished work was kept, not redone.
+    rerun = run_pipeline(cfg, raw, gaia, out, dsn=settings.dsn, workers=1, progress=False)
+    assert rerun.failed == 0 and rerun.ok == 1 and rerun.resumed == 3, rerun.failures
+    (tile,) = [p for p in rerun.products if p.endswith("_st_tl.fit")]
+    # Finished work was kept, not redone; the tile is complete and published.
     assert all(checksum(p) == digest for p, digest in done_before.items())
-    for marker in out.rglob("*_st*.fit.done.json"):
-        record = json.loads(marker.read_text())
-        assert all(_complete(Path(f)) for f in record["files"])
+    record = json.loads(next(out.rglob(f"{tile}.done.json")).read_text())
+    assert len(record["files"]) == 3 and all(_complete(Path(f)) for f in record["files"])
+    assert tile in {f.path.name for f in image_files(out)}
     assert not [p for p in out.rglob("*") if p.name.endswith(".part")]
-    np.testing.assert_equal(len(list(out.rglob("*_st_tl.fit"))), 1)
