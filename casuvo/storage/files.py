@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,8 +26,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from astropy.io import fits
 
-__all__ = ["DiskFullError", "atomic_path", "checksum", "write_fits", "write_json",
-           "write_text"]
+__all__ = ["DiskFullError", "atomic_path", "checksum", "remove_stale_parts", "write_fits",
+           "write_json", "write_text"]
+
+#: A temporary file not written to for this long belongs to a writer that died.
+STALE_PART_SECONDS = 600.0
 
 
 class DiskFullError(OSError):
@@ -98,6 +102,24 @@ def atomic_path(path: Path, *, mode: int = 0o644, fsync: bool = False) -> Iterat
         raise
     if fsync:
         _fsync(path.parent)
+
+
+def remove_stale_parts(root: Path, older_than: float = STALE_PART_SECONDS) -> list[Path]:
+    """Remove the temporary files of writers killed mid-write (SIGKILL, power cut) under
+    ``root``; returns them.
+
+    :func:`atomic_path` removes its temporary file on any exception, but a killed
+    process runs no handler.  Only files untouched for ``older_than`` seconds go: a
+    live writer's file changes while it writes, so a run sharing the tree keeps its own.
+    """
+    limit = time.time() - older_than
+    removed = []
+    for path in Path(root).rglob(".*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_file() and path.stat().st_mtime < limit:
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def _fsync(path: Path) -> None:

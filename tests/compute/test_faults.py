@@ -11,7 +11,8 @@
   mounted for the test): the tile fails with an error that names its file and
   says that the device is full; no half-written file is left, nothing is
   published or recorded as made; with space added the rerun makes the tile only,
-  keeping what was finished.
+  keeping what was finished.  A temporary file left by a writer killed mid-write
+  is removed by the next run.
 (The pipeline killed with SIGKILL: tests/compute/test_pipeline_runs.py.)
 """
 
@@ -180,13 +181,18 @@ def test_full_disk_fails_by_name_and_a_rerun_with_space_completes(
     subprocess.run(["mount", "-o", f"remount,size={copied // 1024 + 4096}k", str(small_disk)],
                    check=True)
     done_before = {p: checksum(p) for p in out.rglob("*.done.json")}
+    # What a writer killed mid-write an hour ago left (removed by the next run).
+    stale = next(out.glob("2*/")) / ".o_st_tl.fit.killed.part"
+    stale.write_bytes(b"half a file")
+    os.utime(stale, (time.time() - 3600, time.time() - 3600))
     full = run_pipeline(cfg, raw, gaia, out, dsn=settings.dsn, workers=1, progress=False)
     assert full.failed == 1 and full.resumed == 3
     # The failure names the file that could not be written, and why.
     (message,) = full.failures
     assert "no space left on device" in message and str(out) in message, message
     assert "_st_tl" in message
-    # Nothing half-written: no temporary files, no tile published or recorded as made.
+    # Nothing half-written: no temporary files (not even the killed writer's), no tile
+    # published or recorded as made.
     files = [p for p in out.rglob("*") if p.is_file()]
     assert not [p for p in files if p.name.endswith(".part")]
     assert all(_complete(p) for p in files if p.suffix in (".fit", ".fits"))
