@@ -10,8 +10,9 @@
   merged source table) is killed with SIGKILL half-way, once while it copies
   rows and once while it builds indexes, into a scratch copy of the published
   table: the table keeps what it held, the ledger records nothing as loaded,
-  and the rerun loads every row of the files exactly once (counted from the
-  FITS headers, an independent count) and says so in the ledger.  The scratch
+  and the rerun loads only the files the killed one had not committed, and
+  every row of the files exactly once (counted from the FITS headers, an
+  independent count), and says so in the ledger.  The scratch
   schema and its ledger rows are removed afterwards.
 """
 
@@ -203,8 +204,14 @@ def test_killed_ingest_reruns_to_every_row_once(case: _Case, settings: Settings,
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
-    # Killed: the table holds what it held (nothing), the ledger loaded nothing.
+    # Killed: the table holds what it held (nothing), the ledger loaded nothing; the
+    # new table keeps the files it had committed, for the rerun.
     assert scratch.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+    progress = f"{table}__casuvo_files"
+    kept = dict(scratch.execute(f"SELECT file, rows FROM {progress}").fetchall())
+    assert kept and all(expected[f] == rows for f, rows in kept.items())
+    if case.phase == "indexes":
+        assert kept == expected
     assert scratch.execute("SELECT count(*) FROM ledger.ingests WHERE target = %s"
                            " AND status = 'ok'", (table,)).fetchone()[0] == 0
     assert scratch.execute("SELECT count(*) FROM ledger.builds WHERE target = %s",
@@ -214,10 +221,12 @@ def test_killed_ingest_reruns_to_every_row_once(case: _Case, settings: Settings,
                               progress=False)
     total = sum(expected.values())
     assert not result.skipped and result.rows == total
+    assert result.resumed_files == len(kept)
     rows, distinct = scratch.execute(
         f"SELECT count(*), count(DISTINCT {case.key}) FROM {table}").fetchone()
     assert rows == distinct == total
-    assert scratch.execute("SELECT to_regclass(%s)", (shadow,)).fetchone()[0] is None
+    assert scratch.execute("SELECT to_regclass(%s), to_regclass(%s)",
+                           (shadow, progress)).fetchone() == (None, None)
     ledgered = scratch.execute("SELECT file, rows FROM ledger.ingests WHERE target = %s"
                                " AND status = 'ok'", (table,)).fetchall()
     assert sorted(ledgered) == sorted(expected.items())
