@@ -25,17 +25,38 @@ pool is renewed, before any request uses it.  The test is a zero-timeout
 ``select`` — no round trip to the server.  While the database is down, requests
 still fail (there is nothing to answer from); the first request after it is back
 succeeds, without any manual step.
+
+A restart also strands *synchronous TAP jobs*: DaCHS runs each sync query as a
+transient UWS job (phase EXECUTING, pid −1) and destroys it when the request
+ends; a request that the restart breaks cannot destroy it (the database is
+away), and the row stays EXECUTING until its destruction time, two days later.
+Such rows count towards ``maxTAPRunning``, so four of them stop the async queue:
+every async job stays QUEUED.  :func:`install` makes a failed
+``destroy`` retry in the background until the database is back (the process
+that made the job cleans it up), and makes the queue's count of running jobs
+first remove transient jobs that are EXECUTING long after their execution time
+ended (the job of a process that died with it).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import select
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["MANAGERS", "connection_manager", "install", "is_alive"]
+__all__ = ["MANAGERS", "connection_manager", "install", "is_alive",
+           "remove_stranded_sync_jobs"]
+
+log = logging.getLogger(__name__)
+
+#: How long a failed job destruction is retried (the database restarting).
+DESTROY_RETRY_SECONDS = 600.0
+#: Beyond its execution duration, how long a transient job may stay EXECUTING.
+STRANDED_AFTER_SECONDS = 60.0
 
 #: DaCHS's connection managers: name → (profile, autocommitted), as sqlsupport makes them.
 MANAGERS: dict[str, tuple[str, bool]] = {
@@ -125,14 +146,67 @@ def connection_manager(profile: str, autocommitted: bool = True, min_conn: int =
     return manager
 
 
+def remove_stranded_sync_jobs(uws: Any) -> list[str]:
+    """Destroy the transient (pid −1) jobs of ``uws`` still EXECUTING
+    :data:`STRANDED_AFTER_SECONDS` after their execution duration ended; their ids."""
+    from gavo import base
+
+    table = uws.jobClass.jobsTD.getQName()
+    with base.getTableConn() as conn:
+        stranded = [job for (job,) in conn.query(
+            f"SELECT jobId FROM {table} WHERE phase = 'EXECUTING' AND pid = -1"
+            " AND coalesce(startTime, creationTime) + make_interval(secs =>"
+            " coalesce(executionDuration, 0) + %(grace)s) < (now() AT TIME ZONE 'UTC')",
+            {"grace": STRANDED_AFTER_SECONDS})]
+    for job in stranded:
+        log.warning("removing sync job %s, stranded by a database outage", job)
+        uws.destroy(job)
+    return stranded
+
+
+def _install_job_cleanup() -> None:
+    """Retry failed job destruction; sweep stranded sync jobs before counting running ones."""
+    from gavo.protocols import uws
+
+    destroy, count_running = uws.UWS.destroy, uws.UWS.countRunningJobs
+
+    def retry_destroy(system: Any, job_id: str) -> None:
+        deadline = time.monotonic() + DESTROY_RETRY_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(1.0)
+            try:
+                destroy(system, job_id)
+                return
+            except Exception:  # the database is still away: try again
+                continue
+
+    def destroy_or_retry(self: Any, job_id: str) -> None:
+        try:
+            destroy(self, job_id)
+        except Exception:
+            threading.Thread(target=retry_destroy, args=(self, job_id), daemon=True,
+                             name=f"destroy {job_id}").start()
+            raise
+
+    def count_running_jobs(self: Any) -> int:
+        with contextlib.suppress(Exception):
+            remove_stranded_sync_jobs(self)
+        return count_running(self)
+
+    uws.UWS.destroy = destroy_or_retry
+    uws.UWS.countRunningJobs = count_running_jobs
+
+
 def install() -> None:
-    """Replace DaCHS's connection managers wherever DaCHS exports them (idempotent)."""
+    """Replace DaCHS's connection managers wherever DaCHS exports them, and clean up
+    the sync jobs a database outage strands (idempotent)."""
     import sys
 
     from gavo.base import sqlsupport
 
     if getattr(sqlsupport.getTableConn, "casuvo_reconnects", False):
         return
+    _install_job_cleanup()
     homes = [sqlsupport, sys.modules.get("gavo.base"), sys.modules.get("gavo.api")]
     for name, (profile, autocommitted) in MANAGERS.items():
         manager = connection_manager(profile, autocommitted)

@@ -4,7 +4,8 @@
 - The project cluster is restarted (``pg_ctl restart -m fast``) while clients
   query TAP sync, SCS and SIA through the front: requests fail only while the
   database is down, every request started after the restart succeeds, with no
-  manual step (``casuvo.dachs.dbreconnect``).  The cluster is running again when
+  manual step (``casuvo.dachs.dbreconnect``); the sync jobs it broke do not block
+  the async queue.  The cluster is running again when
   the test ends, whatever happens.
 - A catalogue ingest (``casuvo.storage.ingest``: the Gaia catalogue, a survey's
   merged source table) is killed with SIGKILL half-way, once while it copies
@@ -32,6 +33,7 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
+import requests
 from astropy.io import fits
 
 from casuvo.config import Settings
@@ -131,6 +133,41 @@ def test_services_answer_again_after_a_database_restart(restartable: Settings,
     assert all(any(a.service == name for a in after) for name in urls)
     # Nothing failed before the database went down or after it was back.
     assert all(down - 0.5 <= a.ended and a.started <= up for a in failed)
+
+    # The sync jobs the restart broke do not stay EXECUTING (they would fill the
+    # async queue's slots), and an async job runs to completion.
+    t = time.monotonic()
+    while _stranded(restartable) and time.monotonic() < t + 30:
+        time.sleep(0.5)
+    assert not _stranded(restartable)
+    print(f"stranded sync jobs gone {time.monotonic() - up:.1f} s after the restart")
+    assert _run_async(endpoints["tap"], f"SELECT TOP 5 source_id FROM gaia.sources "
+                                        f"WHERE {where}") == "COMPLETED"
+
+
+def _stranded(settings: Settings) -> list[str]:
+    """Transient (sync) TAP jobs in EXECUTING."""
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        return [job for (job,) in conn.execute(
+            "SELECT jobid FROM tap_schema.tapjobs WHERE phase = 'EXECUTING' AND pid = -1")]
+
+
+def _run_async(tap: str, query: str) -> str:
+    """Create and start an async TAP job, wait for it to end, delete it; its last phase."""
+    created = requests.post(tap + "/async", data={"REQUEST": "doQuery", "LANG": "ADQL",
+                                                  "QUERY": query},
+                            allow_redirects=False, timeout=30)
+    assert created.status_code == 303, created.text[:300]
+    job = created.headers["location"]
+    try:
+        requests.post(job + "/phase", data={"PHASE": "RUN"}, timeout=30).raise_for_status()
+        deadline = time.monotonic() + 60
+        phase = "PENDING"
+        while time.monotonic() < deadline and phase not in ("COMPLETED", "ERROR", "ABORTED"):
+            phase = requests.get(job + "/phase", params={"WAIT": "5"}, timeout=30).text.strip()
+        return phase
+    finally:
+        requests.delete(job, allow_redirects=False, timeout=30)
 
 
 # ---------------------------------------------------------------- ingest killed
