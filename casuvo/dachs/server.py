@@ -71,7 +71,7 @@ def _drop_periodic_jobs() -> None:
 def main(argv: list[str] | None = None) -> None:
     from gavo.user import cli
 
-    from casuvo.dachs import adqlchecks, datalinks, errors, mediatypes, overflow
+    from casuvo.dachs import adqlchecks, datalinks, dbreconnect, errors, mediatypes, overflow
 
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["--secondary"]:
@@ -82,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
     datalinks.install()
     mediatypes.install()
     overflow.install()
+    dbreconnect.install()
     if args[:1] == ["serve"]:
         datalinks.install_response_ucd()
     sys.argv = ["dachs", *args]

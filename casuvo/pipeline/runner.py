@@ -31,7 +31,7 @@ from casuvo.pipeline import tasks
 from casuvo.pipeline.config import PipelineConfig
 from casuvo.pipeline.rawindex import RawFile, RawIndex, index_raw
 from casuvo.storage import ledger
-from casuvo.storage.files import write_json
+from casuvo.storage.files import remove_stale_parts, write_json
 from casuvo.surveys.instruments import Instrument, instrument
 
 __all__ = ["RunSummary", "run_pipeline"]
@@ -152,6 +152,8 @@ def run_pipeline(cfg: PipelineConfig, raw_dir: Path, gaia_dir: Path, out_dir: Pa
         ledger.record_run_start(conn, run_id, cfg.survey, scheduler or "local",
                                 {**cfg.as_params(), "night": night,
                                  "detector_scale": inst.scale})
+    for part in remove_stale_parts(out_dir) if out_dir.is_dir() else ():
+        log.warning("removed %s, left by a writer that was killed", part)
     science = index.science(night)
     checksums = {str(r.path): ledger.checksum(r.path) for r in science}
     failures: list[str] = []

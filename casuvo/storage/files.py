@@ -13,10 +13,12 @@ FITS), so code on Dask workers may use it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,7 +26,41 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from astropy.io import fits
 
-__all__ = ["atomic_path", "checksum", "write_fits", "write_json", "write_text"]
+__all__ = ["DiskFullError", "atomic_path", "checksum", "remove_stale_parts", "write_fits",
+           "write_json", "write_text"]
+
+#: A temporary file not written to for this long belongs to a writer that died.
+STALE_PART_SECONDS = 600.0
+
+
+class DiskFullError(OSError):
+    """A file could not be written because its file system is full (or over quota).
+
+    The message names the file and the free space left, so that a pipeline's or an
+    ingest's failure record says what to fix; ``errno`` is ``ENOSPC`` (or ``EDQUOT``).
+    """
+
+
+def _disk_full(exc: BaseException, path: Path) -> DiskFullError | None:
+    """The clear error for a write of ``path`` that failed on a full file system, else None.
+
+    Writers report it differently: ``write`` gives ``ENOSPC``, astropy's FITS
+    writer a plain ``OSError("Not enough space on disk: ...")``.
+    """
+    if not isinstance(exc, OSError) or isinstance(exc, DiskFullError):
+        return None
+    code = exc.errno if exc.errno in (errno.ENOSPC, errno.EDQUOT) else None
+    if code is None and "space" not in str(exc).lower():
+        return None
+    try:
+        stat = os.statvfs(path.parent)
+        free = f"{stat.f_bavail * stat.f_frsize:,d} bytes"
+    except OSError:
+        free = "unknown space"
+    what = "quota exceeded" if code == errno.EDQUOT else "no space left on device"
+    error = DiskFullError(f"{path}: not written, {what} ({free} free in {path.parent})")
+    error.errno = code or errno.ENOSPC
+    return error
 
 
 def checksum(path: Path, blocksize: int = 1 << 22) -> str:
@@ -58,12 +94,32 @@ def atomic_path(path: Path, *, mode: int = 0o644, fsync: bool = False) -> Iterat
             _fsync(Path(tmp))
         os.chmod(tmp, mode)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if (full := _disk_full(exc, path)) is not None:
+            raise full from exc
         raise
     if fsync:
         _fsync(path.parent)
+
+
+def remove_stale_parts(root: Path, older_than: float = STALE_PART_SECONDS) -> list[Path]:
+    """Remove the temporary files of writers killed mid-write (SIGKILL, power cut) under
+    ``root``; returns them.
+
+    :func:`atomic_path` removes its temporary file on any exception, but a killed
+    process runs no handler.  Only files untouched for ``older_than`` seconds go: a
+    live writer's file changes while it writes, so a run sharing the tree keeps its own.
+    """
+    limit = time.time() - older_than
+    removed = []
+    for path in Path(root).rglob(".*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.is_file() and path.stat().st_mtime < limit:
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def _fsync(path: Path) -> None:

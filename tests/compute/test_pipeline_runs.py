@@ -97,12 +97,18 @@ def test_missing_keyword_fails_by_name(small_survey, settings) -> None:
     assert "ESO INS FILT1 NAME" in summary.failures[0]
 
 
+def _run_ids(settings) -> set[str]:
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        return {r for (r,) in conn.execute("SELECT run_id FROM ledger.runs")}
+
+
 def test_killed_run_resumes_to_the_same_products(small_survey, settings) -> None:
     env = dict(os.environ, CASUVO_VAR=str(small_survey), CASUVO_HOME=str(settings.home))
     data = small_survey / "data"
     job = PipelineRunJob(CONFIG, data / "raw" / "vst", data / "gaia", data / "products" / "vst",
                          workers=1, progress=False).to_json()
     cmd = [sys.executable, "-m", "casuvo.jobs"]
+    known = _run_ids(settings)
     proc = subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     proc.stdin.write(job)
@@ -118,11 +124,30 @@ def test_killed_run_resumes_to_the_same_products(small_survey, settings) -> None
     proc.wait()
     done_before = {p.name for p in products.rglob("*.done.json")}
     assert done_before
+    # Killed half-way: some products finished, the tile not yet.
+    assert not any(products.rglob("*_st_tl.fit.done.json"))
+    (killed,) = _run_ids(settings) - known
     rerun = subprocess.run(cmd, input=job, env=env, capture_output=True, text=True,
                            timeout=600)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     summary = JobResult.from_json(rerun.stdout).summary
     assert summary["resumed"] >= 1 and summary["failed"] == 0
+    # The ledger: every product once in the rerun, none lost; what had finished
+    # before the kill is resumed, not made again; nothing made twice over both runs.
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT run_id, product, status FROM ledger.products"
+                            " WHERE run_id = ANY(%s)", ([killed, summary["run_id"]],)
+                            ).fetchall()
+    again = [(product, status) for run, product, status in rows if run == summary["run_id"]]
+    names = [product for product, _ in again]
+    assert len(names) == len(set(names)) and all(s in ("ok", "resumed") for _, s in again)
+    assert {n for n in names if n.endswith(".fit")} >= {
+        p.name for p in products.rglob("*_st*.fit") if "_conf" not in p.name}
+    for product, status in again:
+        if f"{product}.done.json" in done_before:
+            assert status == "resumed", product
+    made = [product for _, product, status in rows if status == "ok"]
+    assert len(made) == len(set(made))
     # Same products as the uninterrupted demo run (found by their start time, as run
     # numbers count the files of a night): identical pixels and zero points.
     reference = {}

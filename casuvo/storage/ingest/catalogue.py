@@ -23,6 +23,14 @@ answer: nothing is redone if the last successful ingest into the table had the
 same files (by SHA-256) and parameters and the table still holds the rows it
 loaded.  The build record commits with the swap.
 
+A killed ingest (SIGKILL, a lost connection, a crash) resumes: each file's rows
+commit into the shadow table together with the file's row in a *progress table*
+beside it (``<table>__casuvo_files``: file, checksum, rows), whose comment holds
+the ingest's fingerprint.  A rerun with the same fingerprint, finding both with
+the target's columns, keeps the shadow table, loads only the files not yet in
+it, drops any index a killed build left and builds them all again; anything else
+starts afresh.  The swap drops the progress table.
+
 The table is replaced, not emptied: its oid changes (DaCHS and TAP_SCHEMA
 refer to tables by name), and a view depending on it makes the ingest fail
 before it starts.
@@ -76,6 +84,8 @@ class IngestResult:
     moving into the new table), analyze, indexes, swap."""
     index_seconds: dict[str, float] = field(default_factory=dict)
     """Seconds of each index build (they overlap: their sum exceeds ``phases["indexes"]``)."""
+    resumed_files: int = 0
+    """Files a killed ingest had already loaded into the new table, not loaded again."""
 
     @property
     def rows_per_second(self) -> float:
@@ -214,6 +224,7 @@ def ingest_catalogue(dsn: str, target: str, files: Sequence[Path], *,
 
     schema, table = _split(target)
     shadow = sql.Identifier(schema, f"{table[:44]}__casuvo_load")
+    loaded = sql.Identifier(schema, f"{table[:44]}__casuvo_files")
     phases: dict[str, float] = {"checksums": checked}
     with psycopg.connect(dsn, autocommit=True) as conn:
         # One ingest per table at a time: the shadow table's name is fixed.
@@ -221,11 +232,18 @@ def ingest_catalogue(dsn: str, target: str, files: Sequence[Path], *,
         try:
             t = time.perf_counter()
             shape = _shape(conn, target)
-            _create_shadow(conn, target, shadow, shape)
+            resumed = _resumable(conn, target, shadow, loaded, fp.digest, sums)
+            if resumed is None:
+                _create_shadow(conn, target, shadow, shape)
+                _create_progress(conn, loaded, fp.digest)
+                resumed = {}
+            else:
+                log.info("%s: resuming a killed ingest, %d of %d file(s) already loaded",
+                         target, len(resumed), len(files))
             phases["prepare"] = time.perf_counter() - t
             t = time.perf_counter()
             entries, total = _load(dsn, target, shadow, files, columns, sums, order_by,
-                                   progress, workers)
+                                   progress, workers, loaded, resumed)
             phases["copy"] = time.perf_counter() - t
             t = time.perf_counter()
             conn.execute(sql.SQL("ANALYZE {}").format(shadow))
@@ -237,6 +255,7 @@ def ingest_catalogue(dsn: str, target: str, files: Sequence[Path], *,
             t = time.perf_counter()
             with conn.transaction():
                 _swap(conn, schema, table, shadow, shape.indexes, temp_names)
+                conn.execute(sql.SQL("DROP TABLE {}").format(loaded))
                 ledger.record(conn, entries)
                 uptodate.record_build(conn, fp, tables={target: total},
                                       result={"rows": total, "files": len(files)},
@@ -244,7 +263,7 @@ def ingest_catalogue(dsn: str, target: str, files: Sequence[Path], *,
             phases["swap"] = time.perf_counter() - t
         except (CatalogueFileError, IngestError, psycopg.Error) as exc:
             with contextlib.suppress(psycopg.Error):
-                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(shadow))
+                conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(shadow, loaded))
             with psycopg.connect(dsn, autocommit=True) as side:
                 _record_failure(side, target, exc)
             raise IngestError(f"ingest into {target} failed, table unchanged: {exc}"
@@ -253,7 +272,69 @@ def ingest_catalogue(dsn: str, target: str, files: Sequence[Path], *,
     log.info("ingested %d rows from %d file(s) into %s in %.1f s (%s)", total, len(files),
              target, seconds, ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()))
     return IngestResult(target, len(files), total, seconds, skipped=False, phases=phases,
-                        index_seconds=index_seconds)
+                        index_seconds=index_seconds, resumed_files=len(resumed))
+
+
+def _columns_of(conn: psycopg.Connection, relation: str) -> list[tuple]:
+    """Name, type, nullability and generation of each column of ``relation`` (a name as
+    ``to_regclass`` reads it)."""
+    return conn.execute(
+        "SELECT attname, format_type(atttypid, atttypmod), attnotnull, attgenerated"
+        " FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0"
+        " AND NOT attisdropped ORDER BY attnum", (relation,)).fetchall()
+
+
+def _resumable(conn: psycopg.Connection, target: str, shadow: sql.Identifier,
+               loaded: sql.Identifier, digest: str, sums: dict[str, str]
+               ) -> dict[str, int] | None:
+    """The files (→ rows) a killed ingest of the same fingerprint loaded into the shadow
+    table, which is kept for them; None (and both tables dropped) if there is nothing
+    to resume.  Indexes a killed build left on the shadow table are dropped: they are
+    built again after the remaining files."""
+    names = [ident.as_string(conn) for ident in (shadow, loaded)]
+    exists = [conn.execute("SELECT to_regclass(%s) IS NOT NULL", (n,)).fetchone()[0]
+              for n in names]
+    if not any(exists):
+        return None
+    if all(exists):
+        with conn.transaction():
+            # Waits for the killed ingest's sessions: an index build in autocommit
+            # mode still commits when it ends, its client gone or not.
+            conn.execute(sql.SQL("LOCK TABLE {}, {} IN ACCESS EXCLUSIVE MODE").format(
+                shadow, loaded))
+            if _same_ingest(conn, target, names, digest, sums):
+                for (index,) in conn.execute(
+                        "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid ="
+                        " to_regclass(%s)", (names[0],)).fetchall():
+                    conn.execute(sql.SQL("DROP INDEX {}").format(sql.SQL(index)))
+                return {f: rows for f, _, rows in conn.execute(
+                    sql.SQL("SELECT file, checksum, rows FROM {}").format(loaded))}
+    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}, {}").format(shadow, loaded))
+    return None
+
+
+def _same_ingest(conn: psycopg.Connection, target: str, names: Sequence[str], digest: str,
+                 sums: dict[str, str]) -> bool:
+    """Whether the shadow and progress tables ``names`` are this ingest's: the same
+    fingerprint, the target's columns, and only files of this ingest loaded."""
+    shadow, loaded = names
+    comment = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')",
+                           (loaded,)).fetchone()[0]
+    if comment != digest or _columns_of(conn, shadow) != _columns_of(
+            conn, sql.Identifier(*_split(target)).as_string(conn)):
+        return False
+    recorded = conn.execute(sql.SQL("SELECT file, checksum FROM {}").format(
+        sql.SQL(loaded))).fetchall()
+    return all(sums.get(f) == checksum for f, checksum in recorded)
+
+
+def _create_progress(conn: psycopg.Connection, loaded: sql.Identifier, digest: str) -> None:
+    """The progress table of a new shadow table: one row per file loaded into it."""
+    with conn.transaction():
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(loaded))
+        conn.execute(sql.SQL("CREATE TABLE {} (file text PRIMARY KEY, checksum text NOT NULL,"
+                             " rows bigint NOT NULL)").format(loaded))
+        conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(loaded, sql.Literal(digest)))
 
 
 def _create_shadow(conn: psycopg.Connection, target: str, shadow: sql.Identifier,
@@ -283,8 +364,10 @@ def _create_shadow(conn: psycopg.Connection, target: str, shadow: sql.Identifier
 
 def _load(dsn: str, target: str, shadow: sql.Identifier, files: Sequence[Path],
           columns: Sequence[CopyColumn], sums: dict[str, str], order_by: str | None,
-          progress: bool, workers: int) -> tuple[list[ledger.LedgerEntry], int]:
-    """COPY every file into the shadow table, ``workers`` files at a time, biggest first.
+          progress: bool, workers: int, loaded: sql.Identifier,
+          resumed: dict[str, int]) -> tuple[list[ledger.LedgerEntry], int]:
+    """COPY every file not in ``resumed`` into the shadow table, ``workers`` files at a
+    time, biggest first; each file commits with its row in the progress table ``loaded``.
 
     While one connection's server process converts rows, another file is read
     and encoded here: the two halves of a load overlap.  Each file's rows go in
@@ -296,12 +379,15 @@ def _load(dsn: str, target: str, shadow: sql.Identifier, files: Sequence[Path],
     """
     bar = tqdm(total=len(files), unit="file", desc=f"ingest {target}", disable=not progress)
     lock = threading.Lock()
-    done: dict[Path, ledger.LedgerEntry] = {}
+    done: dict[Path, ledger.LedgerEntry] = {
+        p: ledger.LedgerEntry(target, str(p), sums[str(p)], resumed[str(p)], None, "ok")
+        for p in files if str(p) in resumed}
+    bar.update(len(done))
     staged = _stage_columns(columns)
 
     def one(path: Path) -> None:
         t = time.perf_counter()
-        nrows = _copy_file(dsn, shadow, path, staged, order_by)
+        nrows = _copy_file(dsn, shadow, path, staged, order_by, loaded, sums[str(path)])
         seconds = time.perf_counter() - t
         with lock:
             done[path] = ledger.LedgerEntry(target, str(path), sums[str(path)], nrows,
@@ -310,9 +396,10 @@ def _load(dsn: str, target: str, shadow: sql.Identifier, files: Sequence[Path],
             bar.set_postfix(rows=sum(e.rows or 0 for e in done.values()))
         log.info("copied %d rows from %s (%.1f s)", nrows, path.name, seconds)
 
-    order = sorted(files, key=lambda p: p.stat().st_size, reverse=True)
+    order = sorted((p for p in files if p not in done), key=lambda p: p.stat().st_size,
+                   reverse=True)
     try:
-        _run_all(max(1, min(workers, len(files))), [lambda p=p: one(p) for p in order])
+        _run_all(max(1, min(workers, len(order))), [lambda p=p: one(p) for p in order])
     finally:
         bar.close()
     entries = [done[p] for p in files]
@@ -343,8 +430,9 @@ def _stage_columns(columns: Sequence[CopyColumn]) -> list[tuple[CopyColumn, sql.
 
 def _copy_file(dsn: str, shadow: sql.Identifier, path: Path,
                staged: Sequence[tuple[CopyColumn, sql.Composable]],
-               order_by: str | None) -> int:
-    """One file into the shadow table, on its own connection; the rows loaded.
+               order_by: str | None, loaded: sql.Identifier, checksum: str) -> int:
+    """One file into the shadow table, on its own connection, committed with its row in
+    the progress table ``loaded``; the rows loaded.
 
     Binary COPY needs a binary input function for *every* column of the
     target, generated ones included, and pgSphere's spoint has none; so rows
@@ -369,6 +457,9 @@ def _copy_file(dsn: str, shadow: sql.Identifier, path: Path,
                 copy.write(TRAILER)
             conn.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM stage").format(
                 shadow, col_list, sql.SQL(", ").join(expr for _, expr in staged)))
+            conn.execute(sql.SQL("INSERT INTO {} (file, checksum, rows) SELECT %s, %s,"
+                                 " count(*) FROM stage").format(loaded),
+                         (str(path), checksum))
             conn.commit()
     except psycopg.Error as exc:
         raise CatalogueFileError(f"{path}: rejected by the database ({exc})") from exc
@@ -401,6 +492,8 @@ def _build_indexes(dsn: str, table: str, shadow: sql.Identifier, indexes: Sequen
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(sql.SQL("SET maintenance_work_mem = {}").format(
                 sql.Literal(INDEX_MEMORY)))
+            # A build whose ingest was killed stops within a second, not when done.
+            conn.execute("SET client_connection_check_interval = '1s'")
             conn.execute(statement)
         seconds[index.name] = time.perf_counter() - t
         log.info("built index %s (%.1f s)", index.name, seconds[index.name])
