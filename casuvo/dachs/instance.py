@@ -220,13 +220,21 @@ def server_pid(settings: Settings) -> int | None:
 
 
 def _newest_source(settings: Settings) -> float:
-    """Modification time of the newest RD or service configuration file."""
-    files = [*(settings.home / "resdir").rglob("*"), *(settings.home / "services").rglob("*")]
+    """Modification time of the newest RD, service configuration or server-side module.
+
+    The server runs casuvo's DaCHS adjustments (``casuvo/dachs/``) and the
+    registry the RDs read (``casuvo/surveys/``, ``pipelines/*/*.toml``): an edit
+    of any of them is as much a change of the server as an edit of an RD.
+    """
+    home = settings.home
+    files = [*(home / "resdir").rglob("*"), *(home / "services").rglob("*"),
+             *(home / "casuvo" / "dachs").glob("*.py"), *(home / "casuvo" / "surveys").glob("*.py"),
+             *(home / "pipelines").glob("*/*.toml")]
     return max((f.stat().st_mtime for f in files if f.is_file()), default=0.0)
 
 
 def start_server(settings: Settings) -> None:
-    """Start the DaCHS server(s) (restarting if RDs or services/ changed) and wait.
+    """Start the DaCHS server(s) (restarting if the server's sources changed) and wait.
 
     ``settings.dachs_processes`` == 1: one ``dachs serve start`` on the public
     port.  More: that many DaCHS processes behind haproxy on the public port
