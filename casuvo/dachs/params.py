@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-__all__ = ["MAX_CONE_RADIUS", "check_cone", "check_maxrec", "check_sia1", "check_sia2"]
+__all__ = ["MAX_CONE_RADIUS", "check_cone", "check_geometry_numbers", "check_interval",
+           "check_maxrec", "check_sia1", "check_sia2"]
 
 #: Widest cone (degrees) served by Cone Search; wider queries belong in TAP.
 MAX_CONE_RADIUS = 10.0
@@ -43,19 +44,89 @@ def _check_geometry(geom: object, name: str) -> None:
         raise base.ValidationError(
             f"the CIRCLE radius must be between 0 (exclusive) and {MAX_CONE_RADIUS:g} degrees,"
             f" not {math.degrees(radius):g}", name)
-    points = [geom.center] if hasattr(geom, "center") else list(getattr(geom, "points", []))
+    if hasattr(geom, "center"):
+        points = [geom.center]
+    elif hasattr(geom, "corner1"):
+        points = [geom.corner1, geom.corner2]
+    else:
+        points = list(getattr(geom, "points", []))
     for point in points:
         if not -90.0 <= math.degrees(point.y) <= 90.0:
             raise base.ValidationError(
                 f"a latitude of {math.degrees(point.y):g} degrees is outside [-90, 90]", name)
 
 
+def check_geometry_numbers(value: str, name: str) -> None:
+    """Refuse NaN anywhere in a DALI shape, and infinities in CIRCLE and POLYGON.
+
+    DaCHS's parser takes Python's ``float``, which reads ``nan`` and ``inf``;
+    pgSphere then matches nothing (or everything) without complaint.  RANGE
+    may use -Inf/+Inf for an open side, as SIA 2.0 allows.
+    """
+    import math
+
+    from gavo import base
+
+    shape, _, numbers = value.strip().partition(" ")
+    for word in numbers.split():
+        try:
+            number = float(word)
+        except ValueError:
+            return  # DaCHS's parser names the malformed literal
+        if math.isnan(number) or (math.isinf(number) and shape.upper() != "RANGE"):
+            raise base.ValidationError(
+                f"{name}: {word!r} is not a finite number ({shape} needs finite values)",
+                name)
+
+
+#: SIA 2.0's DALI interval parameters (DaCHS's ``//siap2#parameters``).
+SIA2_INTERVALS = ("BAND", "TIME", "FOV", "SPATRES", "SPECRP", "EXPTIME", "TIMERES")
+#: ObsCore's calibration levels.
+CALIB_LEVELS = range(5)
+
+
+def check_interval(value: object, name: str) -> None:
+    """A DALI interval must have no NaN and its lower bound at most its upper one.
+
+    ``-Inf``/``+Inf`` are DALI's open bounds and stay valid.
+    """
+    import math
+
+    from gavo import base
+
+    try:
+        low, high = (float(v) for v in value)  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise base.ValidationError(f"{name} must be an interval of two numbers", name
+                                   ) from None
+    if math.isnan(low) or math.isnan(high):
+        raise base.ValidationError(
+            f"{name} bounds must be numbers or -Inf/+Inf, not NaN ({low:g} {high:g})", name)
+    if low > high:
+        raise base.ValidationError(
+            f"{name} lower bound {low:g} is above its upper bound {high:g}", name)
+
+
 def check_sia2(pars: Mapping[str, object]) -> None:
-    """Validate SIA 2.0 POS values beyond DaCHS's syntax check (radius > 0, |dec| ≤ 90)."""
+    """Validate SIA 2.0 values beyond DaCHS's syntax check.
+
+    POS: finite numbers, radius > 0, |latitude| ≤ 90; the DALI intervals
+    (BAND, TIME, FOV, SPATRES, SPECRP, EXPTIME, TIMERES): no NaN, lower ≤ upper;
+    CALIB: an ObsCore calibration level (0–4).
+    """
+    from gavo import base
     from gavo.protocols import siap
 
     for value in pars.get("POS") or []:
+        check_geometry_numbers(value, "POS")
         _check_geometry(siap.parseSIAP2Geometry(value), "POS")
+    for name in SIA2_INTERVALS:
+        for value in pars.get(name) or []:
+            check_interval(value, name)
+    for value in pars.get("CALIB") or []:
+        if value not in CALIB_LEVELS:
+            raise base.ValidationError(
+                f"CALIB={value} is not an ObsCore calibration level (0 to 4)", "CALIB")
 
 
 def check_sia1(pars: Mapping[str, object]) -> None:

@@ -508,6 +508,8 @@
         (image/qp/ACCREF): header summary, QC, preview, the
         image's files and links (DataLink) and a SODA cutout form.</meta>
       <property name="queryField">accref</property>
+      <!-- the page takes no query parameters (casuvo.dachs.htmlerrors) -->
+      <property name="strictParameters">True</property>
       <template key="resultline">//casuvo/image.html</template>
       <FEED source="common/images#siteLook"/>
       <customRF name="imagetitle">
@@ -540,6 +542,7 @@
         coverage maps (MOC) and HiPS.</meta>
       <publish render="volatile" sets="local"/>
       <template key="volatile">//casuvo/overview.html</template>
+      <property name="strictParameters">True</property>
       <FEED source="common/images#siteLook"/>
       <customRF name="overview">
         from casuvo.dachs import pages

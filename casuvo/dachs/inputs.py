@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Service input that DaCHS 2.7 turns into a 500 or a wrong success, made usage errors.
+
+Three adjustments, installed at server start (:func:`install`):
+
+- :func:`utf8_sql_sets`: DaCHS writes a multi-valued text parameter (SIA 2.0's
+  ``ID``, ``COLLECTION``, ``TARGET``, ...; SIA 1.0's filters) as an SQL set
+  (``x IN ('a', 'b')``) through psycopg2's default string quoting, which
+  encodes in Latin-1: ``COLLECTION=✓`` failed with a UnicodeEncodeError (a 500)
+  and ``COLLECTION=Ü`` sent Latin-1 bytes that PostgreSQL refused as invalid
+  UTF-8.  Items are now quoted in UTF-8, as DaCHS already does for arrays.
+- :func:`refuse_nul_text`: PostgreSQL text cannot hold a NUL character, so a
+  parameter value with one failed inside the query (a 500, or a qp page's 404
+  quoting the database's message).  Every service input key now refuses it as
+  a usage error naming the parameter.
+- :func:`refuse_empty_constraints`: twisted hands ``POS=`` to DaCHS as an empty
+  string, which DaCHS drops, so an SIA 2.0 query with an empty constraint ran
+  unconstrained and returned the first MAXREC images as if they matched.  An
+  SIA 2.0 constraint given without a value is now a usage error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["install", "refuse_empty_constraints", "refuse_nul_text", "utf8_sql_sets"]
+
+
+def utf8_sql_sets() -> None:
+    """Quote the text items of DaCHS's SQL sets in UTF-8 (not psycopg2's Latin-1)."""
+    import psycopg2.extensions
+    from gavo.base import sqlsupport
+
+    adapter = sqlsupport.SqlSetAdapter
+    if getattr(adapter.getquoted, "_casuvo", False):
+        return
+
+    def getquoted(self: Any) -> bytes:
+        quoted = []
+        for item in self._seq:
+            adapted = psycopg2.extensions.adapt(str(item) if isinstance(item, str) else item)
+            if isinstance(item, str):
+                adapted.encoding = "utf-8"
+            quoted.append(adapted.getquoted())
+        return b"(%s)" % b", ".join(quoted)
+
+    getquoted._casuvo = True  # type: ignore[attr-defined]
+    adapter.getquoted = getquoted
+    adapter.__str__ = getquoted
+
+
+def refuse_nul_text() -> None:
+    """A NUL character in any service parameter is a usage error naming it."""
+    from gavo import base
+    from gavo.svcs import inputdef
+
+    compute = inputdef.InputKey.computeCoreArgValue
+    if getattr(compute, "_casuvo", False):
+        return
+
+    def checked(self: Any, inputList: Any, ensureRequired: bool = True) -> Any:  # noqa: N803 - DaCHS's keyword
+        values = inputList if isinstance(inputList, list) else [inputList]
+        if any(isinstance(v, str) and "\0" in v for v in values):
+            raise base.ValidationError(
+                f"{self.name} contains a NUL character, which no value can hold", self.name)
+        return compute(self, inputList, ensureRequired)
+
+    checked._casuvo = True  # type: ignore[attr-defined]
+    inputdef.InputKey.computeCoreArgValue = checked
+
+
+def refuse_empty_constraints() -> None:
+    """An SIA 2.0 constraint given without a value (``POS=``) is a usage error."""
+    from gavo import base
+    from gavo.web import vodal
+
+    renderer = vodal.SIAP2Renderer
+    if "runAsync" in vars(renderer):
+        return
+    run = renderer.runAsync
+
+    def run_async(self: Any, args: Any) -> Any:
+        names = {key.name.upper() for key in self.service.getInputKeysFor(self)}
+        for name, values in args.items():
+            if name.upper() in names and values and all(
+                    isinstance(v, str) and not v.strip() for v in values):
+                raise base.ValidationError(
+                    f"{name} is given without a value; leave it out to not constrain"
+                    f" {name}", name)
+        return run(self, args)
+
+    renderer.runAsync = run_async
+
+
+def install() -> None:
+    """Install the three adjustments; idempotent."""
+    utf8_sql_sets()
+    refuse_nul_text()
+    refuse_empty_constraints()
