@@ -130,7 +130,15 @@ def check_sia2(pars: Mapping[str, object]) -> None:
 
 
 def check_sia1(pars: Mapping[str, object]) -> None:
-    """Validate SIA 1.0 SIZE (positive, at most 10 degrees) and the POS declination."""
+    """Validate SIA 1.0 POS (two finite numbers, RA in [0, 360], |Dec| ≤ 90) and SIZE
+    (one or two numbers, positive, at most 10 degrees).
+
+    Runs before DaCHS's own SIA 1.0 condDesc, which builds the search box
+    from these values and failed on NaN (an SQL syntax error) and on an
+    infinite SIZE (a 500), and silently wrapped an RA beyond 360.
+    """
+    import math
+
     from gavo import base
 
     size = pars.get("SIZE")
@@ -140,15 +148,21 @@ def check_sia1(pars: Mapping[str, object]) -> None:
         except ValueError:
             raise base.ValidationError(f"SIZE={size!r} is not one or two numbers", "SIZE"
                                        ) from None
+        if len(values) not in (1, 2):
+            raise base.ValidationError(f"SIZE={size} must be one or two numbers", "SIZE")
         if not all(0 < v <= MAX_CONE_RADIUS for v in values):
             raise base.ValidationError(
                 f"SIZE={size} must be positive and at most {MAX_CONE_RADIUS:g} degrees", "SIZE")
     pos = pars.get("POS")
     if pos:
         try:
-            dec = float(str(pos).split(",")[1])
-        except (IndexError, ValueError):
+            ra, dec = (float(v) for v in str(pos).split(","))
+        except ValueError:
             return  # DaCHS's own parser reports malformed positions
+        if not (math.isfinite(ra) and math.isfinite(dec)):
+            raise base.ValidationError(f"POS={pos} must be two finite numbers", "POS")
+        if not 0.0 <= ra <= 360.0:
+            raise base.ValidationError(f"POS right ascension {ra:g} is outside [0, 360]", "POS")
         if not -90.0 <= dec <= 90.0:
             raise base.ValidationError(f"POS declination {dec:g} is outside [-90, 90]", "POS")
 

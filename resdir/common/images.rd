@@ -474,7 +474,8 @@
         </outputField>
       </outputTable>
       <dbCore queriedTable="images">
-        <condDesc original="//siap#protoInput"/>
+        <!-- casuvo's range checks first: DaCHS's protoInput builds its
+          search box from the same values and fails on NaN or infinities -->
         <condDesc combining="True">
           <phraseMaker>
             <setup imports="casuvo.dachs.params"/>
@@ -485,6 +486,7 @@
             </code>
           </phraseMaker>
         </condDesc>
+        <condDesc original="//siap#protoInput"/>
         <condDesc combining="True">
           <phraseMaker>
             <setup imports="casuvo.dachs.pages"/>

@@ -56,6 +56,8 @@ def _plain(value: object) -> object:
         return None
     if isinstance(value, bytes):
         return value.decode()
+    if isinstance(value, np.ndarray) and value.size != 1:
+        return value.tolist()
     return value.item() if hasattr(value, "item") else value
 
 

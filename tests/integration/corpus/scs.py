@@ -10,6 +10,8 @@ computed from SQL on the same table with the distance in numpy.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable, Iterator
 
 import requests
@@ -26,9 +28,11 @@ def error_naming(*names: str) -> Callable[[requests.Response], None]:
     def check(answer: requests.Response) -> None:
         text = answer.text
         assert "<VOTABLE" in text, text[:300]
-        assert 'name="Error"' in text or 'value="ERROR"' in text, text[:500]
-        message = text.split('value="', 2)[-1] if 'name="Error"' in text else text
-        assert any(n.lower() in message.lower() for n in names), (names, text[-400:])
+        found = (re.search(r'name="Error"[^>]*value="([^"]*)"', text)
+                 or re.search(r'name="QUERY_STATUS"[^>]*value="ERROR"[^>]*>([^<]*)<', text))
+        assert found, f"no error message in {text[:500]}"
+        message = html.unescape(found.group(1)).lower()
+        assert any(n.lower() in message for n in names), (names, message)
 
     return check
 
