@@ -9,10 +9,13 @@ Three adjustments, installed at server start (:func:`install`):
   encodes in Latin-1: ``COLLECTION=✓`` failed with a UnicodeEncodeError (a 500)
   and ``COLLECTION=Ü`` sent Latin-1 bytes that PostgreSQL refused as invalid
   UTF-8.  Items are now quoted in UTF-8, as DaCHS already does for arrays.
-- :func:`refuse_nul_text`: PostgreSQL text cannot hold a NUL character, so a
-  parameter value with one failed inside the query (a 500, or a qp page's 404
-  quoting the database's message).  Every service input key now refuses it as
-  a usage error naming the parameter.
+- :func:`strict_input_values`: PostgreSQL text cannot hold a NUL character, so
+  a parameter value with one failed inside the query (a 500, or a qp page's
+  404 quoting the database's message); and DaCHS's literal parsers turn a
+  number they cannot use (``NaN`` in a SODA ``CIRCLE``, an SCS ``RA``) into
+  ``None``, so the parameter silently vanished: a NaN circle returned the
+  whole image, a NaN RA was "missing".  Every service input key now refuses
+  both as usage errors naming the parameter.
 - :func:`refuse_empty_constraints`: twisted hands ``POS=`` to DaCHS as an empty
   string, which DaCHS drops, so an SIA 2.0 query with an empty constraint ran
   unconstrained and returned the first MAXREC images as if they matched.  An
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["install", "refuse_empty_constraints", "refuse_nul_text", "utf8_sql_sets"]
+__all__ = ["install", "refuse_empty_constraints", "strict_input_values", "utf8_sql_sets"]
 
 
 def utf8_sql_sets() -> None:
@@ -49,8 +52,8 @@ def utf8_sql_sets() -> None:
     adapter.__str__ = getquoted
 
 
-def refuse_nul_text() -> None:
-    """A NUL character in any service parameter is a usage error naming it."""
+def strict_input_values() -> None:
+    """A NUL character, or a value DaCHS parses to nothing (NaN), is a usage error."""
     from gavo import base
     from gavo.svcs import inputdef
 
@@ -60,9 +63,16 @@ def refuse_nul_text() -> None:
 
     def checked(self: Any, inputList: Any, ensureRequired: bool = True) -> Any:  # noqa: N803 - DaCHS's keyword
         values = inputList if isinstance(inputList, list) else [inputList]
-        if any(isinstance(v, str) and "\0" in v for v in values):
+        given = [v for v in values if isinstance(v, str) and v]
+        if any("\0" in v for v in given):
             raise base.ValidationError(
                 f"{self.name} contains a NUL character, which no value can hold", self.name)
+        if self.type != "raw":
+            for value in given:
+                if self._parse(value) is None:
+                    raise base.ValidationError(
+                        f"{self.name}={value[:40]!r} is not a usable value"
+                        " (NaN is not allowed here)", self.name)
         return compute(self, inputList, ensureRequired)
 
     checked._casuvo = True  # type: ignore[attr-defined]
@@ -95,5 +105,5 @@ def refuse_empty_constraints() -> None:
 def install() -> None:
     """Install the three adjustments; idempotent."""
     utf8_sql_sets()
-    refuse_nul_text()
+    strict_input_values()
     refuse_empty_constraints()

@@ -10,9 +10,10 @@ error document and HTTP 400 (see :mod:`casuvo.dachs.errors`).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 __all__ = ["MAX_CONE_RADIUS", "check_cone", "check_geometry_numbers", "check_interval",
-           "check_maxrec", "check_sia1", "check_sia2"]
+           "check_maxrec", "check_sia1", "check_sia2", "check_soda"]
 
 #: Widest cone (degrees) served by Cone Search; wider queries belong in TAP.
 MAX_CONE_RADIUS = 10.0
@@ -181,3 +182,85 @@ def check_maxrec(args: Mapping[str, object]) -> None:
     if not ok:
         raise base.ValidationError(f"MAXREC must be a non-negative integer, not {value!r}",
                                    "MAXREC")
+
+
+def _shape_numbers(value: object) -> list[float]:
+    """The numbers of a parsed SODA CIRCLE or POLYGON in degrees (pgSphere or a list)."""
+    import math
+
+    if hasattr(value, "radius"):
+        centre = value.center  # type: ignore[attr-defined]
+        return [math.degrees(centre.x), math.degrees(centre.y),
+                math.degrees(value.radius)]  # type: ignore[attr-defined]
+    if hasattr(value, "points"):
+        return [math.degrees(c) for p in value.points  # type: ignore[attr-defined]
+                for c in (p.x, p.y)]
+    return [float(v) for v in value]  # type: ignore[attr-defined]
+
+
+def _overlaps(low: float, high: float, image_low: float, image_high: float,
+              periodic: bool) -> bool:
+    shifts = (-360.0, 0.0, 360.0) if periodic else (0.0,)
+    return any(max(low + s, image_low) <= min(high + s, image_high) for s in shifts)
+
+
+def check_soda(descriptor: Any, args: Mapping[str, Any]) -> None:
+    """Refuse SODA cutouts that cannot exist, before any pixel is read.
+
+    DaCHS's SODA parsing accepts NaN coordinates (and cut an arbitrary box
+    for them), pixel ranges beyond the image (clipped to it, or to one edge
+    pixel when entirely outside) and RA/DEC ranges or a POS RANGE that miss
+    the image (answered with the whole image).  Each is now a usage error
+    naming the parameter, or SODA's NoOverlap when the region misses the
+    image.  ``descriptor`` is casuvo's image descriptor: its ``image`` has the
+    shape and (after the metaMaker ran) the sky intervals of the image.
+    """
+    import math
+
+    from gavo import base
+    from gavo.protocols import siap, soda
+    from gavo.utils import DEG
+
+    for name in ("CIRCLE", "POLYGON"):
+        value = args.get(name)
+        if value is None:
+            continue
+        numbers = _shape_numbers(value)
+        if not all(math.isfinite(v) for v in numbers):
+            raise base.ValidationError(f"{name} must hold finite numbers only", name)
+        latitudes = numbers[1:2] if name == "CIRCLE" else numbers[1::2]
+        if any(not -90.0 <= lat <= 90.0 for lat in latitudes):
+            raise base.ValidationError(f"{name} has a latitude outside [-90, 90]", name)
+    ranges: dict[str, tuple[float, float]] = {}
+    for name in ("RA", "DEC"):
+        if args.get(name) is not None:
+            check_interval(args[name], name)
+            ranges[name] = tuple(float(v) for v in args[name])  # type: ignore[assignment]
+    pos = args.get("POS")
+    if pos:
+        check_geometry_numbers(pos, "POS")
+        geom = siap.parseSIAP2Geometry(pos)
+        _check_geometry(geom, "POS")
+        if hasattr(geom, "corner1"):
+            ranges["POS"] = (geom.corner1.x / DEG, geom.corner2.x / DEG)
+            ranges["POS-lat"] = (geom.corner1.y / DEG, geom.corner2.y / DEG)
+    intervals = {kind: (lo, hi) for _, _, _, kind, lo, hi
+                 in descriptor.image.extras.get("intervals", [])}
+    kinds = dict(getattr(descriptor, "axisNames", {}))
+    kinds.update({"POS": "WCSLONG", "POS-lat": "WCSLAT"})
+    for name, (low, high) in ranges.items():
+        bounds = intervals.get(kinds.get(name, ""))
+        if bounds and not _overlaps(low, high, *bounds, periodic=kinds[name] == "WCSLONG"):
+            raise soda.EmptyData()
+    ny, nx = descriptor.image.shape
+    for name, length in (("PIXEL_1", nx), ("PIXEL_2", ny)):
+        limits = args.get(name)
+        if limits is None:
+            continue
+        low, high = limits
+        if low > high:
+            raise base.ValidationError(
+                f"{name} lower limit {low} is above the upper limit {high}", name)
+        if low < 1 or high > length:
+            raise base.ValidationError(
+                f"{name} {low} {high} is outside the image's pixels 1 to {length}", name)

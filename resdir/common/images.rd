@@ -359,8 +359,9 @@
           </code>
         </metaMaker>
         <dataFunction>
-          <setup imports="casuvo.dachs.archive"/>
+          <setup imports="casuvo.dachs.archive,casuvo.dachs.params"/>
           <code>
+            params.check_soda(descriptor, args)
             archive.cut_image(descriptor, args)
           </code>
         </dataFunction>
