@@ -23,8 +23,11 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-__all__ = ["dali_errors_for_dlmeta", "install", "install_response_ucd",
-           "refuse_malformed_ids"]
+#: DataLink 1.1's media type of a links response.
+DATALINK_TYPE = "application/x-votable+xml;content=datalink"
+
+__all__ = ["CUTOUT_PARAMETERS", "DATALINK_TYPE", "dali_errors_for_dlmeta", "install",
+           "install_response_ucd", "refuse_empty_cutout_parameters", "refuse_malformed_ids"]
 
 
 def install() -> None:
@@ -85,7 +88,42 @@ def install() -> None:
 
     datalink.DatalinkCore.runForMeta = run_for_meta_typed
     refuse_malformed_ids()
+    refuse_empty_cutout_parameters()
     dali_errors_for_dlmeta()
+
+
+#: SODA parameters (and DaCHS's RA/DEC/PIXEL_n ones) that select a cutout.
+CUTOUT_PARAMETERS = frozenset(
+    {"POS", "CIRCLE", "POLYGON", "BAND", "TIME", "POL", "RA", "DEC", "PIXEL_1", "PIXEL_2",
+     "KIND"})
+
+
+def refuse_empty_cutout_parameters() -> None:
+    """A SODA cutout parameter given without a value (``POS=``) is a usage error.
+
+    DaCHS drops empty values, so ``POS=`` alone returned the whole image, as
+    if no cutout had been asked for.
+    """
+    from gavo import base
+    from gavo.web import vodal
+    from twisted.python import failure
+
+    renderer = vodal.DatalinkGetDataRenderer
+    if "render" in vars(renderer):
+        return
+    render = renderer.render
+
+    def render_checked(self: Any, request: Any) -> Any:
+        for name, values in request.strargs.items():
+            if (name.upper() in CUTOUT_PARAMETERS and values
+                    and all(isinstance(v, str) and not v.strip() for v in values)):
+                error = base.ValidationError(
+                    f"{name} is given without a value; leave it out to not cut along it",
+                    name)
+                return self._reportError(failure.Failure(error), request)
+        return render(self, request)
+
+    renderer.render = render_checked
 
 
 def refuse_malformed_ids() -> None:
@@ -137,6 +175,13 @@ def dali_errors_for_dlmeta() -> None:
     render = renderer.render
 
     def render_with_id(self: Any, request: Any) -> Any:
+        # DataLink 1.1's own media type is its default RESPONSEFORMAT, which
+        # DaCHS's list of formats lacks (it refused it): asking for it is
+        # asking for the default.
+        for key in [k for k in request.strargs if k.lower() == "responseformat"]:
+            if all(v.replace(" ", "").lower() == DATALINK_TYPE
+                   for v in request.strargs[key]):
+                del request.strargs[key]
         if not request.strargs.get("ID"):
             return dali.serveDALIError(
                 request, base.ValidationError("ID is mandatory with dlmeta", "ID"),

@@ -20,13 +20,17 @@ Three adjustments, installed at server start (:func:`install`):
   string, which DaCHS drops, so an SIA 2.0 query with an empty constraint ran
   unconstrained and returned the first MAXREC images as if they matched.  An
   SIA 2.0 constraint given without a value is now a usage error.
+- :func:`checked_sort_direction`: the web forms' ``_DBOPTIONS_DIR`` was looked
+  up in a two-key dict, so any value but ASC or DESC was a KeyError (a 500);
+  it is now a usage error naming the parameter.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["install", "refuse_empty_constraints", "strict_input_values", "utf8_sql_sets"]
+__all__ = ["checked_sort_direction", "install", "refuse_empty_constraints",
+           "strict_input_values", "utf8_sql_sets"]
 
 
 def utf8_sql_sets() -> None:
@@ -102,8 +106,32 @@ def refuse_empty_constraints() -> None:
     renderer.runAsync = run_async
 
 
+def checked_sort_direction() -> None:
+    """``_DBOPTIONS_DIR`` must be ASC or DESC: a usage error otherwise."""
+    from gavo import base
+    from gavo.svcs import common
+
+    fill = common.QueryMeta._fillDbOptions
+    if getattr(fill, "_casuvo", False):
+        return
+
+    def fill_checked(self: Any, args: Any) -> None:
+        direction = args.get("_DBOPTIONS_DIR")
+        if isinstance(direction, list):   # a form's raw arguments
+            direction = direction[-1] if direction else None
+        if direction is not None and direction not in ("ASC", "DESC"):
+            raise base.ValidationError(
+                f"_DBOPTIONS_DIR must be ASC or DESC, not {str(direction)[:20]!r}",
+                "_DBOPTIONS_DIR")
+        fill(self, args)
+
+    fill_checked._casuvo = True  # type: ignore[attr-defined]
+    common.QueryMeta._fillDbOptions = fill_checked
+
+
 def install() -> None:
-    """Install the three adjustments; idempotent."""
+    """Install the four adjustments; idempotent."""
+    checked_sort_direction()
     utf8_sql_sets()
     strict_input_values()
     refuse_empty_constraints()

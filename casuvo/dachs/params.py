@@ -12,8 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_CONE_RADIUS", "check_cone", "check_geometry_numbers", "check_interval",
-           "check_maxrec", "check_sia1", "check_sia2", "check_soda"]
+__all__ = [
+    "MAX_CONE_RADIUS",
+    "check_cone",
+    "check_form_radius",
+    "check_geometry_numbers",
+    "check_interval",
+    "check_maxrec",
+    "check_sia1",
+    "check_sia2",
+    "check_soda",
+]
 
 #: Widest cone (degrees) served by Cone Search; wider queries belong in TAP.
 MAX_CONE_RADIUS = 10.0
@@ -166,6 +175,31 @@ def check_sia1(pars: Mapping[str, object]) -> None:
             raise base.ValidationError(f"POS right ascension {ra:g} is outside [0, 360]", "POS")
         if not -90.0 <= dec <= 90.0:
             raise base.ValidationError(f"POS declination {dec:g} is outside [-90, 90]", "POS")
+
+
+def check_form_radius(pars: Mapping[str, object], key: str = "hscs_sr",
+                      limit: float = MAX_CONE_RADIUS * 60, unit: str = "arcminutes") -> None:
+    """A web form's search radius or size: a finite number in (0, ``limit``].
+
+    The forms' field parser reads ``nan`` as a number and DaCHS then matched
+    nothing; a negative size matched nothing either; a region wider than the
+    protocols' 10 degrees belongs in TAP here as it does for SCS and SIA.
+    The cone form's radius is in arcminutes, the image form's size in degrees.
+    """
+    import math
+
+    from gavo import base
+
+    value = pars.get(key)
+    if value is None:
+        return
+    try:
+        size = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return  # DaCHS names the malformed literal
+    if not (math.isfinite(size) and 0 < size <= limit):
+        raise base.ValidationError(
+            f"{key} must be more than 0 and at most {limit:g} {unit}, not {value}", key)
 
 
 def check_maxrec(args: Mapping[str, object]) -> None:

@@ -490,9 +490,10 @@
         <condDesc original="//siap#protoInput"/>
         <condDesc combining="True">
           <phraseMaker>
-            <setup imports="casuvo.dachs.pages"/>
+            <setup imports="casuvo.dachs.pages,casuvo.dachs.params"/>
             <code>
               pages.check_form_position(inPars)
+              params.check_form_radius(inPars, "hSIZE", params.MAX_CONE_RADIUS, "degrees")
               return
               yield
             </code>

@@ -81,6 +81,9 @@ class Image:
     wcs: WCS
     shape: tuple[int, int]
     mjd: float
+    """start of the first exposure (MJD-OBS)"""
+    mjd_end: float
+    """end of the last exposure (MJD-END)"""
 
     def centre(self) -> tuple[float, float]:
         ny, nx = self.shape
@@ -88,7 +91,10 @@ class Image:
         return float(ra), float(dec)
 
     def pixel(self, ra: float, dec: float) -> tuple[float, float]:
-        x, y = self.wcs.all_world2pix(ra, dec, 0)
+        with warnings.catch_warnings():
+            # far off the image the SIP inversion does not converge: NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            x, y = self.wcs.all_world2pix(ra, dec, 0, quiet=True)
         return float(x), float(y)
 
     def scale(self) -> float:
@@ -102,10 +108,14 @@ class Image:
         overlaps the image); ``out``: even the region's farthest reach misses
         them; ``edge``: too close to tell without the service's own polygon.
         """
+        ny, nx = self.shape
+        centre = self.centre()
+        if angular_distance(np.array(ra), np.array(dec), *centre) > (
+                half_width * 2 + math.hypot(nx, ny) * self.scale()):
+            return "out"
         x, y = self.pixel(ra, dec)
         if not (np.isfinite(x) and np.isfinite(y)):
-            return "out"
-        ny, nx = self.shape
+            return "edge"
         reach = half_width * math.sqrt(2) / self.scale() + EDGE_PX
         beyond = max(-0.5 - x, x - (nx - 0.5), -0.5 - y, y - (ny - 0.5))
         if beyond < -EDGE_PX:
@@ -124,11 +134,9 @@ def images(schema: str) -> tuple[Image, ...]:
     for rel, members in by_file.items():
         path = settings().data_dir / rel
         with fits.open(path, lazy_load_hdus=True) as hdul:
+            primary = hdul[0].header
             for did, accref, ext in members:
-                header = hdul[ext].header
-                found.append(Image(did, accref, path, ext, WCS(header),
-                                   (int(header["NAXIS2"]), int(header["NAXIS1"])),
-                                   float(header.get("MJD-OBS", hdul[0].header.get("MJD-OBS")))))
+                found.append(_image(did, accref, path, ext, primary, hdul[ext].header))
     return tuple(found)
 
 
@@ -137,14 +145,16 @@ def sample_image(schema: str, imagetype: str = "tile") -> Image:
     """A fixed image of the collection (the first of its type by accref)."""
     (accref,) = sql(f"SELECT accref FROM {schema}.images WHERE imagetype = %s"
                     " ORDER BY accref LIMIT 1", (imagetype,))[0]
-    rel, ext = accref.rsplit("/", 1)
-    path = settings().data_dir / rel
-    header = fits.getheader(path, int(ext))
-    (did,) = sql(f"SELECT obs_publisher_did FROM {schema}.images WHERE accref = %s",
-                 (accref,))[0]
-    mjd = header.get("MJD-OBS", fits.getheader(path, 0).get("MJD-OBS"))
-    return Image(did, accref, path, int(ext), WCS(header),
-                 (int(header["NAXIS2"]), int(header["NAXIS1"])), float(mjd))
+    return next(i for i in images(schema) if i.accref == accref)
+
+
+def _image(did: str, accref: str, path: Path, ext: int, primary: fits.Header,
+           header: fits.Header) -> Image:
+    def mjd(key: str) -> float:
+        return float(header.get(key, primary.get(key)))
+
+    return Image(did, accref, path, ext, WCS(header),
+                 (int(header["NAXIS2"]), int(header["NAXIS1"])), mjd("MJD-OBS"), mjd("MJD-END"))
 
 
 def expected_images(schema: str, ra: float, dec: float, half_width: float
