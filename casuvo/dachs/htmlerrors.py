@@ -62,6 +62,11 @@ def _bad_request_page() -> type:
         beforeMessage = "The request could not be answered:"  # noqa: N815
         afterMessage = "Please correct the request and try again."  # noqa: N815
 
+        def render(self, request: Any) -> Any:
+            # the message may quote the request's text: say how it is encoded
+            request.setHeader("content-type", "text/html;charset=utf-8")
+            return weberrors.ErrorPage.render(self, request)
+
     return BadRequestPage
 
 
@@ -93,6 +98,13 @@ def validation_errors_are_400() -> None:
     qprenderer.QPRenderer._handleError = qp_error
 
 
+def _as_sent(name: str) -> str:
+    try:
+        return name.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return name
+
+
 def strict_page_parameters() -> None:
     """qp and volatile pages of services with ``strictParameters`` refuse query parameters."""
     from gavo import base
@@ -103,7 +115,8 @@ def strict_page_parameters() -> None:
     def guarded(render: Any) -> Any:
         def render_checked(self: Any, request: Any) -> Any:
             strict = self.service.getProperty("strictParameters", "False") == "True"
-            given = sorted(request.strargs) if strict else []
+            # DaCHS decodes parameter names as Latin-1; show them as sent (UTF-8)
+            given = sorted(_as_sent(name) for name in request.strargs) if strict else []
             if given:
                 error = base.ValidationError(
                     f"This page takes no query parameters; remove {', '.join(given)}",
