@@ -104,6 +104,10 @@ def _valid(schema: str, url: str) -> Iterator[Case]:
                check=images_overlapping(schema, ra, dec, 0.002, lambda i: i.did == tile.did))
     yield Case(SERVICE, "pos-circle-unknown-collection", url,
                qs(pos, ("COLLECTION", "Ünknown ✓ 北")), status=200, check=_empty)
+    yield Case(SERVICE, "pos-circle-target-unicode", url,
+               qs(pos, ("TARGET", "NGC 6791 ✓ 北斗 Ω")), status=200, check=_empty)
+    yield Case(SERVICE, "pos-circle-target-latin1", url, qs(pos, ("TARGET", "Œil de bœuf")),
+               status=200, check=_empty)
     box = 0.002
     yield Case(SERVICE, "pos-range", url,
                qs(("POS", f"RANGE {ra - box!r} {ra + box!r} {dec - box!r} {dec + box!r}")),
