@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Service input that DaCHS 2.7 turns into a 500 or a wrong success, made usage errors.
 
-Three adjustments, installed at server start (:func:`install`):
+Four adjustments, installed at server start (:func:`install`):
 
 - :func:`utf8_sql_sets`: DaCHS writes a multi-valued text parameter (SIA 2.0's
   ``ID``, ``COLLECTION``, ``TARGET``, ...; SIA 1.0's filters) as an SQL set

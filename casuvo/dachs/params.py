@@ -2,9 +2,14 @@
 """Range checks of service parameters that DaCHS's standard condDescs leave out.
 
 DaCHS parses SCS's RA, DEC and SR but does not range-check them: DEC=100
-returns an empty result with status OK.  Called from the RDs' phraseMakers, these
-raise DaCHS's ValidationError, which the server answers with the protocol's
-error document and HTTP 400 (see :mod:`casuvo.dachs.errors`).
+returns an empty result with status OK.  Likewise SIA 2.0's POS and DALI
+intervals (reversed or NaN BAND, TIME, EXPTIME, ... were answered as if valid),
+SIA 1.0's POS and SIZE, the web forms' position and radius, and SODA cutouts
+that cannot exist (NaN geometry, pixel ranges beyond the image, ranges that
+miss it).  Called from the RDs' phraseMakers and SODA data function, these
+raise DaCHS's ValidationError (or SODA's NoOverlap), which the server answers
+with the protocol's error document and HTTP 400 (see :mod:`casuvo.dachs.errors`
+and :mod:`casuvo.dachs.datalinks`).
 """
 
 from __future__ import annotations
