@@ -138,7 +138,7 @@ def refuse_malformed_ids() -> None:
 
     core = datalink.DatalinkCore
     get_ids = core._getPubDIDs
-    if getattr(get_ids, "_casuvo", False):
+    if getattr(get_ids, "_casuvo_checked_ids", False):
         return
 
     def checked_ids(self: Any, args: Any) -> list[Any]:
@@ -149,7 +149,7 @@ def refuse_malformed_ids() -> None:
                 raise base.ValidationError(f"ID {what}: give a dataset identifier", "ID")
         return ids
 
-    checked_ids._casuvo = True  # type: ignore[attr-defined]
+    checked_ids._casuvo_checked_ids = True  # type: ignore[attr-defined]
     core._getPubDIDs = checked_ids
 
 

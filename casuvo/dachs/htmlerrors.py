@@ -37,7 +37,7 @@ def form_errors_are_400() -> None:
 
     renderer = formrender.FormRenderer
     original = renderer._formatOutput
-    if getattr(original, "_casuvo", False):
+    if getattr(original, "_casuvo_form_400", False):
         return
 
     def format_output(self: Any, res: Any, request: Any) -> Any:
@@ -45,7 +45,7 @@ def form_errors_are_400() -> None:
             request.setResponseCode(400)
         return original(self, res, request)
 
-    format_output._casuvo = True  # type: ignore[attr-defined]
+    format_output._casuvo_form_400 = True  # type: ignore[attr-defined]
     renderer._formatOutput = format_output
 
 
@@ -76,7 +76,7 @@ def validation_errors_are_400() -> None:
     from gavo.web import qprenderer, weberrors
 
     lookup = weberrors.getErrorPage
-    if getattr(lookup, "_casuvo", False):
+    if getattr(lookup, "_casuvo_page_400", False):
         return
     page = _bad_request_page()
 
@@ -85,7 +85,7 @@ def validation_errors_are_400() -> None:
             return page
         return lookup(cls)
 
-    get_error_page._casuvo = True  # type: ignore[attr-defined]
+    get_error_page._casuvo_page_400 = True  # type: ignore[attr-defined]
     weberrors.getErrorPage = get_error_page
 
     handle = qprenderer.QPRenderer._handleError
@@ -125,11 +125,11 @@ def strict_page_parameters() -> None:
                 return server.NOT_DONE_YET
             return render(self, request)
 
-        render_checked._casuvo = True  # type: ignore[attr-defined]
+        render_checked._casuvo_strict_pages = True  # type: ignore[attr-defined]
         return render_checked
 
     for cls in (qprenderer.QPRenderer, constantrender.FixedPageRenderer):
-        if not getattr(cls.render, "_casuvo", False):
+        if not getattr(cls.render, "_casuvo_strict_pages", False):
             cls.render = guarded(cls.render)
 
 

@@ -39,7 +39,7 @@ def utf8_sql_sets() -> None:
     from gavo.base import sqlsupport
 
     adapter = sqlsupport.SqlSetAdapter
-    if getattr(adapter.getquoted, "_casuvo", False):
+    if getattr(adapter.getquoted, "_casuvo_utf8_sets", False):
         return
 
     def getquoted(self: Any) -> bytes:
@@ -51,7 +51,7 @@ def utf8_sql_sets() -> None:
             quoted.append(adapted.getquoted())
         return b"(%s)" % b", ".join(quoted)
 
-    getquoted._casuvo = True  # type: ignore[attr-defined]
+    getquoted._casuvo_utf8_sets = True  # type: ignore[attr-defined]
     adapter.getquoted = getquoted
     adapter.__str__ = getquoted
 
@@ -62,7 +62,7 @@ def strict_input_values() -> None:
     from gavo.svcs import inputdef
 
     compute = inputdef.InputKey.computeCoreArgValue
-    if getattr(compute, "_casuvo", False):
+    if getattr(compute, "_casuvo_strict_values", False):
         return
 
     def checked(self: Any, inputList: Any, ensureRequired: bool = True) -> Any:  # noqa: N803 - DaCHS's keyword
@@ -79,7 +79,7 @@ def strict_input_values() -> None:
                         " (NaN is not allowed here)", self.name)
         return compute(self, inputList, ensureRequired)
 
-    checked._casuvo = True  # type: ignore[attr-defined]
+    checked._casuvo_strict_values = True  # type: ignore[attr-defined]
     inputdef.InputKey.computeCoreArgValue = checked
 
 
@@ -112,7 +112,7 @@ def checked_sort_direction() -> None:
     from gavo.svcs import common
 
     fill = common.QueryMeta._fillDbOptions
-    if getattr(fill, "_casuvo", False):
+    if getattr(fill, "_casuvo_sort_direction", False):
         return
 
     def fill_checked(self: Any, args: Any) -> None:
@@ -125,7 +125,7 @@ def checked_sort_direction() -> None:
                 "_DBOPTIONS_DIR")
         fill(self, args)
 
-    fill_checked._casuvo = True  # type: ignore[attr-defined]
+    fill_checked._casuvo_sort_direction = True  # type: ignore[attr-defined]
     common.QueryMeta._fillDbOptions = fill_checked
 
 
