@@ -237,7 +237,7 @@ def qc_badge(verdict: str | None) -> Any:
 
 # ---------------------------------------------------------------- form input
 
-def check_form_position(pars: Mapping[str, object]) -> None:
+def check_form_position(pars: Mapping[str, object], key: str = FORM_POSITION_KEY) -> None:
     """Reject a malformed ``RA,DEC`` in the search form before DaCHS asks Sesame.
 
     DaCHS treats anything it cannot parse as an object name for Simbad's
@@ -249,7 +249,7 @@ def check_form_position(pars: Mapping[str, object]) -> None:
     """
     from gavo import base
 
-    text = str(pars.get(FORM_POSITION_KEY) or "").strip()
+    text = str(pars.get(key) or "").strip()
     if not text or any(c.isalpha() for c in text):
         return
     try:
@@ -257,11 +257,10 @@ def check_form_position(pars: Mapping[str, object]) -> None:
     except ValueError:
         raise base.ValidationError(
             f"{text!r} is not a position: give RA,DEC in degrees (e.g. 194.3,-64.75)"
-            " or sexagesimal (12:57:12 -64:45:00)", FORM_POSITION_KEY) from None
+            " or sexagesimal (12:57:12 -64:45:00)", key) from None
     if not -90 <= dec <= 90 or not -360 <= ra <= 360:
         raise base.ValidationError(
-            f"{text!r}: RA must be within [0, 360] and Dec within [-90, 90] degrees",
-            FORM_POSITION_KEY)
+            f"{text!r}: RA must be within [0, 360] and Dec within [-90, 90] degrees", key)
 
 
 # ---------------------------------------------------------------- one image

@@ -71,7 +71,16 @@ def _drop_periodic_jobs() -> None:
 def main(argv: list[str] | None = None) -> None:
     from gavo.user import cli
 
-    from casuvo.dachs import adqlchecks, datalinks, dbreconnect, errors, mediatypes, overflow
+    from casuvo.dachs import (
+        adqlchecks,
+        datalinks,
+        dbreconnect,
+        errors,
+        htmlerrors,
+        inputs,
+        mediatypes,
+        overflow,
+    )
 
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["--secondary"]:
@@ -83,6 +92,8 @@ def main(argv: list[str] | None = None) -> None:
     mediatypes.install()
     overflow.install()
     dbreconnect.install()
+    inputs.install()
+    htmlerrors.install()
     if args[:1] == ["serve"]:
         datalinks.install_response_ucd()
     sys.argv = ["dachs", *args]

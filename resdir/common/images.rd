@@ -359,8 +359,9 @@
           </code>
         </metaMaker>
         <dataFunction>
-          <setup imports="casuvo.dachs.archive"/>
+          <setup imports="casuvo.dachs.archive,casuvo.dachs.params"/>
           <code>
+            params.check_soda(descriptor, args)
             archive.cut_image(descriptor, args)
           </code>
         </dataFunction>
@@ -474,7 +475,8 @@
         </outputField>
       </outputTable>
       <dbCore queriedTable="images">
-        <condDesc original="//siap#protoInput"/>
+        <!-- casuvo's range checks first: DaCHS's protoInput builds its
+          search box from the same values and fails on NaN or infinities -->
         <condDesc combining="True">
           <phraseMaker>
             <setup imports="casuvo.dachs.params"/>
@@ -485,11 +487,13 @@
             </code>
           </phraseMaker>
         </condDesc>
+        <condDesc original="//siap#protoInput"/>
         <condDesc combining="True">
           <phraseMaker>
-            <setup imports="casuvo.dachs.pages"/>
+            <setup imports="casuvo.dachs.pages,casuvo.dachs.params"/>
             <code>
               pages.check_form_position(inPars)
+              params.check_form_radius(inPars, "hSIZE", params.MAX_CONE_RADIUS, "degrees")
               return
               yield
             </code>
@@ -508,6 +512,8 @@
         (image/qp/ACCREF): header summary, QC, preview, the
         image's files and links (DataLink) and a SODA cutout form.</meta>
       <property name="queryField">accref</property>
+      <!-- the page takes no query parameters (casuvo.dachs.htmlerrors) -->
+      <property name="strictParameters">True</property>
       <template key="resultline">//casuvo/image.html</template>
       <FEED source="common/images#siteLook"/>
       <customRF name="imagetitle">
@@ -540,6 +546,7 @@
         coverage maps (MOC) and HiPS.</meta>
       <publish render="volatile" sets="local"/>
       <template key="volatile">//casuvo/overview.html</template>
+      <property name="strictParameters">True</property>
       <FEED source="common/images#siteLook"/>
       <customRF name="overview">
         from casuvo.dachs import pages

@@ -6,9 +6,24 @@
     <doc>
       The condDescs of a Simple Cone Search service, as //scs#coreDescs, but
       with the SCS parameters range-checked: RA in [0, 360], DEC in [-90, 90],
-      SR in [0, 10] degrees (wider cones belong in TAP).  Out-of-range values
-      are usage errors, answered with the SCS error document and HTTP 400.
+      SR in [0, 10] degrees (wider cones belong in TAP), and the web form's
+      position and radius (at most 600 arcminutes).  Out-of-range values
+      are usage errors, answered with the SCS error document (or the form
+      with its message) and HTTP 400.
     </doc>
+    <!-- the web form's position and radius, checked before DaCHS resolves
+      the position (casuvo.dachs.pages, casuvo.dachs.params) -->
+    <condDesc combining="True">
+      <phraseMaker>
+        <setup imports="casuvo.dachs.pages,casuvo.dachs.params"/>
+        <code>
+          pages.check_form_position(inPars, "hscs_pos")
+          params.check_form_radius(inPars, "hscs_sr")
+          return
+          yield
+        </code>
+      </phraseMaker>
+    </condDesc>
     <condDesc original="//scs#humanInput"/>
     <condDesc required="True">
       <inputKey name="RA" type="double precision" unit="deg" ucd="pos.eq.ra"
