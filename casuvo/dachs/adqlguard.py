@@ -28,14 +28,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from casuvo.dachs.limits import ADQL, AdqlLimits
+from casuvo.dachs.limits import ADQL, MAX_FORM_BODY, AdqlLimits
 
 __all__ = ["AdqlLimitError", "QueryShape", "check", "install", "scan"]
 
 #: Longer texts are not scanned (the scan is linear, at most ~0.4 s for a
 #: mebibyte of one-letter tokens, and holds the GIL): they are refused on
-#: their length alone.
-SCAN_CEILING = 1_048_576
+#: their length alone.  Behind the front, no longer form body arrives.
+SCAN_CEILING = MAX_FORM_BODY
 
 _TOKEN = re.compile(r"""
     \s*(?:

@@ -36,12 +36,15 @@ connections.  Why so:
   document), so a burst does not pile threads onto one interpreter.  The
   light process serves as a backup of the work processes, so the service
   still answers while they are down.
-- the work processes run at niceness :data:`WORK_NICENESS` and async jobs at
-  ``casuvo.dachs.server.TAPRUN_NICENESS``: when the cores are busy the light
-  process wins.  The database backends of ADQL queries run with limits of
-  their own (:mod:`casuvo.dachs.timeouts`: statement timeouts, no parallel
-  workers), and ADQL is refused before the parse if too large
-  (:mod:`casuvo.dachs.adqlguard`).
+- what runs long runs at lower CPU priority: async jobs (``gavo taprun``, at
+  ``casuvo.dachs.server.TAPRUN_NICENESS``) and the database backends of
+  ADQL queries (:mod:`casuvo.dachs.timeouts`, which also bounds them with
+  statement timeouts and no parallel workers).  The work processes keep
+  normal priority (:data:`WORK_NICENESS`): a niced work process made the cone
+  searches it serves lose against those backends and against other load.
+  ADQL too large to parse quickly is refused before the parse
+  (:mod:`casuvo.dachs.adqlguard`); URL-encoded bodies over 1 MiB, which take
+  a server about 0.4 s to decode, are refused by haproxy (413).
 - the default process count (``Settings.dachs_processes``) is one light
   process plus one work process per core: on two cores, three processes, so
   the work still has both cores (issue 12's throughput) and health has its
@@ -53,8 +56,8 @@ one that does not answer.  Processes 1… run with ``--secondary`` (no periodic
 jobs).
 
 Everything generated is in ``Settings.front_dir`` (``var/front/``): the
-per-process ``gavo-<i>.rc``, ``haproxy.cfg``, ``busy.http`` and ``bad-request.http`` (haproxy's
-503 and 400 as DALI errors),
+per-process ``gavo-<i>.rc``, ``haproxy.cfg``, ``busy.http``, ``bad-request.http`` and
+``too-large.http`` (haproxy's 503, 400 and 413 as DALI errors),
 ``haproxy.pid`` and ``processes.json`` (pids and ports); each process logs into
 ``var/dachs/logs/server-<i>/``.
 """
@@ -75,6 +78,7 @@ from pathlib import Path
 import requests
 
 from casuvo.config import Settings
+from casuvo.dachs.limits import ADQL, MAX_FORM_BODY
 
 __all__ = [
     "HAPROXY",
@@ -124,8 +128,10 @@ QUEUE_TIMEOUT_S = 60
 #: (Twisted) drops longer request lines itself, so longer GETs get haproxy's
 #: 400 (a DALI error) rather than a dropped connection (a 502)
 BUFSIZE = 16384
-#: niceness of the work processes (the light process keeps 0)
-WORK_NICENESS = 5
+#: niceness of the work processes.  0, like the light process: they serve cone
+#: searches and sync queries, which must not lose the CPU to other load; what
+#: runs long is niced instead (async runners, ADQL database backends)
+WORK_NICENESS = 0
 
 
 class FrontError(RuntimeError):
@@ -218,6 +224,15 @@ def busy_answer() -> str:
         " Please retry later.", "Retry-After: 30\r\n")
 
 
+def too_large_answer() -> str:
+    """haproxy's 413 for a URL-encoded body over :data:`MAX_FORM_BODY`."""
+    return _dali_error(
+        "413 Payload Too Large",
+        f"The request body is over {MAX_FORM_BODY // 1024} kB: an ADQL query is at most"
+        f" {ADQL.max_length} characters (ADQL limit max_length); upload tables as"
+        " files (multipart/form-data).")
+
+
 def bad_request_answer() -> str:
     """haproxy's own 400 (a request line and headers over ``tune.bufsize``, or malformed)."""
     return _dali_error(
@@ -253,6 +268,7 @@ defaults
     timeout queue {QUEUE_TIMEOUT_S}s
     errorfile 503 {settings.front_dir / "busy.http"}
     errorfile 400 {settings.front_dir / "bad-request.http"}
+    errorfile 413 {settings.front_dir / "too-large.http"}
 
 frontend casuvo
     bind 127.0.0.1:{settings.http_port}
@@ -263,6 +279,11 @@ frontend casuvo
     acl light path_reg {light}
     acl form path_reg {FORM_PATH}
     acl has_query query -m found
+    # a URL-encoded body this large cannot be valid, and decoding it would hold
+    # a server process (the primary too, for async jobs)
+    acl form_body req.hdr(content-type) -m beg -i application/x-www-form-urlencoded
+    acl big_body req.hdr_val(content-length) gt {MAX_FORM_BODY}
+    http-request deny deny_status 413 if form_body big_body
     use_backend primary if uws !uws_plan
     use_backend light if read light
     use_backend light if read form !has_query
@@ -338,13 +359,14 @@ def start(settings: Settings, n: int) -> FrontState:
             env=env, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
             cwd=settings.dachs_root, start_new_session=True)
         stderr.close()
-        if i > 0:
+        if i > 0 and WORK_NICENESS:
             os.setpriority(os.PRIO_PROCESS, proc.pid, WORK_NICENESS)
         pids.append(proc.pid)
     try:
         wait_for([f"http://127.0.0.1:{p}/tap/capabilities" for p in ports], pids, 180, logs)
         (front / "busy.http").write_text(busy_answer())
         (front / "bad-request.http").write_text(bad_request_answer())
+        (front / "too-large.http").write_text(too_large_answer())
         cfg = front / "haproxy.cfg"
         cfg.write_text(haproxy_config(settings, ports))
         subprocess.run([HAPROXY, "-c", "-q", "-f", str(cfg)], check=True,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ADQL", "TIMEOUTS", "AdqlLimits", "Timeouts"]
+__all__ = ["ADQL", "MAX_FORM_BODY", "TIMEOUTS", "AdqlLimits", "Timeouts"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,13 @@ class AdqlLimits:
 
 #: the limits the TAP service and the ADQL form enforce
 ADQL = AdqlLimits()
+
+#: bytes of a URL-encoded (form) request body.  Larger ones cannot be valid
+#: (an ADQL query is at most ``ADQL.max_length`` characters; tables are
+#: uploaded as multipart files), and decoding one holds a server process for
+#: about 0.4 s per MiB, so the front refuses them (413) before any server
+#: sees them; the ADQL guard does not scan longer texts.
+MAX_FORM_BODY = 1_048_576
 
 
 @dataclass(frozen=True)

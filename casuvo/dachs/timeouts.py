@@ -21,6 +21,10 @@ What DaCHS leaves open, and :func:`install` closes:
   backends per query on this two-core machine): ADQL queries run with
   ``max_parallel_workers_per_gather`` = ``ADQL_PARALLEL_WORKERS``, so that a
   query occupies at most that many cores of the database beyond its own;
+- the database backend of an ADQL query runs at niceness
+  ``ADQL_BACKEND_NICENESS`` (when the database is on this machine and the
+  server may renice it: as root, or as the database's user), so that a long
+  query yields the CPU to cone searches, health requests and the servers;
 - deleting an executing async job (``DELETE``, ``ACTION=DELETE``) signals its
   ``taprun``, which cancels its database query only after marking the job
   ABORTED; the job row is already gone then, so DaCHS gives up *before* the
@@ -36,14 +40,42 @@ TAP async jobs run as ``gavo taprun`` child processes, which start through
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from casuvo.dachs.limits import TIMEOUTS, Timeouts
 
-__all__ = ["ADQL_PARALLEL_WORKERS", "capped", "install"]
+__all__ = ["ADQL_BACKEND_NICENESS", "ADQL_PARALLEL_WORKERS", "capped", "install",
+           "lower_backend_priority"]
 
 #: PostgreSQL parallel workers an ADQL query may use besides its own backend
 ADQL_PARALLEL_WORKERS = 0
+#: niceness of the database backend running an ADQL query
+ADQL_BACKEND_NICENESS = 10
+_LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def lower_backend_priority(connection: Any, niceness: int = ADQL_BACKEND_NICENESS) -> bool:
+    """Renice the PostgreSQL backend of ``connection`` if it runs on this machine.
+
+    Returns whether it did.  Only a local backend (Unix socket or loopback)
+    whose process is a ``postgres`` one is touched; when the server may not
+    renice it (another user, no privilege) nothing happens: the statement
+    timeout still bounds the query.
+    """
+    host = getattr(getattr(connection, "info", None), "host", None) or ""
+    if not (host.startswith("/") or host in _LOCAL_HOSTS):
+        return False
+    try:
+        pid = int(connection.get_backend_pid())
+        if not Path(f"/proc/{pid}/comm").read_text().startswith("postgres"):
+            return False
+        if os.getpriority(os.PRIO_PROCESS, pid) < niceness:
+            os.setpriority(os.PRIO_PROCESS, pid, niceness)
+    except (OSError, ValueError, AttributeError):
+        return False
+    return True
 
 _installed = False
 
@@ -71,6 +103,7 @@ def install(limits: Timeouts = TIMEOUTS) -> None:
         try:
             connection.execute(
                 f"SET max_parallel_workers_per_gather = {int(ADQL_PARALLEL_WORKERS)}")
+            lower_backend_priority(connection)
             return run_tap_query(query, capped(timeout, limits.async_max_s), connection,
                                  tds_for_uploads, maxrec, autoClose)
         except Exception:

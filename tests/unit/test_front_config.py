@@ -18,6 +18,7 @@ from casuvo.dachs.front import (
     bad_request_answer,
     busy_answer,
     haproxy_config,
+    too_large_answer,
 )
 
 
@@ -43,6 +44,7 @@ def test_haproxy_accepts_the_config_and_routes_uws_to_the_primary(tmp_path: Path
     settings.front_dir.mkdir(parents=True)
     (settings.front_dir / "busy.http").write_text(busy_answer())
     (settings.front_dir / "bad-request.http").write_text(bad_request_answer())
+    (settings.front_dir / "too-large.http").write_text(too_large_answer())
     text = haproxy_config(settings, [18101, 18102, 18103])
     cfg = tmp_path / "haproxy.cfg"
     cfg.write_text(text)
@@ -97,7 +99,8 @@ def test_routes_light_work_and_uws(tmp_path: Path) -> None:
 
 
 def test_haproxy_errors_are_http_answers_with_a_dali_error() -> None:
-    for answer, status in ((busy_answer(), "503"), (bad_request_answer(), "400")):
+    for answer, status in ((busy_answer(), "503"), (bad_request_answer(), "400"),
+                           (too_large_answer(), "413")):
         head, body = answer.split("\r\n\r\n", 1)
         assert head.startswith(f"HTTP/1.0 {status} ")
         length = int(re.search(r"Content-Length: (\d+)", head).group(1))
