@@ -19,26 +19,27 @@ class AdqlLimits:
     """Size and complexity of an ADQL query, checked before DaCHS parses it.
 
     DaCHS's ADQL parser (pyparsing, packrat) holds the GIL and a process-wide
-    lock for the whole parse, and costs about 0.7–1.7 ms of CPU per token,
-    linearly (a 148-item select list: 0.48 s; an IN list of 1,000 items:
-    5 s; 20,000 items: minutes).  ``max_tokens`` therefore bounds the parse
-    time; the other limits name the usual culprits precisely, and are set
-    where the token limit would stop them anyway.  The largest query each
-    limit allows parses in at most 0.5 s of CPU (``bench/adql_limits.py``),
-    while the service's examples stay below 120 tokens; long position or
-    identifier lists belong in a table upload.
+    lock for the whole parse, and costs about 0.7–2 ms of CPU per token,
+    linearly (a 300-token select list: 0.5–0.65 s; an IN list of 1,000
+    items: 5 s; 20,000 items: minutes).  ``max_tokens`` therefore bounds the
+    parse time; the other limits name the usual culprits precisely, and are
+    set where the token limit would stop them anyway.  The largest query each
+    limit allows parses (and is annotated and translated) in about 0.4 s of
+    CPU, 0.55 s on a loaded machine (``bench/adql_limits.py``), while the
+    service's examples stay below 120 tokens; long position or identifier
+    lists belong in a table upload.
     """
 
     max_length: int = 20_000
     """characters of the query text (comments and string literals included)"""
-    max_tokens: int = 300
+    max_tokens: int = 250
     """lexical tokens (identifiers, literals, operators, punctuation)"""
     max_depth: int = 16
     """nesting of parentheses (sub-queries, function calls, grouping); DaCHS's
     parser runs out of Python stack at about 24 nested sub-queries"""
-    max_in_items: int = 140
+    max_in_items: int = 100
     """items of one IN (...) list of values"""
-    max_terms: int = 70
+    max_terms: int = 60
     """AND/OR terms of the whole query (one more than its AND and OR keywords)"""
 
 
