@@ -45,6 +45,9 @@ connections.  Why so:
   ADQL too large to parse quickly is refused before the parse
   (:mod:`casuvo.dachs.adqlguard`); URL-encoded bodies over 1 MiB, which take
   a server about 0.4 s to decode, are refused by haproxy (413).
+- the static VOSI documents (capabilities, tables, examples) are answered
+  from haproxy's cache (:data:`VOSI_CACHE_S`): DaCHS renders capabilities
+  anew for every request (~20 ms of CPU), and clients ask for it often.
 - the default process count (``Settings.dachs_processes``) is one light
   process plus one work process per core: on two cores, three processes, so
   the work still has both cores (issue 12's throughput) and health has its
@@ -113,6 +116,10 @@ LIGHT_PATHS = (
     r"^/browse/",
     r"/info$",
 )
+#: static VOSI documents (changed only by a restart, which restarts the front):
+#: the front answers them from its cache for :data:`VOSI_CACHE_S` seconds
+VOSI_STATIC_PATH = r"/(capabilities|tables|tableMetadata|examples)/?$"
+VOSI_CACHE_S = 60
 #: forms, light only when empty (no query string): filled, they run queries
 FORM_PATH = r"/form$"
 #: a UWS read that parses ADQL: a work process answers it
@@ -270,6 +277,11 @@ defaults
     errorfile 400 {settings.front_dir / "bad-request.http"}
     errorfile 413 {settings.front_dir / "too-large.http"}
 
+cache vosi
+    total-max-size 16
+    max-object-size 1048576
+    max-age {VOSI_CACHE_S}
+
 frontend casuvo
     bind 127.0.0.1:{settings.http_port}
     # UWS (TAP async, DataLink async, user UWS): one process owns job state changes
@@ -284,6 +296,15 @@ frontend casuvo
     acl form_body req.hdr(content-type) -m beg -i application/x-www-form-urlencoded
     acl big_body req.hdr_val(content-length) gt {MAX_FORM_BODY}
     http-request deny deny_status 413 if form_body big_body
+    # capabilities, tables and examples are static between restarts
+    acl vosi_static path_reg {VOSI_STATIC_PATH}
+    http-request set-var(txn.vosi) bool(true) if read vosi_static
+    http-request cache-use vosi if read vosi_static
+    # DaCHS gives them no expiry, without which haproxy does not store them
+    acl vosi_answer var(txn.vosi) -m bool
+    acl ok status 200
+    http-response set-header Cache-Control "max-age={VOSI_CACHE_S}" if vosi_answer ok
+    http-response cache-store vosi if vosi_answer ok
     use_backend primary if uws !uws_plan
     use_backend light if read light
     use_backend light if read form !has_query

@@ -58,6 +58,13 @@ def test_haproxy_accepts_the_config_and_routes_uws_to_the_primary(tmp_path: Path
     assert [port for port, _ in servers] == ["18102", "18103", "18101"]
     assert all(f"maxconn {WORK_MAXCONN}" in rest for _, rest in servers)
     assert "backup" in servers[2][1] and "backup" not in servers[0][1]
+    # the static VOSI documents come from the front's cache
+    assert "http-request cache-use vosi if read vosi_static" in text
+    vosi = re.search(r"acl vosi_static path_reg (\S+)", text).group(1)
+    assert all(re.search(vosi, p) for p in ("/tap/capabilities", "/tap/tables",
+                                             "/tap/examples", "/gaia/q/cone/capabilities"))
+    assert not any(re.search(vosi, p) for p in ("/tap/availability", "/tap/sync",
+                                                 "/tap/async/x/capabilities2"))
     # health, VOSI, pages and UWS on process 0 only
     for name in ("light", "primary"):
         assert re.findall(r"127\.0\.0\.1:(\d+)", _backend(text, name)) == ["18101"]
