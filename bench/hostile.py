@@ -13,7 +13,9 @@ p50/p95 in both phases and their ratio, and what each hostile request got
 ``--before PATH`` reads the JSON this script wrote on a stack without the
 ADQL guard, statement timeouts and process layout of issue 13
 (``bench/hostile_before.json`` is such a measurement, taken once on the
-unchanged stack) and prints it beside this run, with the ratio.
+unchanged stack, two DaCHS processes behind haproxy; there the async job was
+never started, as DaCHS 2.7 ignores PHASE=RUN at creation, so it had one
+hostile request fewer) and prints it beside this run, with the ratio.
 ``--json PATH`` writes the figures (``bench/report.py`` format) plus the raw
 per-phase summaries.
 """
@@ -199,6 +201,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idle", type=float, default=8.0,
                         help="seconds of the cheap stream alone (baseline)")
+    parser.add_argument("--warmup", type=float, default=5.0,
+                        help="seconds of the cheap stream before the baseline")
     parser.add_argument("--clients", type=int, default=2, help="cheap-stream clients")
     parser.add_argument("--before", type=Path,
                         help="JSON of a run on the stack before issue 13 (to compare)")
@@ -208,9 +212,12 @@ def main() -> None:
     eps = endpoints(settings)
     base = eps["base"].rstrip("/")
     stream = Stream(base, eps["scs"]["gaia.sources"], clients=args.clients)
+    # every server process warm: its first TAP query and cone load what they need
+    for _ in range(max(2, settings.dachs_processes)):
+        _sync(base, "SELECT TOP 1 source_id FROM gaia.sources")
     stream.phase = "warm-up"
     threads = stream.start()
-    time.sleep(2.0)
+    time.sleep(args.warmup)
     stream.phase = "idle"
     time.sleep(args.idle)
     stream.phase = "hostile"
