@@ -25,11 +25,12 @@ What DaCHS leaves open, and :func:`install` closes:
   ``ADQL_BACKEND_NICENESS`` (when the database is on this machine and the
   server may renice it: as root, or as the database's user), so that a long
   query yields the CPU to cone searches, health requests and the servers;
-- deleting an executing async job (``DELETE``, ``ACTION=DELETE``) signals its
-  ``taprun``, which cancels its database query only after marking the job
-  ABORTED; the job row is already gone then, so DaCHS gives up *before* the
-  cancel and the query runs on to its timeout.  The runner now cancels the
-  query in any case;
+- deleting an executing async job (``DELETE``, ``ACTION=DELETE``) only
+  removes the job: its ``taprun`` and database query run on to the timeout.
+  The job is now aborted first (``PHASE=ABORT``'s path: SIGINT to the
+  runner, which cancels its query); and since the runner finds the job row
+  gone by then, and DaCHS gives up *before* the cancel in that case, the
+  runner now cancels the query in any case;
 - a TAP query refused before it reached the database (bad ADQL, a limit)
   left its private connection open and "idle in transaction" until garbage
   collection: it is closed at once.
@@ -136,4 +137,17 @@ def install(limits: Timeouts = TIMEOUTS) -> None:
             raise
 
     taprunner._killWorker = kill_worker_always
+
+    destroy = uws.UWS.destroy
+
+    def destroy_aborting(self: Any, job_id: str) -> None:
+        try:
+            job = self.getJob(job_id)
+            if job.phase == uws.EXECUTING and (job.pid or 0) > 1:
+                self.changeToPhase(job_id, uws.ABORTED)
+        except Exception as exc:  # the job is destroyed anyway
+            base.ui.notifyWarning(f"Could not abort job {job_id} before deleting it: {exc}")
+        destroy(self, job_id)
+
+    uws.UWS.destroy = destroy_aborting
     _installed = True
