@@ -299,6 +299,9 @@ frontend casuvo
     # capabilities, tables and examples are static between restarts
     acl vosi_static path_reg {VOSI_STATIC_PATH}
     http-request set-var(txn.vosi) bool(true) if read vosi_static
+    # one cached form for every client: DaCHS gzips for clients that accept it,
+    # without a Vary header
+    http-request del-header Accept-Encoding if read vosi_static
     http-request cache-use vosi if read vosi_static
     # DaCHS gives them no expiry, without which haproxy does not store them
     acl vosi_answer var(txn.vosi) -m bool

@@ -178,3 +178,17 @@ def test_light_requests_reach_the_primary_and_work_the_others(
     for tag in ("w0", "w1", "w2", "w3", "w9"):
         got = served_by(tag)
         assert len(got) == 1 and got[0] != 0, f"work request {tag} served by {got}"
+
+
+def test_cached_capabilities_are_the_same_document_for_every_client(endpoints: dict) -> None:
+    """The front caches the static VOSI documents; whether a client accepts gzip or
+    not, it gets a document it can read (the cache keeps one form for all)."""
+    url = endpoints["tap"].rstrip("/") + "/capabilities"
+    first = requests.get(url, headers={"Accept-Encoding": "gzip"}, timeout=30)
+    plain = requests.get(url, headers={"Accept-Encoding": "identity"}, timeout=30)
+    for answer in (first, plain):
+        assert answer.status_code == 200
+        assert answer.headers.get("content-encoding", "identity") == "identity"
+        root = ET.fromstring(answer.content)
+        assert root.tag.endswith("capabilities")
+    assert first.content == plain.content
