@@ -56,7 +56,8 @@ class Settings:
     front that spreads requests over several DaCHS processes)."""
     server_processes: int = 0
     """CASUVO_SERVER_PROCESSES: DaCHS server processes behind the public port; 0 means
-    one per CPU core (at most 4); 1 runs a single DaCHS on the public port, no front."""
+    one for health, VOSI and pages plus one per CPU core (at most 4) for the work
+    (:mod:`casuvo.dachs.front`); 1 runs a single DaCHS on the public port, no front."""
     seed: int = 20161
     """CASUVO_SEED: random seed of the demo survey (same seed, same sky)."""
     scale: float = 1.0
@@ -117,7 +118,7 @@ class Settings:
         """How many DaCHS server processes ``casuvo up`` runs (``server_processes`` resolved)."""
         if self.server_processes > 0:
             return self.server_processes
-        return max(1, min(os.cpu_count() or 1, 4))
+        return 1 + max(1, min(os.cpu_count() or 1, 4))
 
     @property
     def front_dir(self) -> Path:

@@ -11,31 +11,72 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ADQL", "AdqlLimits"]
+__all__ = ["ADQL", "MAX_FORM_BODY", "TIMEOUTS", "AdqlLimits", "Timeouts"]
 
 
 @dataclass(frozen=True)
 class AdqlLimits:
     """Size and complexity of an ADQL query, checked before DaCHS parses it.
 
-    DaCHS's ADQL parser (pyparsing) holds the GIL for the whole parse; its time
-    grows faster than linearly with these quantities.  The limits are chosen
-    so that the largest query they allow parses in well under a second, while
-    every query a person writes (and the examples) stays far below them; large
-    position lists belong in a table upload.
+    DaCHS's ADQL parser (pyparsing, packrat) holds the GIL and a process-wide
+    lock for the whole parse, and costs about 0.7–2 ms of CPU per token,
+    linearly (a 300-token select list: 0.5–0.65 s; an IN list of 1,000
+    items: 5 s; 20,000 items: minutes).  ``max_tokens`` therefore bounds the
+    parse time; the other limits name the usual culprits precisely, and are
+    set where the token limit would stop them anyway.  The largest query each
+    limit allows parses (and is annotated and translated) in about 0.4 s of
+    CPU, 0.55 s on a loaded machine (``bench/adql_limits.py``), while the
+    service's examples stay below 120 tokens; long position or identifier
+    lists belong in a table upload.
     """
 
-    max_length: int = 100_000
-    """characters of the query text"""
-    max_tokens: int = 10_000
+    max_length: int = 20_000
+    """characters of the query text (comments and string literals included)"""
+    max_tokens: int = 250
     """lexical tokens (identifiers, literals, operators, punctuation)"""
-    max_depth: int = 32
-    """nesting of parentheses (sub-queries, function calls, grouping)"""
-    max_in_items: int = 1_000
-    """items of one IN (...) list"""
-    max_terms: int = 500
-    """AND/OR terms of the whole query"""
+    max_depth: int = 16
+    """nesting of parentheses (sub-queries, function calls, grouping); DaCHS's
+    parser runs out of Python stack at about 24 nested sub-queries"""
+    max_in_items: int = 100
+    """items of one IN (...) list of values"""
+    max_terms: int = 60
+    """AND/OR terms of the whole query (one more than its AND and OR keywords)"""
 
 
-#: the limits the TAP service enforces
+#: the limits the TAP service and the ADQL form enforce
 ADQL = AdqlLimits()
+
+#: bytes of a URL-encoded (form) request body.  Larger ones cannot be valid
+#: (an ADQL query is at most ``ADQL.max_length`` characters; tables are
+#: uploaded as multipart files), and decoding one holds a server process for
+#: about 0.4 s per MiB, so the front refuses them (413) before any server
+#: sees them; the ADQL guard does not scan longer texts.
+MAX_FORM_BODY = 1_048_576
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long the database may work on one request, by request kind (seconds).
+
+    PostgreSQL cancels the statement at the limit (``statement_timeout``, which
+    includes planning); the client gets DaCHS's "Query timed out" usage error
+    (TAP sync, SCS, SIA: HTTP 400) or the job goes to ERROR (TAP async).
+    ``services/gavo.rc.template`` carries ``tap_sync_s``, ``async_default_s``
+    and ``web_sql_s`` (a unit test holds them equal); the two maxima are caps
+    DaCHS does not have, applied by :mod:`casuvo.dachs.timeouts`.
+    """
+
+    tap_sync_s: int = 20
+    """TAP sync queries (``[async]defaultExecTimeSync``); longer work goes async"""
+    async_default_s: int = 3600
+    """TAP async jobs without EXECUTIONDURATION (``[async]defaultExecTime``)"""
+    async_max_s: int = 14_400
+    """TAP async jobs: the most a job's EXECUTIONDURATION can buy"""
+    web_sql_s: int = 15
+    """SCS, SIA, SODA/DataLink look-ups and form queries (``[web]sqlTimeout``)"""
+    web_max_s: int = 60
+    """the most a client's ``_TIMEOUT`` (the ADQL and other forms) can ask for"""
+
+
+#: the statement timeouts of the services
+TIMEOUTS = Timeouts()

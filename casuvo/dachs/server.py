@@ -50,6 +50,7 @@ has to respect:
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -68,11 +69,26 @@ def _drop_periodic_jobs() -> None:
     cron.isCensored = is_censored
 
 
+#: niceness of an async TAP job's runner: the server processes keep the CPU first
+TAPRUN_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    """Run this process (a ``gavo taprun`` of an async TAP job) at lower CPU priority.
+
+    The runner is a child of the primary server process, which also answers
+    the health, VOSI and page requests; a job writing a large result must not
+    take the CPU from them.
+    """
+    os.nice(TAPRUN_NICENESS)
+
+
 def main(argv: list[str] | None = None) -> None:
     from gavo.user import cli
 
     from casuvo.dachs import (
         adqlchecks,
+        adqlguard,
         datalinks,
         dbreconnect,
         errors,
@@ -80,13 +96,18 @@ def main(argv: list[str] | None = None) -> None:
         inputs,
         mediatypes,
         overflow,
+        timeouts,
     )
 
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["--secondary"]:
         args = args[1:]
         _drop_periodic_jobs()
+    if "taprun" in args:
+        _lower_priority()
     errors.install()
+    adqlguard.install()
+    timeouts.install()
     adqlchecks.install()
     datalinks.install()
     mediatypes.install()

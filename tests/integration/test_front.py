@@ -146,3 +146,49 @@ def test_bad_query_is_400_with_error_votable_from_every_process(
     scs = endpoints["scs"]["gaia.sources"]
     response = requests.get(scs, params={"RA": 10, "DEC": 100, "SR": 0.1}, timeout=60)
     assert response.status_code == 400, response.text[:300]
+
+
+def test_light_requests_reach_the_primary_and_work_the_others(
+        settings: Settings, endpoints: dict) -> None:
+    """Health, VOSI and pages are answered by process 0; TAP sync and SCS by the others.
+
+    Each request carries a unique marker in its URL; which process answered is
+    read from the access logs the processes write (``server-<i>/web.log``).
+    """
+    base = endpoints["base"].rstrip("/")
+    marker = f"probe{time.time_ns()}"
+    light = [f"{base}/tap/availability?m={marker}l1", f"{base}/tap/capabilities?m={marker}l2",
+             f"{base}/robots.txt?m={marker}l3"]
+    work = [f"{endpoints['tap']}/sync?REQUEST=doQuery&LANG=ADQL&QUERY="
+            f"SELECT+TOP+1+source_id+FROM+gaia.sources&m={marker}w{i}" for i in range(4)]
+    work += [f"{endpoints['scs']['gaia.sources']}?RA={RA}&DEC={DEC}&SR=0.001&m={marker}w9"]
+    for url in light + work:
+        assert requests.get(url, timeout=60).status_code < 500, url
+    if settings.dachs_processes == 1:
+        return  # one process answers everything; nothing to route
+    time.sleep(1.0)  # the access log is written after the answer
+    logs = [(settings.dachs_root / "logs" / f"server-{i}" / "web.log").read_text(
+        errors="replace") for i in range(settings.dachs_processes)]
+
+    def served_by(tag: str) -> list[int]:
+        return [i for i, text in enumerate(logs) if f"{marker}{tag}" in text]
+
+    for i in (1, 2, 3):
+        assert served_by(f"l{i}") == [0], f"light request l{i} served by {served_by(f'l{i}')}"
+    for tag in ("w0", "w1", "w2", "w3", "w9"):
+        got = served_by(tag)
+        assert len(got) == 1 and got[0] != 0, f"work request {tag} served by {got}"
+
+
+def test_cached_capabilities_are_the_same_document_for_every_client(endpoints: dict) -> None:
+    """The front caches the static VOSI documents; whether a client accepts gzip or
+    not, it gets a document it can read (the cache keeps one form for all)."""
+    url = endpoints["tap"].rstrip("/") + "/capabilities"
+    first = requests.get(url, headers={"Accept-Encoding": "gzip"}, timeout=30)
+    plain = requests.get(url, headers={"Accept-Encoding": "identity"}, timeout=30)
+    for answer in (first, plain):
+        assert answer.status_code == 200
+        assert answer.headers.get("content-encoding", "identity") == "identity"
+        root = ET.fromstring(answer.content)
+        assert root.tag.endswith("capabilities")
+    assert first.content == plain.content

@@ -32,11 +32,12 @@ def test_bad_value_names_the_variable() -> None:
         Settings.from_env({"CASUVO_DB_PORT": "fifty"})
 
 
-def test_server_processes_default_to_the_cores(tmp_path: Path) -> None:
+def test_server_processes_default_to_the_cores_plus_one(tmp_path: Path) -> None:
     import os
 
     auto = Settings.from_env({"CASUVO_HOME": str(tmp_path)})
-    assert auto.dachs_processes == max(1, min(os.cpu_count() or 1, 4))
+    # one light process (health, VOSI, pages) and one work process per core
+    assert auto.dachs_processes == 1 + max(1, min(os.cpu_count() or 1, 4))
     three = Settings.from_env({"CASUVO_HOME": str(tmp_path), "CASUVO_SERVER_PROCESSES": "3"})
     assert three.dachs_processes == 3
     assert three.front_dir == tmp_path / "var" / "front"
