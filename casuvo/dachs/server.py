@@ -71,7 +71,15 @@ def _drop_periodic_jobs() -> None:
 def main(argv: list[str] | None = None) -> None:
     from gavo.user import cli
 
-    from casuvo.dachs import adqlchecks, datalinks, errors, mediatypes
+    from casuvo.dachs import (
+        adqlchecks,
+        datalinks,
+        errors,
+        httpguard,
+        mediatypes,
+        strictnum,
+        uwsparams,
+    )
 
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["--secondary"]:
@@ -81,6 +89,9 @@ def main(argv: list[str] | None = None) -> None:
     adqlchecks.install()
     datalinks.install()
     mediatypes.install()
+    httpguard.install()
+    strictnum.install()
+    uwsparams.install()
     if args[:1] == ["serve"]:
         datalinks.install_response_ucd()
     sys.argv = ["dachs", *args]

@@ -1,0 +1,272 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Checks every request passes before DaCHS dispatches it, applied at server start.
+
+DaCHS 2.7 lets through a good deal a public server must refuse: it answers
+PUT and DELETE on query endpoints with a usage error (400) and on VOSI
+resources with the resource itself (200); invalid UTF-8 in a parameter is
+a 500; a repeated single-valued parameter (``LANG``, ``MAXREC``, ``RA``) is
+silently taken once; an upload larger than the limit is read to its end
+before it is refused, and a VOTable upload may carry a DTD with entity
+declarations (external entities, "billion laughs").  :func:`install` wraps
+DaCHS's request class so that such requests are answered, before any
+service sees them, with:
+
+- 405 and an ``Allow`` header for a method the resource's protocol does not
+  allow (:func:`allowed_methods`); OPTIONS is answered here, 204 with
+  ``Allow``;
+- 400 for a path with ``.``/``..`` segments (also percent-encoded), empty
+  segments (``//``), encoded slashes or backslashes, or NUL bytes;
+- 400 naming the parameter for NUL bytes or invalid UTF-8 in a parameter
+  name or value (query string or form body; file parts are not text);
+- 400 naming the parameter when one that the protocol allows once is given
+  twice (:data:`SINGLE`);
+- 400 naming the upload for a DOCTYPE in an uploaded file (VOTable needs
+  none; entities are how XXE and entity-expansion attacks are made);
+- 413 as soon as the declared length of a body exceeds DaCHS's upload
+  limit (``[web]maxSyncUploadSize`` for ``…/sync``, ``maxUploadSize`` else),
+  without reading the body; the connection is closed after the answer.
+
+The error document is the DALI error VOTable (``QUERY_STATUS=ERROR``), the
+protocols' own; its message names the parameter, method or limit.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+__all__ = ["SINGLE", "allowed_methods", "install", "request_problem"]
+
+_installed = False
+
+#: parameters each protocol allows once (DALI 1.1 §3.1: RESPONSEFORMAT,
+#: MAXREC, RUNID; TAP 1.1 §2.3: REQUEST, LANG, QUERY, FORMAT, VERSION; UWS 1.1:
+#: PHASE, WAIT, EXECUTIONDURATION, DESTRUCTION; SCS 1.03: RA, DEC, SR, VERB;
+#: SIA 1.0: POS, SIZE, INTERSECT, VERB).  UPLOAD, and SIA 2.0's, SODA's and
+#: DataLink's query parameters (POS, BAND, ID, ...), may repeat.
+SINGLE: dict[str, frozenset[str]] = {
+    "tap": frozenset({"REQUEST", "LANG", "QUERY", "FORMAT", "RESPONSEFORMAT", "MAXREC",
+                      "RUNID", "VERSION", "PHASE", "WAIT", "EXECUTIONDURATION",
+                      "DESTRUCTION", "ACTION"}),
+    "scs": frozenset({"RA", "DEC", "SR", "VERB", "RESPONSEFORMAT", "MAXREC", "RUNID"}),
+    "sia1": frozenset({"POS", "SIZE", "INTERSECT", "VERB", "FORMAT", "RESPONSEFORMAT",
+                       "MAXREC", "RUNID"}),
+    "dali": frozenset({"RESPONSEFORMAT", "MAXREC", "RUNID"}),
+}
+
+_DALI_SYNC = ("GET", "POST", "OPTIONS")
+_READ_ONLY = ("GET", "HEAD", "OPTIONS")
+_VOSI = re.compile(r"/(capabilities|availability|tables(/.*)?|examples)$")
+_STATIC = re.compile(r"/(static|3rdparty|schemata)(/|$)")
+_UWS_LIST = re.compile(r"/(async|dlasync)$")
+_UWS_JOB = re.compile(r"/(async|dlasync)/[^/]+$")
+_UWS_ACTION = re.compile(r"/(async|dlasync)/[^/]+/.+$")
+_SYNC = re.compile(r"/(sync|scs\.xml|siap2?\.xml|ssap\.xml|dlget|dlmeta)$")
+
+
+def allowed_methods(path: str) -> tuple[str, ...]:
+    """The HTTP methods the resource at ``path`` answers (besides 405).
+
+    DALI sync resources take GET and POST (HEAD would run the query for
+    nothing); UWS job lists GET and POST, jobs also DELETE; VOSI resources and
+    static trees (HiPS, MOC, files) are read-only; web forms and anything else
+    DaCHS serves (pages, login) GET, HEAD and POST.
+    """
+    if _UWS_JOB.search(path):
+        return ("GET", "POST", "DELETE", "HEAD", "OPTIONS")
+    if _UWS_ACTION.search(path) or _UWS_LIST.search(path):
+        return ("GET", "POST", "HEAD", "OPTIONS")
+    if _SYNC.search(path):
+        return _DALI_SYNC
+    if _VOSI.search(path) or _STATIC.search(path) or "/static/" in path:
+        return _READ_ONLY
+    return ("GET", "HEAD", "POST", "OPTIONS")
+
+
+def _protocol(path: str) -> str | None:
+    """Which :data:`SINGLE` rule applies to ``path`` (None: no check)."""
+    if re.search(r"/(sync|async|async/[^/]+|async/[^/]+/parameters)$", path):
+        return "tap"
+    if path.endswith("/scs.xml"):
+        return "scs"
+    if path.endswith("/siap.xml"):
+        return "sia1"
+    if re.search(r"/(siap2\.xml|ssap\.xml|dlget|dlmeta)$", path):
+        return "dali"
+    return None
+
+
+def _path_problem(raw_path: bytes) -> str | None:
+    """Why ``raw_path`` (undecoded) is refused, or None."""
+    segments = raw_path.split(b"/")[1:]
+    for index, segment in enumerate(segments):
+        plain = unquote_to_bytes(segment)
+        if segment == b"" and (0 < index < len(segments) - 1
+                               or (index == 0 and len(segments) > 1)):
+            return "empty path segments (//) are not allowed"
+        if plain in (b".", b".."):
+            return "relative path segments (. or ..) are not allowed"
+        if b"\x00" in plain or b"/" in plain or b"\\" in plain:
+            return "encoded slashes, backslashes or NUL bytes are not allowed in a path"
+        try:
+            plain.decode("utf-8")
+        except UnicodeDecodeError:
+            return "the path is not valid UTF-8"
+    return None
+
+
+def _text_problem(name: str, value: str | bytes) -> str | None:
+    """Why a parameter value is refused, or None."""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            return f"the value of parameter {name} is not valid UTF-8"
+    if "\x00" in value:
+        return f"the value of parameter {name} contains a NUL byte"
+    if any("\udc80" <= char <= "\udcff" for char in value):
+        return f"the value of parameter {name} is not valid UTF-8"
+    return None
+
+
+def _parameters(request: Any) -> tuple[list[tuple[str, list]], list[tuple[str, bytes]]]:
+    """(name, values) of text parameters, (name, content) of uploaded files."""
+    texts: list[tuple[str, list]] = []
+    files: list[tuple[str, bytes]] = []
+    fields = request.fields
+    file_names: set[str] = set()
+    if fields is not None and hasattr(fields, "list") and fields.list:
+        for item in fields.list:
+            if getattr(item, "filename", None) is not None:
+                file_names.add(item.name)
+                value = item.value
+                files.append((item.name, value if isinstance(value, bytes) else b""))
+    for key, values in (request.args or {}).items():
+        name = key.decode("utf-8", "surrogateescape") if isinstance(key, bytes) else key
+        if name in file_names:
+            continue
+        texts.append((name, list(values)))
+    return texts, files
+
+
+def request_problem(request: Any) -> tuple[int, str, str | None] | None:
+    """(status, message, parameter) for a request to refuse, or None."""
+    raw_path = request.uri.split(b"?", 1)[0]
+    problem = _path_problem(raw_path)
+    if problem:
+        return 400, problem, None
+    path = raw_path.decode("utf-8")
+    method = request.method.decode("ascii", "replace").upper()
+    allowed = allowed_methods(path)
+    if method not in allowed:
+        return 405, f"this resource does not answer HTTP {method}; it allows: " \
+            + ", ".join(allowed), None
+    texts, files = _parameters(request)
+    for name, values in texts:
+        if problem := _text_problem("name", name.encode("utf-8", "surrogateescape")):
+            return 400, f"a parameter name is not valid UTF-8 or contains a NUL byte: " \
+                f"{name.encode('utf-8', 'surrogateescape')[:40]!r}", name
+        for value in values:
+            if problem := _text_problem(name, value):
+                return 400, problem, name
+    protocol = _protocol(path)
+    if protocol:
+        counts: dict[str, int] = {}
+        for name, values in texts:
+            counts[name.upper()] = counts.get(name.upper(), 0) + len(values)
+        for name in sorted(counts):
+            if counts[name] > 1 and name in SINGLE[protocol]:
+                return 400, f"parameter {name} was given {counts[name]} times;" \
+                    " this service accepts it once", name
+    for name, content in files:
+        head = content[:4096].lstrip()
+        if b"<!DOCTYPE" in head.upper() or b"<!ENTITY" in head.upper():
+            return 400, f"upload {name}: a DOCTYPE or entity declaration is not accepted" \
+                " in uploaded documents (VOTable needs none)", name
+    return None
+
+
+def _refuse(request: Any, status: int, message: str, name: str | None) -> None:
+    from gavo import base
+    from gavo.protocols import dali
+
+    if status == 405:
+        request.setHeader("allow", ", ".join(allowed_methods(
+            request.uri.split(b"?", 1)[0].decode("utf-8"))))
+    error = base.ValidationError(message, name or "request")
+    dali.serveDALIError(request, error, httpStatus=status)
+
+
+def _too_large(request: Any, length: int | None) -> str | None:
+    """The refusal message if a declared body ``length`` exceeds DaCHS's upload limit."""
+    from gavo import base
+
+    if not length:
+        return None
+    try:
+        path = request.channel._path.split(b"?")[0]
+    except AttributeError:
+        path = b""
+    key = "maxSyncUploadSize" if path.endswith(b"/sync") else "maxUploadSize"
+    limit = base.getConfig("web", key)
+    if length > limit:
+        return f"the request body of {length} bytes exceeds this service's limit" \
+            f" of {limit} bytes ({key})"
+    return None
+
+
+def install() -> None:
+    """Wrap DaCHS's request class (``gavo.web.common.Request``); idempotent."""
+    global _installed
+    if _installed:
+        return
+    from gavo.web import common
+
+    process = common.Request.process
+    got_length = common.Request.gotLength
+
+    def guarded_process(self: Any) -> None:
+        if self.fields is None:
+            self.fields = self.args.pop(common._FSHACK_MAGIC.encode("ascii"), None)
+        if getattr(self, "_casuvo_refused", False):
+            return
+        if self.method == b"OPTIONS":
+            path = self.uri.split(b"?", 1)[0].decode("utf-8", "replace")
+            if not _path_problem(self.uri.split(b"?", 1)[0]):
+                self.setResponseCode(204)
+                self.setHeader("allow", ", ".join(allowed_methods(path)))
+                self.finish()
+                return
+        refusal = request_problem(self)
+        if refusal:
+            _refuse(self, *refusal)
+            return
+        process(self)
+
+    def limited_length(self: Any, length: int | None) -> None:
+        got_length(self, length)
+        message = _too_large(self, length)
+        if message is None:
+            return
+        # Answer at once and stop reading: the body is never taken in.
+        self._casuvo_refused = True
+        body = (message + "\n").encode("utf-8")
+        transport = self.channel.transport
+        transport.write(b"HTTP/1.1 413 Request Entity Too Large\r\n"
+                        b"Content-Type: text/plain; charset=utf-8\r\n"
+                        b"Content-Length: " + str(len(body)).encode("ascii") + b"\r\n"
+                        b"Connection: close\r\n\r\n" + body)
+        transport.loseConnection()
+
+    received = common.Request.requestReceived
+
+    def received_unless_refused(self: Any, command: bytes, path: bytes,
+                                version: bytes) -> None:
+        if not getattr(self, "_casuvo_refused", False):
+            received(self, command, path, version)
+
+    common.Request.process = guarded_process
+    common.Request.requestReceived = received_unless_refused
+    common.Request.gotLength = limited_length
+    _installed = True
