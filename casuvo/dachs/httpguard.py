@@ -150,6 +150,17 @@ def _parameters(request: Any) -> tuple[list[tuple[str, list]], list[tuple[str, b
     return texts, files
 
 
+def _upper_case_names(request: Any, names: frozenset[str]) -> None:
+    """Spell the protocol's own parameters upper-case (DALI 1.1 §3.1: names are
+    case-insensitive; DaCHS reads ``MAXREC`` only so spelt)."""
+    args = request.args or {}
+    for key in list(args):
+        name = key.decode("utf-8", "replace") if isinstance(key, bytes) else key
+        if name.upper() in names and name != name.upper():
+            upper = name.upper().encode("utf-8") if isinstance(key, bytes) else name.upper()
+            args.setdefault(upper, []).extend(args.pop(key))
+
+
 def request_problem(request: Any) -> tuple[int, str, str | None] | None:
     """(status, message, parameter) for a request to refuse, or None."""
     raw_path = request.uri.split(b"?", 1)[0]
@@ -164,9 +175,8 @@ def request_problem(request: Any) -> tuple[int, str, str | None] | None:
             + ", ".join(allowed), None
     texts, files = _parameters(request)
     for name, values in texts:
-        if problem := _text_problem("name", name.encode("utf-8", "surrogateescape")):
-            return 400, f"a parameter name is not valid UTF-8 or contains a NUL byte: " \
-                f"{name.encode('utf-8', 'surrogateescape')[:40]!r}", name
+        if _text_problem("name", name.encode("utf-8", "surrogateescape")):
+            return 400, "a parameter name is not valid UTF-8 or contains a NUL byte", None
         for value in values:
             if problem := _text_problem(name, value):
                 return 400, problem, name
@@ -179,6 +189,8 @@ def request_problem(request: Any) -> tuple[int, str, str | None] | None:
             if counts[name] > 1 and name in SINGLE[protocol]:
                 return 400, f"parameter {name} was given {counts[name]} times;" \
                     " this service accepts it once", name
+    if protocol:
+        _upper_case_names(request, SINGLE[protocol])
     for name, content in files:
         head = content[:4096].lstrip()
         if b"<!DOCTYPE" in head.upper() or b"<!ENTITY" in head.upper():
@@ -216,6 +228,31 @@ def _too_large(request: Any, length: int | None) -> str | None:
     return None
 
 
+#: bytes of a refused body taken in (and dropped) before the connection is cut
+DISCARD_CAP = 64 * 1024 * 1024
+
+
+class _Discard:
+    """Where the body of a refused request goes: counted, dropped, cut off past a cap."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport, self.received = transport, 0
+
+    def write(self, data: bytes) -> None:
+        self.received += len(data)
+        if self.received > DISCARD_CAP:
+            self.transport.loseConnection()
+
+    def seek(self, *args: Any) -> None:
+        pass
+
+    def read(self, *args: Any) -> bytes:
+        return b""
+
+    def close(self) -> None:
+        pass
+
+
 def install() -> None:
     """Wrap DaCHS's request class (``gavo.web.common.Request``); idempotent."""
     global _installed
@@ -249,21 +286,25 @@ def install() -> None:
         message = _too_large(self, length)
         if message is None:
             return
-        # Answer at once and stop reading: the body is never taken in.
+        # Answer at once; what the client still sends is counted and dropped
+        # (DaCHS's limiter keeps nothing past its limit), and the connection
+        # is closed when it is complete or past DISCARD_CAP bytes.
         self._casuvo_refused = True
+        self.content = _Discard(self.channel.transport)
         body = (message + "\n").encode("utf-8")
-        transport = self.channel.transport
-        transport.write(b"HTTP/1.1 413 Request Entity Too Large\r\n"
-                        b"Content-Type: text/plain; charset=utf-8\r\n"
-                        b"Content-Length: " + str(len(body)).encode("ascii") + b"\r\n"
-                        b"Connection: close\r\n\r\n" + body)
-        transport.loseConnection()
+        self.channel.transport.write(
+            b"HTTP/1.1 413 Request Entity Too Large\r\n"
+            b"Content-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Length: " + str(len(body)).encode("ascii") + b"\r\n"
+            b"Connection: close\r\n\r\n" + body)
 
     received = common.Request.requestReceived
 
     def received_unless_refused(self: Any, command: bytes, path: bytes,
                                 version: bytes) -> None:
-        if not getattr(self, "_casuvo_refused", False):
+        if getattr(self, "_casuvo_refused", False):
+            self.channel.transport.loseConnection()
+        else:
             received(self, command, path, version)
 
     common.Request.process = guarded_process

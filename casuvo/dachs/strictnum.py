@@ -72,7 +72,7 @@ def install() -> None:
     global _installed
     if _installed:
         return
-    from gavo import svcs
+    from gavo import base, svcs
     from gavo.protocols import siap
     from gavo.svcs import pql
 
@@ -89,6 +89,10 @@ def install() -> None:
             for literal in inputList:
                 if isinstance(literal, str) and literal not in ("__NULL__", ""):
                     check_literal(literal, datatype, arraysize in (None, "1"), self.name)
+                    if self.name.upper() == "MAXREC" and literal.startswith("-"):
+                        raise base.ValidationError(
+                            f"MAXREC must be a non-negative integer, not {literal[:20]!r}",
+                            "MAXREC")
         return compute(self, inputList, ensureRequired)
 
     svcs.InputKey.computeCoreArgValue = strict_compute
