@@ -86,7 +86,7 @@ def allowed_methods(path: str) -> tuple[str, ...]:
 
 def _protocol(path: str) -> str | None:
     """Which :data:`SINGLE` rule applies to ``path`` (None: no check)."""
-    if re.search(r"/(sync|async|async/[^/]+|async/[^/]+/parameters)$", path):
+    if re.search(r"/(sync|async|dlasync)(/[^/]+(/[^/]+)?)?$", path):
         return "tap"
     if path.endswith("/scs.xml"):
         return "scs"

@@ -109,6 +109,20 @@ def install() -> None:
 
     asyncrender.UWSResource._deliverError = deliver_error
 
+    def error_resource(self: Any, request: Any) -> Any:
+        # DaCHS returns this from the async renderer's getChild (bad uploads
+        # at job creation, for one) and serves it with 200.
+        info = self.errInfo
+        if isinstance(info, uws.JobNotFound | svcs.UnknownURI):
+            status = 404
+        elif isinstance(info, BaseException):
+            status = status_for(info)
+        else:
+            status = 400
+        return dali.serveDALIError(request, info, httpStatus=status)
+
+    dali.DALIErrorResource.render = error_resource
+
     delay = uwsactions.RootAction._delayIfWAIT
 
     def capped_wait(self: Any, job: Any, request: Any) -> Any:
