@@ -113,6 +113,19 @@ def install() -> None:
 
     uwsactions.getErrorSummary = scrubbed_summary
 
+    from gavo.web import weberrors
+
+    error_page = weberrors.getDCErrorPage
+
+    def scrubbed_error_page(flr: Any) -> Any:
+        # DaCHS's HTML error pages quote the exception message (a missing
+        # file's full path, say); keep the message, drop the server's layout.
+        message = flr.getErrorMessage
+        flr.getErrorMessage = lambda: scrub_paths(message())
+        return error_page(flr)
+
+    weberrors.getDCErrorPage = scrubbed_error_page
+
     def input_errors(self: Any, flr: Any, request: Any) -> Any:
         status = status_for(flr.value)
         if status >= 500:

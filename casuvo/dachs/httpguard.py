@@ -14,8 +14,9 @@ service sees them, with:
 - 405 and an ``Allow`` header for a method the resource's protocol does not
   allow (:func:`allowed_methods`); OPTIONS is answered here, 204 with
   ``Allow``;
-- 400 for a path with ``.``/``..`` segments (also percent-encoded), empty
-  segments (``//``), encoded slashes or backslashes, or NUL bytes;
+- 404 for a path with ``.``/``..`` segments (also percent-encoded), empty
+  segments (``//``), encoded slashes or backslashes, NUL bytes or invalid
+  UTF-8 (no resource has such a name; 404 tells nothing about the files);
 - 400 naming the parameter for NUL bytes or invalid UTF-8 in a parameter
   name or value (query string or form body; file parts are not text);
 - 400 naming the parameter when one that the protocol allows once is given
@@ -166,7 +167,7 @@ def request_problem(request: Any) -> tuple[int, str, str | None] | None:
     raw_path = request.uri.split(b"?", 1)[0]
     problem = _path_problem(raw_path)
     if problem:
-        return 400, problem, None
+        return 404, f"no such resource: {problem}", None
     path = raw_path.decode("utf-8")
     method = request.method.decode("ascii", "replace").upper()
     allowed = allowed_methods(path)

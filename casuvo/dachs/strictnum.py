@@ -62,9 +62,9 @@ def check_literal(literal: str, datatype: str, scalar: bool, name: str) -> None:
         if not scalar and pattern is _FLOAT and _INF.match(token):
             continue
         raise base.ValidationError(
-            f"{name}: {literal[:40]!r} is not a valid number: decimal ASCII digits"
-            " with optional sign, point and exponent; no hex, underscores, spaces,"
-            " NaN" + ("" if scalar else " (infinities only as interval bounds)"), name)
+            f"{literal[:40]!r} is not a valid literal for {name}: a number is decimal ASCII"
+            " digits with optional sign, point and exponent; no hex, underscores, spaces"
+            " or NaN" + ("" if scalar else " (infinities only as interval bounds)"), name)
 
 
 def install() -> None:
@@ -91,7 +91,7 @@ def install() -> None:
                     check_literal(literal, datatype, arraysize in (None, "1"), self.name)
                     if self.name.upper() == "MAXREC" and literal.startswith("-"):
                         raise base.ValidationError(
-                            f"MAXREC must be a non-negative integer, not {literal[:20]!r}",
+                            f"MAXREC={literal[:20]}: the limit must not be negative",
                             "MAXREC")
         return compute(self, inputList, ensureRequired)
 

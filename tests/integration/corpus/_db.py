@@ -16,17 +16,17 @@ __all__ = ["one", "rows", "votable_rows"]
 
 
 @functools.cache
-def _connection() -> Any:
-    import psycopg
-
+def _dsn() -> str:
     from casuvo.config import Settings
 
-    return psycopg.connect(Settings.from_env().dsn, autocommit=True)
+    return Settings.from_env().dsn
 
 
 def rows(query: str, *args: object) -> list[tuple]:
     """All rows of ``query`` (``%s`` placeholders for ``args``)."""
-    with _connection().cursor() as cursor:
+    import psycopg
+
+    with psycopg.connect(_dsn(), autocommit=True) as conn, conn.cursor() as cursor:
         cursor.execute(query, args)
         return cursor.fetchall()
 

@@ -81,7 +81,7 @@ def _text(value: str):
 
 def _job_location(tap: str):
     def check(answer: requests.Response) -> None:
-        assert re.search(r"/async/[a-z0-9]+$", answer.headers["location"]), \
+        assert re.search(r"/async/[\w-]+$", answer.headers["location"]), \
             answer.headers["location"]
     return check
 
