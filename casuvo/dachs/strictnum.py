@@ -73,8 +73,13 @@ def install() -> None:
     if _installed:
         return
     from gavo import base, svcs
+    from gavo.base import sqlmunge
+    from gavo.formal import converters
     from gavo.protocols import siap
-    from gavo.svcs import pql
+    from gavo.svcs import (
+        pql,
+        vizierexprs,  # noqa: F401 - registers the vexpr factories
+    )
 
     compute = svcs.InputKey.computeCoreArgValue
 
@@ -99,6 +104,20 @@ def install() -> None:
     pql.PQLFloatPar.valParser = staticmethod(strict_float)
     pql.PQLIntPar.valParser = staticmethod(strict_int)
     pql.PQLIntPar.stepParser = staticmethod(strict_int)
+    # web forms: formal's number fields, and VizieR-like expressions, whose
+    # float regex (\d) matches any Unicode digit
+    converters.IntegerToStringConverter.cast = staticmethod(strict_int)
+    converters.FloatToStringConverter.cast = staticmethod(strict_float)
+    vexpr_float = sqlmunge._REGISTRED_SQL_FACTORIES["vexpr-float"]
+
+    def strict_vexpr(field: Any, val: Any, sqlPars: Any) -> Any:  # noqa: N803
+        if isinstance(val, str) and any(c.isdigit() and not c.isascii() for c in val):
+            raise base.ValidationError(
+                f"{val[:40]!r} is not a valid literal for {field.name}: digits must be"
+                " ASCII", field.name)
+        return vexpr_float(field, val, sqlPars)
+
+    sqlmunge.registerSQLFactory("vexpr-float", strict_vexpr)
     # SIA 1.0 POS/SIZE and SIA 2.0 geometries are parsed with float() in siap.py;
     # the module-level name shadows the builtin there only.
     siap.float = strict_float
