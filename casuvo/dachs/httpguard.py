@@ -200,6 +200,21 @@ def request_problem(request: Any) -> tuple[int, str, str | None] | None:
     return None
 
 
+def _answer_options(request: Any, allowed: tuple[str, ...]) -> None:
+    """204 with ``Allow``; for an origin DaCHS's ``[web]corsOriginPat`` admits,
+    the CORS pre-flight answer too (DaCHS's own CORS header only covers GET)."""
+    from gavo.web import root
+
+    request.setResponseCode(204)
+    request.setHeader("allow", ", ".join(allowed))
+    root._authorizeCORS(request)
+    if request.responseHeaders.hasHeader("access-control-allow-origin"):
+        request.setHeader("access-control-allow-methods", ", ".join(allowed))
+        request.setHeader("access-control-allow-headers", "Authorization, Content-Type")
+        request.setHeader("access-control-max-age", "3600")
+    request.finish()
+
+
 def _refuse(request: Any, status: int, message: str, name: str | None) -> None:
     from gavo import base
     from gavo.protocols import dali
@@ -272,9 +287,7 @@ def install() -> None:
         if self.method == b"OPTIONS":
             path = self.uri.split(b"?", 1)[0].decode("utf-8", "replace")
             if not _path_problem(self.uri.split(b"?", 1)[0]):
-                self.setResponseCode(204)
-                self.setHeader("allow", ", ".join(allowed_methods(path)))
-                self.finish()
+                _answer_options(self, allowed_methods(path))
                 return
         refusal = request_problem(self)
         if refusal:
