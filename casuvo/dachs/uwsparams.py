@@ -128,7 +128,11 @@ def install() -> None:
     def capped_wait(self: Any, job: Any, request: Any) -> Any:
         args = request.uwsArgs
         if args.get("wait") is not None:
-            args["wait"] = str(wait_seconds(args["wait"]))
+            seconds = wait_seconds(args["wait"])
+            if seconds == 0:
+                args.pop("wait")  # DaCHS would still wait its one-second poll
+            else:
+                args["wait"] = str(seconds)
         phase = args.get("phase")
         if phase is not None and phase not in _PHASES:
             raise _error(f"PHASE={phase[:40]!r} is not a UWS phase", "PHASE")

@@ -47,16 +47,44 @@ def pending_job(tap: str, table: str) -> dict[str, str]:
 
 
 @functools.cache
-def completed_job(tap: str, table: str) -> dict[str, str]:
-    """A job that ran to COMPLETED, made once per run."""
-    job = _create(tap, _count_query(table))
-    requests.post(f"{job}/phase", data={"PHASE": "RUN"}, timeout=30)
+def _running_jobs(tap: str, table: str) -> dict[str, str]:
+    """Two jobs started together (so their runners overlap): a count, and one
+    whose upload is no VOTable; made once per run."""
+    count = _create(tap, _count_query(table))
+    answer = requests.post(
+        f"{tap}/async", allow_redirects=False, timeout=30,
+        data={"LANG": "ADQL", "QUERY": "SELECT * FROM TAP_UPLOAD.t", "UPLOAD": "t,param:f"},
+        files={"f": ("f.xml", b"<VOTABLE><RESOURCE><TABLE><FIELD name='a'", "text/xml")})
+    assert answer.status_code == 303, f"job not created: {answer.status_code}"
+    failing = answer.headers["location"]
+    for job in (count, failing):
+        requests.post(f"{job}/phase", data={"PHASE": "RUN"}, timeout=30)
+    return {"count": count, "failing": failing}
+
+
+def _finished(job: str) -> dict[str, str]:
     deadline = time.monotonic() + 30
-    while _phase(job) not in ("COMPLETED", "ERROR", "ABORTED"):
+    while (phase := _phase(job)) not in ("COMPLETED", "ERROR", "ABORTED"):
         assert time.monotonic() < deadline, "the async job did not finish in 30 s"
-        requests.get(job, params={"WAIT": "5", "PHASE": "EXECUTING"}, timeout=30)
-        requests.get(job, params={"WAIT": "5", "PHASE": "QUEUED"}, timeout=30)
+        requests.get(job, params={"WAIT": "5", "PHASE": phase}, timeout=30)
     return {"job": job.rsplit("/", 1)[1]}
+
+
+def completed_job(tap: str, table: str) -> dict[str, str]:
+    """A job that ran to COMPLETED."""
+    return _finished(_running_jobs(tap, table)["count"])
+
+
+def failed_upload_job(tap: str, table: str) -> dict[str, str]:
+    """A job whose upload is no VOTable, run to ERROR."""
+    return _finished(_running_jobs(tap, table)["failing"])
+
+
+def _failed_with_message(answer: requests.Response) -> None:
+    _job_document("ERROR")(answer)
+    text = answer.content.decode("utf-8")
+    assert "upload t" in text, text[-300:]
+    assert "/work/" not in text and "/var/" not in text, "a server path in the job"
 
 
 def fresh_job(tap: str, table: str) -> Callable[[], dict[str, str]]:
@@ -141,6 +169,10 @@ def cases(endpoints: dict) -> Iterator[Case]:
                method="POST", data={"ACTION": "DELETE"}, status=303)
     yield Case("uws", "ABORT a pending job", job + "/phase", prepare=fresh_job(tap, table),
                method="POST", data={"PHASE": "ABORT"}, status=303)
+
+    yield Case("uws", "malformed upload makes the job fail, saying why", job,
+               prepare=functools.partial(failed_upload_job, tap, table), status=200,
+               check=_failed_with_message)
 
     # WAIT
     for name, value in {**BAD_INTEGERS, "below -1": "-2", "huge negative": "-99999"}.items():
