@@ -223,7 +223,24 @@ def _refuse(request: Any, status: int, message: str, name: str | None) -> None:
         request.setHeader("allow", ", ".join(allowed_methods(
             request.uri.split(b"?", 1)[0].decode("utf-8"))))
     error = base.ValidationError(message, name or "request")
-    dali.serveDALIError(request, error, httpStatus=status)
+    if request.uri.split(b"?", 1)[0].endswith(b"/scs.xml"):
+        _serve_scs_error(request, str(error), status)
+    else:
+        dali.serveDALIError(request, error, httpStatus=status)
+
+
+def _serve_scs_error(request: Any, message: str, status: int) -> None:
+    """SCS 1.03's error document (an INFO named Error), as DaCHS's SCS writes it."""
+    from xml.sax.saxutils import quoteattr
+
+    request.setResponseCode(status)
+    request.setHeader("content-type", "application/x-votable+xml")
+    request.write(
+        "<?xml version='1.0' encoding='utf-8'?>\n"
+        '<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE>'
+        f'<INFO ID="Error" name="Error" value={quoteattr(message)}></INFO>'
+        "</RESOURCE></VOTABLE>")
+    request.finish()
 
 
 def _too_large(request: Any, length: int | None) -> str | None:
