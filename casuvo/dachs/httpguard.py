@@ -13,22 +13,28 @@ service sees them, with:
 
 - 405 and an ``Allow`` header for a method the resource's protocol does not
   allow (:func:`allowed_methods`); OPTIONS is answered here, 204 with
-  ``Allow``;
+  ``Allow`` (and the CORS pre-flight headers for origins DaCHS admits);
 - 404 for a path with ``.``/``..`` segments (also percent-encoded), empty
   segments (``//``), encoded slashes or backslashes, NUL bytes or invalid
   UTF-8 (no resource has such a name; 404 tells nothing about the files);
 - 400 naming the parameter for NUL bytes or invalid UTF-8 in a parameter
   name or value (query string or form body; file parts are not text);
 - 400 naming the parameter when one that the protocol allows once is given
-  twice (:data:`SINGLE`);
+  twice (:data:`SINGLE`); the protocol's own parameter names are then spelt
+  upper-case, as DALI makes them case-insensitive and DaCHS reads ``MAXREC``
+  only so spelt;
 - 400 naming the upload for a DOCTYPE in an uploaded file (VOTable needs
   none; entities are how XXE and entity-expansion attacks are made);
 - 413 as soon as the declared length of a body exceeds DaCHS's upload
-  limit (``[web]maxSyncUploadSize`` for ``…/sync``, ``maxUploadSize`` else),
-  without reading the body; the connection is closed after the answer.
+  limit (``[web]maxSyncUploadSize`` for ``…/sync``, ``maxUploadSize`` else):
+  the answer goes out before the body is read; what the client still sends
+  is dropped unparsed (closing at once would make clients that send the
+  whole body before reading see a reset instead of the 413), and the
+  connection is closed when the body ends or passes :data:`DISCARD_CAP`.
 
-The error document is the DALI error VOTable (``QUERY_STATUS=ERROR``), the
-protocols' own; its message names the parameter, method or limit.
+The error document is the DALI error VOTable (``QUERY_STATUS=ERROR``), on
+Cone Search SCS 1.03's (``INFO name="Error"``), plain text for the 413; its
+message names the parameter, method or limit.
 """
 
 from __future__ import annotations
