@@ -292,11 +292,30 @@ class _Discard:
         pass
 
 
+def _drop_missing_script_parts() -> None:
+    """Leave out of ``/static/js/jquery-gavo.js`` the parts Debian does not ship.
+
+    DaCHS 2.7 concatenates jQuery UI 1.12 modules from Debian's
+    ``libjs-jquery-ui``; 1.13 no longer has ``ui/jquery-1-7.js`` (a shim for
+    jQuery 1.7, which Debian's jQuery 3 does not need), so every page that
+    loads the script got a 500 for it and its forms lost their JavaScript.
+    """
+    import os
+
+    from gavo.web import ifpages
+
+    gavo_jquery = ifpages.GavoJquery
+    gavo_jquery.PARTS = [
+        part for part in gavo_jquery.PARTS
+        if hasattr(part, "read") or os.path.exists(os.path.join(gavo_jquery.INSTALL_ROOT, part))]
+
+
 def install() -> None:
     """Wrap DaCHS's request class (``gavo.web.common.Request``); idempotent."""
     global _installed
     if _installed:
         return
+    _drop_missing_script_parts()
     from gavo.web import common
 
     process = common.Request.process

@@ -87,6 +87,8 @@ def _valid(endpoints: dict) -> Iterator[Case]:
     yield Case("http", "options sync", f"{tap}/sync", method="OPTIONS", status=204,
                check=_allow_header(without="DELETE", having="POST"))
     yield Case("http", "get root", f"{base}/", status=200)
+    yield Case("http", "get the pages' script", f"{base}/static/js/jquery-gavo.js",
+               status=200, check=_contains("$.widget"))
     if "hipslist" in endpoints:
         yield Case("http", "get hipslist", endpoints["hipslist"], status=200,
                    check=_contains(*(u.rsplit("/", 2)[-2] + "/" + u.rsplit("/", 1)[-1]
