@@ -43,6 +43,11 @@ def strict_float(value: Any) -> float:
     return float(value)
 
 
+def _strict_float_in_list(value: Any) -> float:
+    """:func:`strict_float` of one item of a comma-separated list (blanks around it allowed)."""
+    return strict_float(value.strip() if isinstance(value, str) else value)
+
+
 def check_literal(literal: str, datatype: str, scalar: bool, name: str) -> None:
     """Raise a ValidationError naming ``name`` unless ``literal`` is strict.
 
@@ -119,6 +124,7 @@ def install() -> None:
 
     sqlmunge.registerSQLFactory("vexpr-float", strict_vexpr)
     # SIA 1.0 POS/SIZE and SIA 2.0 geometries are parsed with float() in siap.py;
-    # the module-level name shadows the builtin there only.
-    siap.float = strict_float
+    # the module-level name shadows the builtin there only.  Blanks around a
+    # number are taken there: DaCHS's own form writes POS as "ra, dec".
+    siap.float = _strict_float_in_list
     _installed = True
