@@ -14,11 +14,25 @@ itself is DaCHS's own (``QUERY_STATUS=ERROR`` and the message).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-__all__ = ["install", "status_for"]
+__all__ = ["install", "scrub_paths", "status_for"]
 
 _installed = False
+
+#: an absolute file path of two or more segments, not part of a URL or a ratio
+_PATH = re.compile(r"(?<![\w:/.~-])/(?:[\w.+@-]+/)+([\w.+@-]+)")
+
+
+def scrub_paths(message: str) -> str:
+    """``message`` with absolute server file paths cut to their last segment.
+
+    DaCHS puts the path of a job's upload file, or of a file it could not
+    open, into usage-error messages; the client learns nothing from it but
+    the server's layout.
+    """
+    return _PATH.sub(lambda m: m.group(1), message)
 
 
 def status_for(exc: BaseException) -> int:
@@ -42,7 +56,7 @@ def install() -> None:
     if _installed:
         return
     from gavo import base
-    from gavo.protocols import dali, tap
+    from gavo.protocols import dali, tap, uwsactions
     from gavo.svcs import common as svccommon
     from gavo.web import syncrender, vodal
 
@@ -71,6 +85,46 @@ def install() -> None:
             request.fields = None
 
     tap.mangleUploads = checked_uploads
+
+    get_dali_error = dali.getDALIError
+
+    def scrubbed_dali_error(errInfo: Any, queryStatus: str = "ERROR") -> Any:  # noqa: N803
+        info = errInfo
+        if isinstance(info, Exception):
+            info = {"msg": str(info), "type": info.__class__.__name__,
+                    "hint": getattr(info, "hint", None)}
+        if isinstance(info, dict):
+            info = {**info, "msg": scrub_paths(str(info.get("msg") or ""))}
+        elif isinstance(info, str):
+            info = scrub_paths(info)
+        return get_dali_error(info, queryStatus)
+
+    dali.getDALIError = scrubbed_dali_error
+    error_summary = uwsactions.getErrorSummary
+
+    def scrubbed_summary(job: Any) -> Any:
+        summary = error_summary(job)
+        if summary is not None and job.error:
+            from gavo.protocols.uwsactions import UWS
+
+            msg = scrub_paths(str(job.error.get("msg") or ""))
+            summary = UWS.errorSummary(type="fatal", hasDetail="false")[UWS.message[msg]]
+        return summary
+
+    uwsactions.getErrorSummary = scrubbed_summary
+
+    from gavo.web import weberrors
+
+    error_page = weberrors.getDCErrorPage
+
+    def scrubbed_error_page(flr: Any) -> Any:
+        # DaCHS's HTML error pages quote the exception message (a missing
+        # file's full path, say); keep the message, drop the server's layout.
+        message = flr.getErrorMessage
+        flr.getErrorMessage = lambda: scrub_paths(message())
+        return error_page(flr)
+
+    weberrors.getDCErrorPage = scrubbed_error_page
 
     def input_errors(self: Any, flr: Any, request: Any) -> Any:
         status = status_for(flr.value)

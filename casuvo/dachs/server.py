@@ -93,10 +93,13 @@ def main(argv: list[str] | None = None) -> None:
         dbreconnect,
         errors,
         htmlerrors,
+        httpguard,
         inputs,
         mediatypes,
         overflow,
+        strictnum,
         timeouts,
+        uwsparams,
     )
 
     args = sys.argv[1:] if argv is None else argv
@@ -115,6 +118,9 @@ def main(argv: list[str] | None = None) -> None:
     dbreconnect.install()
     inputs.install()
     htmlerrors.install()
+    httpguard.install()
+    strictnum.install()
+    uwsparams.install()
     if args[:1] == ["serve"]:
         datalinks.install_response_ucd()
     sys.argv = ["dachs", *args]

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-__all__ = ["Case", "generate", "qs", "run"]
+__all__ = ["Case", "generate", "qs", "run", "verdict"]
 
 
 def qs(*pairs: tuple[str, str]) -> str:
@@ -50,6 +50,10 @@ class Case:
     """text the answer must contain (for errors: the parameter or the limit named)"""
     check: Callable[[requests.Response], None] | None = None
     """for valid cases: asserts on the values of the answer"""
+    prepare: Callable[[], dict[str, str]] | None = None
+    """for requests to a resource made at run time (a UWS job): returns the
+    values for the ``{name}`` fields of ``url`` (the resource is made once and
+    shared by the cases that name the same function)"""
 
     @property
     def id(self) -> str:
@@ -58,7 +62,8 @@ class Case:
 
     def send(self, session: requests.Session | None = None,
              timeout: float = 60) -> requests.Response:
-        url = f"{self.url}?{self.query}" if self.query else self.url
+        url = self.url.format(**self.prepare()) if self.prepare else self.url
+        url = f"{url}?{self.query}" if self.query else url
         sender = session or requests
         return sender.request(self.method, url, data=self.data, files=self.files,
                               headers=self.headers, timeout=timeout, allow_redirects=False)
@@ -78,12 +83,32 @@ def generate(endpoints: dict) -> list[Case]:
     return found
 
 
+def verdict(case: Case, answer: requests.Response) -> str:
+    """Why ``answer`` is not what ``case`` requires ("" if it is)."""
+    # VO documents are UTF-8 even where the content type names no charset
+    text = answer.content.decode("utf-8", "replace")
+    if answer.status_code != case.status:
+        return f"want {case.status}, got {answer.status_code}: {text[:100]!r}"
+    if case.needle and case.needle.lower() not in text.lower():
+        return f"{case.needle!r} not in {text[:100]!r}"
+    if answer.status_code >= 400 and ("Traceback" in text or "/work/" in text
+                                      or "/var/" in text or "/usr/" in text):
+        return "a traceback or server file path in the answer"
+    if case.check is not None:
+        try:
+            case.check(answer)
+        except (AssertionError, ValueError, KeyError, IndexError) as exc:
+            return f"check failed: {exc!s:.100}"
+    return ""
+
+
 def run(cases: Iterable[Case]) -> Iterator[tuple[Case, int, str]]:
-    """(case, status got, first 200 characters) for each case; for the CLI table."""
+    """(case, status got, why it is wrong or "") for each case; for the CLI table."""
     with requests.Session() as session:
         for case in cases:
             try:
                 answer = case.send(session)
-                yield case, answer.status_code, answer.text[:200]
-            except requests.RequestException as exc:
-                yield case, 0, str(exc)[:200]
+            except (requests.RequestException, AssertionError, KeyError) as exc:
+                yield case, 0, f"no answer: {exc!s:.150}"
+                continue
+            yield case, answer.status_code, verdict(case, answer)
