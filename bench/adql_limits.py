@@ -9,7 +9,7 @@ calls and parentheses, a long literal), and measures the CPU time of DaCHS's
 ``morphADQL`` (parse, annotation against the published tables, translation
 to SQL): what one TAP request costs before the database sees it.  The
 baseline, in the same run, is the largest of the service's own TAP examples.
-The goal is that the worst case stays well under a second (<= 0.5 s CPU).
+The goal is that the worst case stays under a second of CPU.
 
 Runs DaCHS in this process (its configuration from ``casuvo``'s settings);
 the database must be up (``casuvo up``).  ``--json PATH`` writes the figures.
@@ -29,7 +29,7 @@ from casuvo.config import Settings
 from casuvo.dachs.adqlguard import check
 from casuvo.dachs.limits import ADQL, AdqlLimits
 
-GOAL_S = 0.5
+GOAL_S = 1.0
 #: the largest TAP example (services/userconfig.rd): the same-run baseline
 EXAMPLE = """SELECT TOP 200 s.sourceID, s.ra, s.dec, s.ksAperMag3 AS ks, s.jmhPnt,
   x.slaveObjID AS source_id, x.angular_distance, x.number_of_neighbours,

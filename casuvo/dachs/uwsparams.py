@@ -12,8 +12,9 @@ unknown jobs 404) and checks:
   or 0 and more; capped at :data:`WAIT_CAP` seconds (UWS 1.1 §2.2.1.1 lets the
   server return earlier than asked);
 - ``EXECUTIONDURATION``: a non-negative integer number of seconds (UWS's
-  type), at most the server's ``[async]defaultExecTime`` (a longer one is
-  not honoured, so it is refused rather than silently cut);
+  type), at most ``TIMEOUTS.async_max_s`` of :mod:`casuvo.dachs.limits`
+  (what :mod:`casuvo.dachs.timeouts` lets a job's statement run; a longer one
+  would not be honoured, so it is refused rather than silently cut);
 - ``DESTRUCTION``: an ISO 8601 UTC timestamp ``YYYY-MM-DDThh:mm:ss[.fff][Z]``
   not in the past;
 - ``PHASE``: RUN or ABORT when posted; a known UWS phase with WAIT;
@@ -26,6 +27,8 @@ from __future__ import annotations
 import datetime
 import re
 from typing import Any
+
+from casuvo.dachs.limits import TIMEOUTS
 
 __all__ = ["WAIT_CAP", "check_destruction", "check_execution_duration", "install",
            "wait_seconds"]
@@ -149,7 +152,7 @@ def install() -> None:
     uwsactions.RootAction.doPOST = post_to_job
 
     def execution_duration(literal: str) -> int:
-        return check_execution_duration(literal, base.getConfig("async", "defaultExecTime"))
+        return check_execution_duration(literal, TIMEOUTS.async_max_s)
 
     def destruction(literal: str) -> datetime.datetime:
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)

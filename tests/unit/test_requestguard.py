@@ -87,10 +87,11 @@ def test_wait_is_capped() -> None:
 
 
 def test_execution_duration_and_destruction() -> None:
-    assert uwsparams.check_execution_duration("0", 3600) == 0
-    for bad in ("-1", "1.5", "3601", "1e3"):
+    assert uwsparams.check_execution_duration("0", 14_400) == 0
+    assert uwsparams.check_execution_duration("14400", 14_400) == 14_400
+    for bad in ("-1", "1.5", "14401", "1e3"):
         with pytest.raises(base.ValidationError, match="EXECUTIONDURATION"):
-            uwsparams.check_execution_duration(bad, 3600)
+            uwsparams.check_execution_duration(bad, 14_400)
     now = datetime.datetime(2026, 1, 1)
     assert uwsparams.check_destruction("2026-02-01T00:00:00Z", now).month == 2
     for bad in ("2025-12-31T00:00:00Z", "2026-13-01T00:00:00", "tomorrow", "2026-02-01"):
