@@ -36,7 +36,7 @@ lint: install
 # Each bench writes its figures (value, same-run baseline, ratio, goal) to
 # var/bench/<name>.json; bench/report.py makes bench/results.md and .json of them.
 BENCH_OUT := var/bench
-BENCHES := ingest cone concurrency load images pipeline xmatch
+BENCHES := ingest cone concurrency load hostile adql_limits images pipeline xmatch
 
 bench: demo
 	mkdir -p $(BENCH_OUT)
@@ -45,6 +45,8 @@ bench: demo
 	$(VENV)/bin/python bench/cone.py --json $(BENCH_OUT)/cone.json
 	$(VENV)/bin/python bench/concurrency.py --json $(BENCH_OUT)/concurrency.json
 	$(VENV)/bin/python bench/load.py --seconds 30 --json $(BENCH_OUT)/load.json
+	$(VENV)/bin/python bench/hostile.py --before bench/hostile_before.json --json $(BENCH_OUT)/hostile.json
+	$(VENV)/bin/python bench/adql_limits.py --json $(BENCH_OUT)/adql_limits.json
 	$(VENV)/bin/python bench/images.py --json $(BENCH_OUT)/images.json
 	$(COMPUTE)/bin/python bench/pipeline.py --json $(BENCH_OUT)/pipeline.json
 	$(COMPUTE)/bin/python bench/xmatch.py --json $(BENCH_OUT)/xmatch.json

@@ -31,7 +31,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 #: Table order in the report; benches not listed follow alphabetically.
-ORDER = ("ingest", "cone", "concurrency", "load", "images", "pipeline", "xmatch")
+ORDER = ("ingest", "cone", "concurrency", "load", "hostile", "adql_limits", "images", "pipeline",
+         "xmatch")
 
 
 def figure(name: str, value: float | None, unit: str, *, baseline: str | None = None,
