@@ -9,6 +9,7 @@ any user would, and compare answers with the simulator's own files.
 from __future__ import annotations
 
 import json
+import locale
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,21 @@ from tests.noskip import (  # noqa: F401
     pytest_make_collect_report,
     pytest_runtest_makereport,
 )
+
+#: the character set this run started with (the locale's, usually UTF-8)
+_CTYPE = locale.setlocale(locale.LC_CTYPE)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Give every test the character set the run started with.
+
+    Importing DaCHS (``gavo.base``, as tests of ``casuvo.dachs`` do in this
+    process) sets the whole locale to "C", and from then on ``subprocess``
+    decodes a child's output as ASCII: a later test reading a ``casuvo``
+    command's "2″" would fail on an encoding, not on what it checks.
+    """
+    if locale.setlocale(locale.LC_CTYPE) != _CTYPE:
+        locale.setlocale(locale.LC_CTYPE, _CTYPE)
 
 
 @pytest.fixture(scope="session")

@@ -32,9 +32,11 @@ service sees them, with:
   whole body before reading see a reset instead of the 413), and the
   connection is closed when the body ends or passes :data:`DISCARD_CAP`.
 
-The error document is the DALI error VOTable (``QUERY_STATUS=ERROR``), on
-Cone Search SCS 1.03's (``INFO name="Error"``), plain text for the 413; its
-message names the parameter, method or limit.
+The error document is the one the client of the resource reads
+(:func:`error_document`): the DALI error VOTable (``QUERY_STATUS=ERROR``),
+on Cone Search SCS 1.03's (``INFO name="Error"``), on SODA its text/plain
+``UsageError: …``, on forms and pages a small HTML page (also for the 413,
+:func:`error_body`).  The message names the parameter, method or limit.
 """
 
 from __future__ import annotations
@@ -229,10 +231,81 @@ def _refuse(request: Any, status: int, message: str, name: str | None) -> None:
         request.setHeader("allow", ", ".join(allowed_methods(
             request.uri.split(b"?", 1)[0].decode("utf-8"))))
     error = base.ValidationError(message, name or "request")
-    if request.uri.split(b"?", 1)[0].endswith(b"/scs.xml"):
+    path = request.uri.split(b"?", 1)[0].decode("utf-8", "replace")
+    kind = error_document(path)
+    if kind == "scs":
         _serve_scs_error(request, str(error), status)
+    elif kind == "soda":
+        _serve_text(request, status, f"{'NotFoundFault' if status == 404 else 'UsageError'}:"
+                    f" {error}")
+    elif kind == "html":
+        _serve_html_error(request, status, str(error))
     else:
         dali.serveDALIError(request, error, httpStatus=status)
+
+
+def error_document(path: str) -> str:
+    """The kind of error document a client of ``path`` reads.
+
+    ``scs`` (SCS 1.03's VOTable), ``soda`` (SODA 1.0's text/plain starting
+    with the fault's name), ``dali`` (the DALI error VOTable: TAP, UWS, SIA,
+    SSA, DataLink, VOSI and anything machine-read) or ``html`` (forms and
+    pages, read by people in a browser).
+    """
+    if path.endswith("/scs.xml"):
+        return "scs"
+    if path.endswith("/dlget"):
+        return "soda"
+    if (_SYNC.search(path) or _VOSI.search(path) or _STATIC.search(path)
+            or re.search(r"/(async|dlasync)(/|$)", path) or path.endswith("/uws.xml")):
+        return "dali"
+    return "html"
+
+
+def error_body(kind: str, message: str) -> tuple[str, bytes]:
+    """(media type, body) of a 413 written before DaCHS has a request to answer.
+
+    The same documents as :func:`_refuse` writes, for a refusal sent straight
+    to the connection (the body is not read, so DaCHS's renderers never run).
+    """
+    from html import escape
+    from xml.sax.saxutils import escape as xml_escape
+
+    if kind == "soda":
+        return "text/plain;charset=utf-8", f"UsageError: {message}\n".encode()
+    if kind == "html":
+        return "text/html;charset=utf-8", (
+            "<!DOCTYPE html><html><head><title>Request too large</title></head><body>"
+            f"<h1>Request too large</h1><div class=\"errmsg\">{escape(message)}</div>"
+            "</body></html>").encode()
+    info = (f'<INFO ID="Error" name="Error" value="{xml_escape(message, {chr(34): "&quot;"})}"/>'
+            if kind == "scs" else
+            f'<INFO name="QUERY_STATUS" value="ERROR">{xml_escape(message)}</INFO>')
+    return "application/x-votable+xml", (
+        "<?xml version='1.0' encoding='utf-8'?>\n"
+        '<VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">'
+        f'<RESOURCE type="results">{info}</RESOURCE></VOTABLE>\n').encode()
+
+
+def _serve_text(request: Any, status: int, text: str) -> None:
+    request.setResponseCode(status)
+    request.setHeader("content-type", "text/plain;charset=utf-8")
+    request.write(text.encode("utf-8"))
+    request.finish()
+
+
+def _serve_html_error(request: Any, status: int, message: str) -> None:
+    """A small HTML page with the message where DaCHS's pages put theirs."""
+    from html import escape
+
+    title = "Not found" if status == 404 else "Bad request"
+    request.setResponseCode(status)
+    request.setHeader("content-type", "text/html;charset=utf-8")
+    request.write(
+        f"<!DOCTYPE html><html><head><title>{title}</title></head><body>"
+        f"<h1>{title}</h1><div class=\"errmsg\">{escape(message)}</div>"
+        "</body></html>".encode())
+    request.finish()
 
 
 def _serve_scs_error(request: Any, message: str, status: int) -> None:
@@ -347,10 +420,14 @@ def install() -> None:
         # is closed when it is complete or past DISCARD_CAP bytes.
         self._casuvo_refused = True
         self.content = _Discard(self.channel.transport)
-        body = (message + "\n").encode("utf-8")
+        try:
+            path = self.channel._path.split(b"?")[0].decode("utf-8", "replace")
+        except AttributeError:
+            path = ""
+        content_type, body = error_body(error_document(path), message)
         self.channel.transport.write(
             b"HTTP/1.1 413 Request Entity Too Large\r\n"
-            b"Content-Type: text/plain; charset=utf-8\r\n"
+            b"Content-Type: " + content_type.encode("ascii") + b"\r\n"
             b"Content-Length: " + str(len(body)).encode("ascii") + b"\r\n"
             b"Connection: close\r\n\r\n" + body)
 

@@ -66,9 +66,11 @@ def _cone(table: str, url: str) -> Iterator[Case]:
             ("hscs_sr", "nan", "sr-nan"), ("hscs_sr", "inf", "sr-inf"),
             ("hscs_sr", "wide", "sr-text"), ("hscs_sr", "1000", "sr-too-wide")):
         pars = {**good, field: value}
-        # the form's own number check names the field by its label
-        named = "search radius" if label == "sr-text" else field
-        yield Case(SERVICE, label, url, qs(SUBMIT, *pars.items()), check=form_error(named))
+        # the form's own number check names the field by its label; a NUL byte
+        # is refused before the form is rendered (a page with the message)
+        named = "search radius" if label in ("sr-text", "sr-nan", "sr-inf") else field
+        yield Case(SERVICE, label, url, qs(SUBMIT, *pars.items()),
+                   check=form_error(named, with_form=label != "pos-nul"))
     yield Case(SERVICE, "sr-missing", url, qs(SUBMIT, ("hscs_pos", "10,-20")),
                check=form_error("radius"))
     yield Case(SERVICE, "format-unknown", url, qs(SUBMIT, *good.items(), ("_FORMAT", "nonsense")),
@@ -109,7 +111,8 @@ def _images(schema: str, url: str) -> Iterator[Case]:
             ("qcstatus", "maybe", "qcstatus-unknown")):
         pars = {**good, field: value}
         named = "size" if label == "size-text" else field
-        yield Case(SERVICE, label, url, qs(SUBMIT, *pars.items()), check=form_error(named))
+        yield Case(SERVICE, label, url, qs(SUBMIT, *pars.items()),
+                   check=form_error(named, with_form=label != "pos-nul"))
     yield Case(SERVICE, "sort-direction-unknown", url,
                qs(SUBMIT, *good.items(), ("_DBOPTIONS_DIR", "sideways")),
                check=form_error("_DBOPTIONS_DIR", with_form=False))
