@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Service input that DaCHS 2.7 turns into a 500 or a wrong success, made usage errors.
 
-Four adjustments, installed at server start (:func:`install`):
+Three adjustments, installed at server start (:func:`install`):
 
 - :func:`utf8_sql_sets`: DaCHS writes a multi-valued text parameter (SIA 2.0's
   ``ID``, ``COLLECTION``, ``TARGET``, ...; SIA 1.0's filters) as an SQL set
@@ -9,13 +9,6 @@ Four adjustments, installed at server start (:func:`install`):
   encodes in Latin-1: ``COLLECTION=✓`` failed with a UnicodeEncodeError (a 500)
   and ``COLLECTION=Ü`` sent Latin-1 bytes that PostgreSQL refused as invalid
   UTF-8.  Items are now quoted in UTF-8, as DaCHS already does for arrays.
-- :func:`strict_input_values`: PostgreSQL text cannot hold a NUL character, so
-  a parameter value with one failed inside the query (a 500, or a qp page's
-  404 quoting the database's message); and DaCHS's literal parsers turn a
-  number they cannot use (``NaN`` in a SODA ``CIRCLE``, an SCS ``RA``) into
-  ``None``, so the parameter silently vanished: a NaN circle returned the
-  whole image, a NaN RA was "missing".  Every service input key now refuses
-  both as usage errors naming the parameter.
 - :func:`refuse_empty_constraints`: twisted hands ``POS=`` to DaCHS as an empty
   string, which DaCHS drops, so an SIA 2.0 query with an empty constraint ran
   unconstrained and returned the first MAXREC images as if they matched.  An
@@ -29,8 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["checked_sort_direction", "install", "refuse_empty_constraints",
-           "strict_input_values", "utf8_sql_sets"]
+__all__ = ["checked_sort_direction", "install", "refuse_empty_constraints", "utf8_sql_sets"]
 
 
 def utf8_sql_sets() -> None:
@@ -54,33 +46,6 @@ def utf8_sql_sets() -> None:
     getquoted._casuvo_utf8_sets = True  # type: ignore[attr-defined]
     adapter.getquoted = getquoted
     adapter.__str__ = getquoted
-
-
-def strict_input_values() -> None:
-    """A NUL character, or a value DaCHS parses to nothing (NaN), is a usage error."""
-    from gavo import base
-    from gavo.svcs import inputdef
-
-    compute = inputdef.InputKey.computeCoreArgValue
-    if getattr(compute, "_casuvo_strict_values", False):
-        return
-
-    def checked(self: Any, inputList: Any, ensureRequired: bool = True) -> Any:  # noqa: N803 - DaCHS's keyword
-        values = inputList if isinstance(inputList, list) else [inputList]
-        given = [v for v in values if isinstance(v, str) and v]
-        if any("\0" in v for v in given):
-            raise base.ValidationError(
-                f"{self.name} contains a NUL character, which no value can hold", self.name)
-        if self.type != "raw":
-            for value in given:
-                if self._parse(value) is None:
-                    raise base.ValidationError(
-                        f"{self.name}={value[:40]!r} is not a usable value"
-                        " (NaN is not allowed here)", self.name)
-        return compute(self, inputList, ensureRequired)
-
-    checked._casuvo_strict_values = True  # type: ignore[attr-defined]
-    inputdef.InputKey.computeCoreArgValue = checked
 
 
 def refuse_empty_constraints() -> None:
@@ -130,8 +95,7 @@ def checked_sort_direction() -> None:
 
 
 def install() -> None:
-    """Install the four adjustments; idempotent."""
+    """Install the three adjustments; idempotent."""
     checked_sort_direction()
     utf8_sql_sets()
-    strict_input_values()
     refuse_empty_constraints()

@@ -131,8 +131,13 @@ def render_gavo_rc(settings: Settings, port: int, log_dir: Path) -> str:
     if not secret.exists():
         secret.write_text(secrets.token_urlsafe(18))
         secret.chmod(0o600)
+    from casuvo.dachs.limits import TIMEOUTS
+
     template = Template((settings.home / "services" / "gavo.rc.template").read_text())
     return template.substitute(
+        tap_sync_s=TIMEOUTS.tap_sync_s,
+        async_default_s=TIMEOUTS.async_default_s,
+        web_sql_s=TIMEOUTS.web_sql_s,
         dachs_root=settings.dachs_root,
         log_dir=log_dir,
         group=grp.getgrgid(os.getegid()).gr_name,

@@ -65,8 +65,8 @@ class Timeouts:
     PostgreSQL cancels the statement at the limit (``statement_timeout``, which
     includes planning); the client gets DaCHS's "Query timed out" usage error
     (TAP sync, SCS, SIA: HTTP 400) or the job goes to ERROR (TAP async).
-    ``services/gavo.rc.template`` carries ``tap_sync_s``, ``async_default_s``
-    and ``web_sql_s`` (a unit test holds them equal); the two maxima are caps
+    ``tap_sync_s``, ``async_default_s`` and ``web_sql_s`` are rendered into
+    ``var/gavo.rc`` (:func:`casuvo.dachs.instance.render_gavo_rc`); the two maxima are caps
     DaCHS does not have, applied by :mod:`casuvo.dachs.timeouts`.
     """
 

@@ -6,9 +6,10 @@ DaCHS parses numeric request parameters with Python's ``int()`` and
 ``valParser`` for SIA 1.0/SSA ranges, ``gavo.protocols.siap`` for SIA
 positions and sizes); these accept ``"1_0"``, ``"١٢"`` (Arabic-Indic
 digits), ``" 5 "``, ``"0x10"`` (DaCHS's int decoder reads hex), ``"inf"`` and
-``"nan"``.  A request's number is what DALI 1.1 §3.2 and VOTable 1.4 call a
-literal: ASCII digits, an optional sign, decimal point and exponent.  NaN is
-never a value a client may ask for; infinities only as the open end of a
+``"nan"``, and the literal parsers turn a number they cannot use into
+``None``, so the parameter vanished.  A request's number is what DALI 1.1
+§3.2 and VOTable 1.4 call a literal: ASCII digits, an optional sign, decimal
+point and exponent.  NaN is never a value a client may ask for; infinities only as the open end of a
 DALI interval (``BAND=-Inf 5e-7``).  Anything else is a 400 naming the
 parameter.
 """
@@ -72,6 +73,26 @@ def check_literal(literal: str, datatype: str, scalar: bool, name: str) -> None:
             " or NaN" + ("" if scalar else " (infinities only as interval bounds)"), name)
 
 
+def _refuse_unparsable(key: Any, inputList: Any) -> None:  # noqa: N803 - DaCHS's name
+    """A value DaCHS's literal parser turns into nothing (``NaN``) is a usage error.
+
+    DaCHS maps an unusable number to ``None``, so the parameter silently
+    vanished: a NaN SODA ``CIRCLE`` returned the whole image, a NaN SCS ``RA``
+    was reported missing.  (NUL characters never get here: the request guard,
+    :mod:`casuvo.dachs.httpguard`, refuses them in every parameter.)
+    """
+    from gavo import base
+
+    if key.type == "raw":
+        return
+    values = inputList if isinstance(inputList, list) else [inputList]
+    for value in values:
+        if isinstance(value, str) and value and key._parse(value) is None:
+            raise base.ValidationError(
+                f"{key.name}={value[:40]!r} is not a usable value (NaN is not allowed here)",
+                key.name)
+
+
 def install() -> None:
     """Check literals in DaCHS's parameter parsing, PQL and SIA; idempotent."""
     global _installed
@@ -91,6 +112,7 @@ def install() -> None:
     def strict_compute(self: Any, inputList: Any, ensureRequired: bool = True  # noqa: N803
                        ) -> Any:
         # Only what the request sent is checked; RD defaults are DaCHS's.
+        _refuse_unparsable(self, inputList)
         if isinstance(inputList, list) and self.type not in self.unprocessedTypes:
             try:
                 datatype, arraysize, _ = self._getVOTableType()

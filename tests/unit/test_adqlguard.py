@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -108,15 +109,19 @@ def test_the_service_examples_are_far_below_the_limits() -> None:
         assert shape.tokens <= ADQL.max_tokens // 2
 
 
-def test_gavo_rc_carries_the_timeouts_of_limits() -> None:
-    text = TEMPLATE.read_text()
+def test_gavo_rc_carries_the_timeouts_of_limits(tmp_path: Path) -> None:
+    from casuvo.config import Settings
+    from casuvo.dachs.instance import render_gavo_rc
+
+    settings = dataclasses.replace(Settings.from_env(), var=tmp_path)
+    text = render_gavo_rc(settings, 8999, tmp_path)
 
     def value(key: str) -> int:
         return int(re.search(rf"^{key}:\s*(\d+)\s*$", text, re.M).group(1))
 
-    assert value("defaultExecTimeSync") == TIMEOUTS.tap_sync_s
-    assert value("defaultExecTime") == TIMEOUTS.async_default_s
-    assert value("sqlTimeout") == TIMEOUTS.web_sql_s
+    assert value("defaultExecTimeSync") == TIMEOUTS.tap_sync_s == 20
+    assert value("defaultExecTime") == TIMEOUTS.async_default_s == 3600
+    assert value("sqlTimeout") == TIMEOUTS.web_sql_s == 15
     assert TIMEOUTS.async_default_s <= TIMEOUTS.async_max_s
     assert TIMEOUTS.web_sql_s <= TIMEOUTS.web_max_s
 
