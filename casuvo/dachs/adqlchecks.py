@@ -10,11 +10,14 @@ latitude outside [-90, 90] in POINT or CIRCLE into an ADQL usage error (HTTP
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 __all__ = ["check_latitude", "install"]
 
 _installed = False
+
+_SIGNED_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def check_latitude(arg: Any) -> None:
@@ -22,13 +25,14 @@ def check_latitude(arg: Any) -> None:
     from gavo.adql import common, nodes
 
     text = nodes.flatten(arg)
-    try:
-        value = float(text)
-    except (TypeError, ValueError):
+    # DaCHS writes a negative literal as "- 90.5" (unary minus), maybe in parentheses
+    literal = re.sub(r"[\s()]", "", text)
+    if not _SIGNED_NUMBER.fullmatch(literal):
         return  # a column reference or an expression: checked by the database
+    value = float(literal)
     if not -90 <= value <= 90:
         raise common.RegionError(
-            f"Latitude {text} in a POINT or CIRCLE is out of range: it must be between"
+            f"Latitude {literal} in a POINT or CIRCLE is out of range: it must be between"
             " -90 and 90 degrees")
 
 

@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     from gavo.user import cli
 
     from casuvo.dachs import (
+        adqlcache,
         adqlchecks,
         adqlguard,
         datalinks,
@@ -109,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     if "taprun" in args:
         _lower_priority()
     errors.install()
+    adqlcache.install()  # inside the guard: limits are checked on every query
     adqlguard.install()
     timeouts.install()
     adqlchecks.install()
