@@ -1,0 +1,689 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""WEAVE files as CASU's core processing writes them: raw runs, L1 singles and stacks,
+and the per-object ("supertarget") files.
+
+Facts followed (``formats-spectra.md`` §1 row 6, §2.1, §3):
+
+* one file = one run of ONE arm (``RED``/``BLUE``; the HR "green" grating is the blue
+  camera, ``VPH`` 3);
+* raw ``r<run:07d>.fit``: PRIMARY, ``COUNTS`` (the extracted count spectra of the
+  arm, rows = fibres, sky not subtracted — the demo draws no 2D frames, see
+  ``docs/spectroscopy.md``), ``FIBTABLE``, ``GUIDINFO``, ``METINFO`` (the last two
+  only in raw files);
+* L1 ``single_<run:07d>.fit`` per run and ``stack_<run:07d>.fit`` per OB and arm,
+  named after the lowest contributing run, with the FIXED order 0 PRIMARY,
+  1 ``<ARM>_DATA``, 2 ``<ARM>_IVAR``, 3 ``<ARM>_DATA_NOSS``, 4 ``<ARM>_IVAR_NOSS``,
+  5 ``<ARM>_SENSFUNC``, 6 ``FIBTABLE``; rows = spectra, ``FIBTABLE.NSPEC`` (1-based)
+  indexes them; linear wavelength WCS ``λ = CRVAL1 + i·CD1_1`` (Å, i from 0 at
+  CRPIX1 = 1); stacks list their runs as ``RUNS0nn`` (primary) and their singles
+  as ``PROV0nn`` (HDU 1);
+* errors are INVERSE VARIANCE; the calibrated flux is ``DATA × SENSFUNC`` and its
+  inverse variance ``IVAR / SENSFUNC²``;
+* per-object file ``WVE_<coordinates>.fit``: WEAVE's CNAME already reads
+  ``WVE_HHMMSSss+DDMMSSs``, so the file is ``<CNAME>.fit``; it holds the object's
+  row of each stack of its newest OB, both arms (``RED_*`` then ``BLUE_*``, each in
+  the L1 order), and a one-row ``FIBTABLE``.
+
+Units (the demo's choice, stated in BUNIT): ``DATA`` in electrons per second,
+``SENSFUNC`` in 10⁻¹⁷ erg cm⁻² Å⁻¹ per electron, so the flux is in
+:data:`FLUX_UNIT` (10⁻¹⁷ erg s⁻¹ cm⁻² Å⁻¹, the survey's configured unit).
+Reading gives sigma = SENSFUNC / √IVAR and NaN where IVAR ≤ 0 (no information).
+Worker-safe: numpy and astropy only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from astropy.io import fits
+
+from casuvo.spectra.fitsread import ProductFileError, card, open_product, records
+from casuvo.spectra.grid import Grid
+from casuvo.spectra.spectrum import Spectrum
+
+__all__ = [
+    "ARMS",
+    "FIBTABLE_COLUMNS",
+    "FLUX_UNIT",
+    "L1_EXTENSIONS",
+    "ArmSpectra",
+    "Grid",
+    "L1File",
+    "ObjectFile",
+    "RawFile",
+    "arm_grid",
+    "calibrated",
+    "identify",
+    "l1_extension_names",
+    "object_from_stacks",
+    "object_name",
+    "parse_progtemp",
+    "progtemp_code",
+    "raw_name",
+    "read_l1",
+    "read_object",
+    "read_object_file",
+    "read_raw",
+    "single_name",
+    "stack_name",
+    "validate",
+    "weave_cname",
+    "write_l1",
+    "write_object",
+    "write_raw",
+]
+
+#: The two arms; one file holds one of them.
+ARMS = ("RED", "BLUE")
+#: The L1 data extensions after PRIMARY, in their fixed order (each ``<ARM>_`` prefixed).
+L1_EXTENSIONS = ("DATA", "IVAR", "DATA_NOSS", "IVAR_NOSS", "SENSFUNC")
+CAMERAS = {"RED": "WEAVERED", "BLUE": "WEAVEBLUE"}
+RAW_EXTENSIONS = ("PRIMARY", "COUNTS", "FIBTABLE", "GUIDINFO", "METINFO")
+
+#: (mode, arm, green) → (λmin, λmax, Å per pixel unbinned); ING's figures (§1 row 8).
+_RANGES: dict[tuple[str, str, bool], tuple[float, float, float]] = {
+    ("LR", "BLUE", False): (3660.0, 6060.0, 0.30),
+    ("LR", "RED", False): (5790.0, 9590.0, 0.48),
+    ("HR", "BLUE", False): (4040.0, 4650.0, 0.076),
+    ("HR", "BLUE", True): (4730.0, 5450.0, 0.090),
+    ("HR", "RED", False): (5950.0, 6850.0, 0.11),
+}
+#: Resolving power per mode (MOS).
+RESOLVING_POWER = {"LR": 5000.0, "HR": 20000.0}
+#: The calibrated flux's unit (pipelines/weave/config.toml ``flux_unit``).
+FLUX_UNIT = "1e-17 erg/(s cm2 Angstrom)"
+
+#: The primary keywords of every WEAVE file here, with their comments; those in
+#: ``_REQUIRED`` must be given by the writer's caller (CAMERA and VPH are derived).
+PRIMARY_KEYWORDS: dict[str, str] = {
+    "TELESCOP": "William Herschel Telescope",
+    "INSTRUME": "WEAVE multi-object spectrograph",
+    "ORIGIN": "Archive that wrote the file",
+    "RUN": "Run number (7 digits, one arm)",
+    "CAMERA": "WEAVERED or WEAVEBLUE",
+    "VPH": "VPH grating: 1 LR, 2 HR, 3 HR green (blue arm)",
+    "OBTITLE": "OB title",
+    "CAT-NAME": "OBSpec XML file (the OB's specification)",
+    "INFILE": "Input file",
+    "OBID": "Observing block id",
+    "OBSTART": "[d] MJD at the start of the OB",
+    "CASUID": "CASU processing id",
+    "SYSVER": "Processing system version",
+    "PROGTEMP": "Processing template (mode, length, exposures, binning)",
+    "OBSTEMP": "Observing template (seeing, transp., airmass, moon, sky)",
+    "MJD-OBS": "[d] MJD at the start of the exposure",
+    "DATE-OBS": "UTC at the start of the exposure",
+    "OBSTYPE": "Observation type",
+    "EXPTIME": "[s] Exposure time",
+    "AIRMASS": "Airmass at mid-exposure",
+    "SEEINGB": "[arcsec] Seeing at the start",
+    "SEEINGE": "[arcsec] Seeing at the end",
+    "WINDSPB": "[m/s] Wind speed at the start",
+    "WINDSPE": "[m/s] Wind speed at the end",
+    "WINDDIRB": "[deg] Wind direction at the start",
+    "WINDDIRE": "[deg] Wind direction at the end",
+    "TELHUMB": "[%] Relative humidity at the start",
+    "TELHUME": "[%] Relative humidity at the end",
+    "TELTEMPB": "[deg C] Air temperature at the start",
+    "TELTEMPE": "[deg C] Air temperature at the end",
+    "SKYBRTEL": "[mag/arcsec2] Sky brightness",
+    "OBSERVER": "Observer(s)",
+    "RA": "[deg] Field centre right ascension (ICRS)",
+    "DEC": "[deg] Field centre declination (ICRS)",
+    "RADESYS": "Reference frame",
+    "GAIN": "[e-/adu] Detector gain",
+    "RDNOISE": "[e-] Read noise per pixel",
+    "TRIMESTR": "Observing trimester",
+    "AUTHOR": "OB author",
+    "STATUS": "OB status",
+    "NCOMBINE": "Number of runs combined",
+    "CNAME": "WEAVE object name (from coordinates)",
+}
+_REQUIRED = ("RUN", "OBTITLE", "CAT-NAME", "OBID", "OBSTART", "PROGTEMP", "OBSTEMP",
+             "MJD-OBS", "EXPTIME", "AIRMASS", "SEEINGB", "SEEINGE")
+
+#: FIBTABLE: (name, FITS format, unit); §2.1's list (configuration + L1 QC columns).
+FIBTABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("FIBREID", "J", ""), ("NSPEC", "J", ""), ("TARGSRVY", "20A", ""),
+    ("TARGPROG", "40A", ""), ("TARGCAT", "30A", ""), ("CNAME", "20A", ""),
+    ("TARGID", "30A", ""), ("TARGNAME", "30A", ""), ("TARGRA", "D", "deg"),
+    ("TARGDEC", "D", "deg"), ("EPOCH", "E", "yr"), ("TARGUSE", "1A", ""),
+    ("TARGCLASS", "12A", ""), ("TARGPMRA", "E", "mas/yr"), ("TARGPDEC", "E", "mas/yr"),
+    ("TARGPARAL", "E", "mas"), ("TARGPRIO", "E", ""),
+    ("MAG_G", "E", "mag"), ("EMAG_G", "E", "mag"), ("MAG_R", "E", "mag"),
+    ("EMAG_R", "E", "mag"), ("MAG_I", "E", "mag"), ("EMAG_I", "E", "mag"),
+    ("MAG_GG", "E", "mag"), ("EMAG_GG", "E", "mag"), ("MAG_BP", "E", "mag"),
+    ("EMAG_BP", "E", "mag"), ("MAG_RP", "E", "mag"), ("EMAG_RP", "E", "mag"),
+    ("FIBRERA", "D", "deg"), ("FIBREDEC", "D", "deg"), ("STATUS", "1A", ""),
+    ("ORIENTATION", "E", "deg"), ("NRETRIES", "J", ""), ("XPOSITION", "E", "mm"),
+    ("YPOSITION", "E", "mm"), ("TARGX", "E", "mm"), ("TARGY", "E", "mm"),
+    ("SNR", "E", ""), ("MEAN_FLUX_G", "E", "1e-17 erg/(s.cm2.Angstrom)"),
+    ("RMS_ARC1", "E", "Angstrom"), ("RMS_ARC2", "E", "Angstrom"), ("RESOL", "E", ""),
+    ("HELIO_COR", "E", "km/s"), ("WAVE_COR1", "E", "Angstrom"),
+    ("WAVE_COR2", "E", "Angstrom"), ("WAVE_CORRMS1", "E", "Angstrom"),
+    ("WAVE_CORRMS2", "E", "Angstrom"), ("SKYLINE_OFF1", "E", "Angstrom"),
+    ("SKYLINE_RMS1", "E", "Angstrom"), ("SKYLINE_OFF2", "E", "Angstrom"),
+    ("SKYLINE_RMS2", "E", "Angstrom"), ("SKY_SHIFT", "E", "Angstrom"),
+    ("SKY_SCALE", "E", ""),
+)
+#: FIBTABLE STATUS codes (the demo's): A allocated and working, D dead, P parked.
+FIBRE_STATUS = {"A": "OK", "D": "DEAD", "P": "PARKED"}
+#: TARGUSE codes: T science target, S sky, G guide star.
+TARGUSE = {"T": "OBJ", "S": "SKY", "G": "GUIDE"}
+
+
+def arm_grid(mode: str, arm: str, *, green: bool = False, binning: int = 1) -> Grid:
+    """The wavelength grid of one arm in ``mode`` (``LR``/``HR``), ``binning`` pixels
+    summed in the spectral direction (PROGTEMP digit 4), as the demo lays it out."""
+    lo, hi, step = _RANGES[(mode, arm, bool(green) and arm == "BLUE")]
+    return Grid.spanning(lo, hi, step * binning)
+
+
+def vph(mode: str, arm: str, green: bool = False) -> int:
+    """The VPH keyword: 1 LR, 2 HR, 3 HR green (blue arm only)."""
+    if mode == "LR":
+        return 1
+    return 3 if green and arm == "BLUE" else 2
+
+
+def progtemp_code(mode: str, n_exposures: int, *, binning: int = 1, green: bool = False,
+                  exposure_code: int = 3) -> str:
+    """A MOS PROGTEMP: digit 1 mode×resolution (1 LR, 2 HR, 3 HR green), digit 2 the OB
+    length in exposures, digit 3 the exposure code, digit 4 the spectral binning."""
+    first = 1 if mode == "LR" else (3 if green else 2)
+    return f"{first}{n_exposures}{exposure_code}{binning}1.1"
+
+
+def parse_progtemp(code: str) -> tuple[str, bool, int, int]:
+    """(mode, green, exposures in the OB, spectral binning) of a MOS PROGTEMP."""
+    if not re.fullmatch(r"[1-3]\d{4}(\.\d+)?", code.strip()):
+        raise ValueError(f"PROGTEMP {code!r} is not a MOS processing template")
+    first = int(code[0])
+    return ("LR" if first == 1 else "HR", first == 3, int(code[1]), int(code[3]))
+
+
+def weave_cname(ra: float, dec: float) -> str:
+    """WEAVE's object name from ICRS degrees: ``WVE_HHMMSSss+DDMMSSs`` (truncated, as
+    IAU-style names are)."""
+    hours = (ra % 360.0) / 15.0
+    hh = int(hours)
+    mm = int((hours - hh) * 60)
+    ss = int(round(((hours - hh) * 60 - mm) * 60 * 100, 6))
+    sign = "-" if dec < 0 else "+"
+    d = abs(dec)
+    dd = int(d)
+    dm = int((d - dd) * 60)
+    ds = int(round(((d - dd) * 60 - dm) * 60 * 10, 6))
+    return f"WVE_{hh:02d}{mm:02d}{ss:04d}{sign}{dd:02d}{dm:02d}{ds:03d}"
+
+
+def raw_name(run: int) -> str:
+    """``r<run:07d>.fit``."""
+    return f"r{int(run):07d}.fit"
+
+
+def single_name(run: int) -> str:
+    """``single_<run:07d>.fit``."""
+    return f"single_{int(run):07d}.fit"
+
+
+def stack_name(runs: Iterable[int]) -> str:
+    """``stack_<run:07d>.fit`` after the lowest contributing run."""
+    return f"stack_{min(int(r) for r in runs):07d}.fit"
+
+
+def object_name(cname: str) -> str:
+    """The per-object file of a CNAME: ``WVE_<coordinates>.fit``."""
+    cname = cname.strip()
+    return f"{cname}.fit" if cname.startswith("WVE_") else f"WVE_{cname}.fit"
+
+
+def l1_extension_names(arm: str) -> tuple[str, ...]:
+    """The L1 HDU names in order: PRIMARY, ``<ARM>_DATA`` … ``<ARM>_SENSFUNC``, FIBTABLE."""
+    return ("PRIMARY", *(f"{arm}_{ext}" for ext in L1_EXTENSIONS), "FIBTABLE")
+
+
+@dataclass
+class ArmSpectra:
+    """One arm's L1 arrays: rows = spectra in NSPEC order, columns = pixels of ``grid``.
+
+    ``data``/``data_noss`` in e⁻ s⁻¹ (sky subtracted / not), ``ivar``/``ivar_noss``
+    their inverse variances (0 = no information), ``sensfunc`` (one per arm) in
+    erg cm⁻² Å⁻¹ per e⁻.
+    """
+
+    grid: Grid
+    data: np.ndarray
+    ivar: np.ndarray
+    data_noss: np.ndarray
+    ivar_noss: np.ndarray
+    sensfunc: np.ndarray
+
+    def rows(self, index: Sequence[int] | np.ndarray) -> ArmSpectra:
+        """The spectra at 0-based ``index`` (NSPEC − 1)."""
+        index = np.asarray(index, dtype=int)
+        return ArmSpectra(self.grid, self.data[index], self.ivar[index],
+                          self.data_noss[index], self.ivar_noss[index], self.sensfunc)
+
+
+@dataclass
+class L1File:
+    """An L1 single (one run) or stack (one OB and arm) of one arm."""
+
+    arm: str
+    header: dict[str, Any]
+    spectra: ArmSpectra
+    fibtable: np.ndarray
+    runs: tuple[int, ...] = ()
+    kind: str = "single"
+
+    @property
+    def name(self) -> str:
+        """The file name the format gives it."""
+        if self.kind == "stack":
+            return stack_name(self.runs)
+        return single_name(int(self.header["RUN"]))
+
+
+@dataclass
+class RawFile:
+    """A raw run of one arm: extracted counts (adu), rows = fibres, sky included."""
+
+    arm: str
+    header: dict[str, Any]
+    grid: Grid
+    counts: np.ndarray
+    fibtable: np.ndarray
+    guidinfo: np.ndarray | None = None
+    metinfo: np.ndarray | None = None
+
+    @property
+    def name(self) -> str:
+        """``r<run:07d>.fit``."""
+        return raw_name(int(self.header["RUN"]))
+
+
+@dataclass
+class ObjectFile:
+    """A per-object file: the object's row of its stacks, per arm, and its FIBTABLE row."""
+
+    cname: str
+    header: dict[str, Any]
+    arms: dict[str, ArmSpectra]
+    fibrow: np.ndarray
+    provenance: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        """``WVE_<coordinates>.fit``."""
+        return object_name(self.cname)
+
+
+# -- writing ---------------------------------------------------------------------------
+
+def _primary(keywords: Mapping[str, Any], arm: str, name: str) -> fits.PrimaryHDU:
+    """The primary HDU with the required keywords (CAMERA and VPH derived from arm and
+    PROGTEMP); refuses an unknown arm or a missing keyword, naming it."""
+    if arm not in ARMS:
+        raise ValueError(f"{name}: arm must be one of {ARMS}, not {arm!r}")
+    missing = [key for key in _REQUIRED if key not in keywords]
+    if missing:
+        raise ValueError(f"{name}: primary keywords missing: {', '.join(missing)}")
+    mode, green, _, _ = parse_progtemp(str(keywords["PROGTEMP"]))
+    header = fits.Header()
+    values = {"TELESCOP": "WHT", "INSTRUME": "WEAVE", "ORIGIN": "casuvo", "RADESYS": "ICRS",
+              "OBSTYPE": "OBJECT", "CAMERA": CAMERAS[arm], "VPH": vph(mode, arm, green),
+              **keywords}
+    for key, value in values.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        header.append(card(key, value, PRIMARY_KEYWORDS.get(key, "")))
+    return fits.PrimaryHDU(header=header)
+
+
+def _fibtable(rows: np.ndarray | Mapping[str, Any], nspec: int, name: str) -> fits.BinTableHDU:
+    """FIBTABLE in the format's column order; columns not given get their null
+    (NaN, 0 or blank); a column the format lacks is refused, naming it."""
+    names = _colnames(rows)
+    known = {c[0] for c in FIBTABLE_COLUMNS}
+    extra = [n for n in names if n.upper() not in known]
+    if extra:
+        raise ValueError(f"{name}: FIBTABLE has no column {', '.join(extra)}")
+    given = {n.upper(): n for n in names}
+    columns = []
+    for col, fmt, unit in FIBTABLE_COLUMNS:
+        if col in given:
+            array = np.asarray(rows[given[col]])
+            if fmt.endswith("A"):
+                array = np.asarray(array).astype(str)
+        elif col == "NSPEC":
+            array = np.arange(1, nspec + 1)
+        elif fmt.endswith("A"):
+            array = np.full(nspec, "", dtype="U1")
+        elif fmt == "J":
+            array = np.zeros(nspec, dtype=np.int32)
+        else:
+            array = np.full(nspec, np.nan)
+        if len(array) != nspec:
+            raise ValueError(f"{name}: FIBTABLE column {col} has {len(array)} rows, the "
+                             f"file has {nspec} spectra")
+        columns.append(fits.Column(name=col, format=fmt, unit=unit or None, array=array))
+    return fits.BinTableHDU.from_columns(columns, name="FIBTABLE")
+
+
+def _colnames(rows: np.ndarray | Mapping[str, Any]) -> list[str]:
+    if isinstance(rows, Mapping):
+        return list(rows)
+    names = getattr(rows, "colnames", None) or getattr(getattr(rows, "dtype", None), "names", None)
+    if not names:
+        raise ValueError("FIBTABLE rows must be a mapping of columns or a structured array")
+    return list(names)
+
+
+def _image(array: np.ndarray, extname: str, grid: Grid | None, bunit: str) -> fits.ImageHDU:
+    header = grid.header() if grid is not None else fits.Header()
+    header["BUNIT"] = bunit
+    return fits.ImageHDU(np.asarray(array, dtype=np.float32), header=header, name=extname)
+
+
+def _l1_hdus(arm: str, spectra: ArmSpectra, prov: Sequence[str] = ()) -> list[fits.ImageHDU]:
+    """The five per-arm L1 data HDUs, in order; PROV0nn on the first."""
+    nspec, npix = np.shape(spectra.data)
+    for label, array in (("IVAR", spectra.ivar), ("DATA_NOSS", spectra.data_noss),
+                         ("IVAR_NOSS", spectra.ivar_noss)):
+        if np.shape(array) != (nspec, npix):
+            raise ValueError(f"{arm}_{label} has shape {np.shape(array)}, {arm}_DATA "
+                             f"{(nspec, npix)}")
+    if npix != spectra.grid.naxis1 or np.shape(spectra.sensfunc) != (npix,):
+        raise ValueError(f"{arm}: the grid has {spectra.grid.naxis1} pixels, DATA {npix}, "
+                         f"SENSFUNC {np.shape(spectra.sensfunc)}")
+    rate, ivar = "electron/s", "s2/electron2"
+    hdus = [
+        _image(spectra.data, f"{arm}_DATA", spectra.grid, rate),
+        _image(spectra.ivar, f"{arm}_IVAR", spectra.grid, ivar),
+        _image(spectra.data_noss, f"{arm}_DATA_NOSS", spectra.grid, rate),
+        _image(spectra.ivar_noss, f"{arm}_IVAR_NOSS", spectra.grid, ivar),
+        _image(spectra.sensfunc, f"{arm}_SENSFUNC", None, "1e-17 erg/(cm2.Angstrom.electron)"),
+    ]
+    sens = hdus[-1].header
+    for key in ("CRVAL1", "CD1_1"):
+        sens[key] = hdus[0].header[key]
+    sens["CTYPE1"], sens["CUNIT1"], sens["CRPIX1"] = "WAVE", "Angstrom", 1.0
+    for n, value in enumerate(prov, start=1):
+        hdus[0].header[f"PROV{n:03d}"] = (value, "Input file")
+    return hdus
+
+
+def write_l1(path: Path | str, l1: L1File) -> Path:
+    """Write an L1 single or stack to ``path`` (a directory: the format's name is used)
+    atomically with checksums; returns the file written."""
+    path = _target(path, l1.name)
+    nspec = np.shape(l1.spectra.data)[0]
+    keywords = dict(l1.header)
+    prov: list[str] = []
+    if l1.kind == "stack":
+        if not l1.runs:
+            raise ValueError(f"{path.name}: a stack needs its contributing runs")
+        keywords["RUN"] = min(l1.runs)
+        keywords["NCOMBINE"] = len(l1.runs)
+        for n, run in enumerate(sorted(l1.runs), start=1):
+            keywords[f"RUNS{n:03d}"] = int(run)
+        prov = [single_name(run) for run in sorted(l1.runs)]
+    elif l1.kind != "single":
+        raise ValueError(f"{path.name}: kind must be single or stack, not {l1.kind!r}")
+    hdul = fits.HDUList([_primary(keywords, l1.arm, path.name),
+                         *_l1_hdus(l1.arm, l1.spectra, prov),
+                         _fibtable(l1.fibtable, nspec, path.name)])
+    _write(hdul, path)
+    return path
+
+
+def write_raw(path: Path | str, raw: RawFile) -> Path:
+    """Write a raw run of one arm (PRIMARY, COUNTS, FIBTABLE, GUIDINFO, METINFO)."""
+    path = _target(path, raw.name)
+    nspec, npix = np.shape(raw.counts)
+    if npix != raw.grid.naxis1:
+        raise ValueError(f"{path.name}: COUNTS has {npix} pixels, the grid {raw.grid.naxis1}")
+    keywords = {"GAIN": 1.0, "RDNOISE": 3.0, **raw.header}
+    counts = _image(raw.counts, "COUNTS", raw.grid, "adu")
+    guid = raw.guidinfo if raw.guidinfo is not None else _default_guidinfo(keywords)
+    met = raw.metinfo if raw.metinfo is not None else _default_metinfo(keywords)
+    hdul = fits.HDUList([_primary(keywords, raw.arm, path.name), counts,
+                         _fibtable(raw.fibtable, nspec, path.name),
+                         fits.BinTableHDU(guid, name="GUIDINFO"),
+                         fits.BinTableHDU(met, name="METINFO")])
+    _write(hdul, path)
+    return path
+
+
+def _default_guidinfo(keywords: Mapping[str, Any]) -> np.ndarray:
+    """Guider samples at the start and end of the run (seeing as the header has it)."""
+    mjd = float(keywords["MJD-OBS"])
+    end = mjd + float(keywords["EXPTIME"]) / 86400.0
+    table = np.zeros(2, dtype=[("MJD", "f8"), ("SEEING", "f4"), ("XOFFSET", "f4"),
+                               ("YOFFSET", "f4"), ("FLUX", "f4")])
+    table["MJD"] = (mjd, end)
+    table["SEEING"] = (float(keywords["SEEINGB"]), float(keywords["SEEINGE"]))
+    table["FLUX"] = 1.0
+    return table
+
+
+def _default_metinfo(keywords: Mapping[str, Any]) -> np.ndarray:
+    """Meteorological samples at the start and end of the run."""
+    mjd = float(keywords["MJD-OBS"])
+    table = np.zeros(2, dtype=[("MJD", "f8"), ("WINDSP", "f4"), ("WINDDIR", "f4"),
+                               ("HUMIDITY", "f4"), ("TEMPERATURE", "f4")])
+    table["MJD"] = (mjd, mjd + float(keywords["EXPTIME"]) / 86400.0)
+    for col, b, e in (("WINDSP", "WINDSPB", "WINDSPE"), ("WINDDIR", "WINDDIRB", "WINDDIRE"),
+                      ("HUMIDITY", "TELHUMB", "TELHUME"),
+                      ("TEMPERATURE", "TELTEMPB", "TELTEMPE")):
+        table[col] = (float(keywords.get(b, np.nan)), float(keywords.get(e, np.nan)))
+    return table
+
+
+def object_from_stacks(stacks: Sequence[L1File], cname: str) -> ObjectFile:
+    """The per-object file of ``cname`` from its OB's stacks (one per arm): the object's
+    row of each, the FIBTABLE row of the first (red when there is one), the OB's
+    keywords from the same; raises ``KeyError`` naming the CNAME when absent."""
+    arms: dict[str, ArmSpectra] = {}
+    fibrow = None
+    header: dict[str, Any] = {}
+    prov = []
+    for stack in sorted(stacks, key=lambda s: ARMS.index(s.arm)):
+        table = records(_fibtable(stack.fibtable, np.shape(stack.spectra.data)[0],
+                                  stack.name).data)
+        (hits,) = np.nonzero(np.char.strip(table["CNAME"]) == cname.strip())
+        if len(hits) == 0:
+            continue
+        arms[stack.arm] = stack.spectra.rows([int(table["NSPEC"][hits[0]]) - 1])
+        prov.append(stack.name)
+        if fibrow is None:
+            fibrow = table[hits[:1]]
+            header = {k: v for k, v in stack.header.items()
+                      if not k.startswith("RUNS") and k not in ("CAMERA", "VPH")}
+    if fibrow is None:
+        raise KeyError(f"{cname} is in none of the stacks {[s.name for s in stacks]}")
+    header["CNAME"] = cname.strip()
+    return ObjectFile(cname.strip(), header, arms, fibrow, prov)
+
+
+def write_object(path: Path | str, obj: ObjectFile) -> Path:
+    """Write a per-object file: PRIMARY, then per arm (RED, BLUE) the five L1 HDUs of
+    one row, then a one-row FIBTABLE."""
+    path = _target(path, obj.name)
+    if not obj.arms:
+        raise ValueError(f"{path.name}: no arm to write")
+    arm0 = next(a for a in ARMS if a in obj.arms)
+    keywords = {"RUN": 0, **obj.header, "NCOMBINE": len(obj.provenance)}
+    primary = _primary(keywords, arm0, path.name)
+    del primary.header["CAMERA"], primary.header["VPH"]
+    for n, name in enumerate(obj.provenance, start=1):
+        primary.header[f"PROV{n:03d}"] = (name, "Stack the spectrum comes from")
+    hdus: list[Any] = [primary]
+    for arm in ARMS:
+        if arm in obj.arms:
+            hdus.extend(_l1_hdus(arm, obj.arms[arm]))
+    hdus.append(_fibtable(obj.fibrow, 1, path.name))
+    _write(fits.HDUList(hdus), path)
+    return path
+
+
+def _target(path: Path | str, name: str) -> Path:
+    path = Path(path)
+    return path / name if path.is_dir() else path
+
+
+def _write(hdul: fits.HDUList, path: Path) -> None:
+    """Atomically, with CHECKSUM/DATASUM (the product store's writer)."""
+    from casuvo.storage.files import write_fits
+
+    write_fits(hdul, path)
+
+
+# -- reading ---------------------------------------------------------------------------
+
+def identify(path: Path | str) -> str | None:
+    """``raw``, ``single``, ``stack`` or ``object`` for a WEAVE file name, else None."""
+    name = Path(path).name
+    for kind, pattern in (("raw", r"r\d{7}\.fit"), ("single", r"single_\d{7}\.fit"),
+                          ("stack", r"stack_\d{7}\.fit"), ("object", r"WVE_.+\.fit")):
+        if re.fullmatch(pattern, name):
+            return kind
+    return None
+
+
+def _arm_of(hdul: fits.HDUList, name: str) -> str:
+    camera = str(hdul[0].header.get("CAMERA", ""))
+    for arm, cam in CAMERAS.items():
+        if cam == camera:
+            return arm
+    raise ProductFileError(f"{name}: CAMERA {camera!r} is neither WEAVERED nor WEAVEBLUE")
+
+
+def _header_dict(header: fits.Header) -> dict[str, Any]:
+    skip = {"SIMPLE", "BITPIX", "NAXIS", "EXTEND", "CHECKSUM", "DATASUM", "COMMENT", "HISTORY", ""}
+    return {key: header[key] for key in header if key not in skip}
+
+
+def _arm_spectra(hdul: fits.HDUList, arm: str, name: str) -> ArmSpectra:
+    try:
+        data = hdul[f"{arm}_DATA"]
+        grid = Grid.from_header(data.header, name)
+        arrays = [np.asarray(hdul[f"{arm}_{ext}"].data, dtype=np.float32)
+                  for ext in L1_EXTENSIONS]
+    except KeyError as exc:
+        raise ProductFileError(f"{name}: no {arm} extension {exc}") from exc
+    shape = arrays[0].shape
+    if len(shape) != 2 or shape[1] != grid.naxis1 or any(a.shape != shape for a in arrays[1:4]) \
+            or arrays[4].shape != (grid.naxis1,):
+        raise ProductFileError(f"{name}: {arm} arrays of inconsistent shapes "
+                               f"{[a.shape for a in arrays]}")
+    return ArmSpectra(grid, *arrays)
+
+
+def read_l1(path: Path | str) -> L1File:
+    """An L1 single or stack, checked (HDU order by index and name, shapes, checksums)."""
+    path = Path(path)
+    with open_product(path, what="WEAVE L1 file") as hdul:
+        arm = _arm_of(hdul, path.name)
+        names = l1_extension_names(arm)
+        found = [h.name for h in hdul]
+        if found[:7] != list(names):
+            raise ProductFileError(f"{path.name}: HDUs {found} are not in the L1 order "
+                                   f"{list(names)}")
+        spectra = _arm_spectra(hdul, arm, path.name)
+        fibtable = records(hdul["FIBTABLE"].data)
+        if len(fibtable) != spectra.data.shape[0]:
+            raise ProductFileError(f"{path.name}: FIBTABLE has {len(fibtable)} rows, "
+                                   f"{arm}_DATA {spectra.data.shape[0]} spectra")
+        header = _header_dict(hdul[0].header)
+    runs = tuple(int(v) for k, v in header.items() if re.fullmatch(r"RUNS\d{3}", k))
+    kind = "stack" if runs else "single"
+    return L1File(arm, header, spectra, fibtable, runs or (int(header["RUN"]),), kind)
+
+
+def read_raw(path: Path | str) -> RawFile:
+    """A raw run, checked (RAW_EXTENSIONS in order)."""
+    path = Path(path)
+    with open_product(path, names=RAW_EXTENSIONS, what="WEAVE raw file") as hdul:
+        arm = _arm_of(hdul, path.name)
+        grid = Grid.from_header(hdul["COUNTS"].header, path.name)
+        counts = np.asarray(hdul["COUNTS"].data, dtype=np.float32)
+        fibtable = records(hdul["FIBTABLE"].data)
+        if counts.ndim != 2 or counts.shape != (len(fibtable), grid.naxis1):
+            raise ProductFileError(f"{path.name}: COUNTS {counts.shape} does not match "
+                                   f"{len(fibtable)} fibres × {grid.naxis1} pixels")
+        return RawFile(arm, _header_dict(hdul[0].header), grid, counts, fibtable,
+                       records(hdul["GUIDINFO"].data), records(hdul["METINFO"].data))
+
+
+def read_object_file(path: Path | str) -> ObjectFile:
+    """A per-object file, as written (per arm, inverse variance)."""
+    path = Path(path)
+    with open_product(path, what="WEAVE per-object file") as hdul:
+        found = [h.name for h in hdul]
+        arms = [a for a in ARMS if f"{a}_DATA" in found]
+        expected = ["PRIMARY"] + [f"{a}_{e}" for a in arms for e in L1_EXTENSIONS] + ["FIBTABLE"]
+        if not arms or found != expected:
+            raise ProductFileError(f"{path.name}: HDUs {found}, expected {expected}")
+        spectra = {arm: _arm_spectra(hdul, arm, path.name) for arm in arms}
+        fibrow = records(hdul["FIBTABLE"].data)
+        header = _header_dict(hdul[0].header)
+    if len(fibrow) != 1 or any(s.data.shape[0] != 1 for s in spectra.values()):
+        raise ProductFileError(f"{path.name}: a per-object file has one row per arm")
+    prov = [str(v) for k, v in header.items() if re.fullmatch(r"PROV\d{3}", k)]
+    return ObjectFile(str(header.get("CNAME", "")), header, spectra, fibrow, prov)
+
+
+def calibrated(spectra: ArmSpectra, row: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(wave Å, flux, sigma) of one row: flux = DATA × SENSFUNC, sigma = SENSFUNC/√IVAR,
+    NaN where IVAR ≤ 0 or is not finite."""
+    sens = spectra.sensfunc.astype(np.float64)
+    ivar = spectra.ivar[row].astype(np.float64)
+    flux = spectra.data[row].astype(np.float64) * sens
+    good = np.isfinite(ivar) & (ivar > 0)
+    sigma = np.full(ivar.shape, np.nan)
+    sigma[good] = np.abs(sens[good]) / np.sqrt(ivar[good])
+    return spectra.grid.wave, flux, sigma
+
+
+def read_object(path: Path | str) -> Spectrum:
+    """The calibrated spectrum of a per-object file, both arms joined on wavelength:
+    the blue arm below the split, the red above it; the split is the middle of the
+    arms' overlap (5925 Å in LR) or the gap between them (HR).  sigma is 1σ from the
+    inverse variance, NaN where IVAR is 0."""
+    obj = read_object_file(path)
+    parts = {arm: calibrated(spec) for arm, spec in obj.arms.items()}
+    if len(parts) == 2:
+        blue, red = parts["BLUE"], parts["RED"]
+        lo, hi = red[0][0], blue[0][-1]
+        split = 0.5 * (lo + hi) if hi >= lo else hi + 0.5 * (lo - hi)
+        keep_b, keep_r = blue[0] < split, red[0] >= split
+        wave, flux, sigma = (np.concatenate([b[keep_b], r[keep_r]])
+                             for b, r in zip(blue, red, strict=True))
+    else:
+        wave, flux, sigma = next(iter(parts.values()))
+    meta = dict(obj.header)
+    meta["ARMS"] = " ".join(a for a in ARMS if a in obj.arms)
+    row = obj.fibrow[0]
+    for col in ("TARGID", "TARGNAME", "TARGRA", "TARGDEC", "SNR", "FIBREID", "TARGSRVY"):
+        if col in obj.fibrow.dtype.names:
+            value = row[col]
+            meta[col] = value.strip() if isinstance(value, str) else value.item() \
+                if isinstance(value, np.generic) else value
+    return Spectrum(wave=wave, flux=flux, sigma=sigma,
+                    flux_unit=FLUX_UNIT, meta=meta)
+
+
+def validate(path: Path | str) -> None:
+    """Raise :class:`ProductFileError` unless ``path`` reads as the WEAVE file its name
+    says it is."""
+    kind = identify(path)
+    if kind is None:
+        raise ProductFileError(f"{Path(path).name}: not a WEAVE file name")
+    {"raw": read_raw, "single": read_l1, "stack": read_l1, "object": read_object_file}[kind](path)
