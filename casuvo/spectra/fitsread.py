@@ -13,7 +13,9 @@ Dask workers and the service processes use it alike.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-__all__ = ["ProductFileError", "card", "open_product", "records"]
+__all__ = ["ProductFileError", "card", "open_product", "records", "table_hdu", "write_product"]
 
 #: astropy warning texts that mean the bytes on disk are not the file that was written.
 _DAMAGE = ("truncated", "error validating header", "verification failed", "header missing",
@@ -110,3 +112,59 @@ def records(data: np.ndarray | None) -> np.ndarray:
         out[name] = np.char.rstrip(np.char.decode(column, "ascii")) \
             if column.dtype.kind == "S" else column
     return out
+
+
+_SCALAR = {"J": ">i4", "K": ">i8", "I": ">i2", "E": ">f4", "D": ">f8", "B": "u1"}
+
+
+def _dtype(fmt: str) -> Any:
+    """The big-endian numpy type of a TFORM (``J``, ``E``, ``20A``, ``23201E`` …)."""
+    count, code = re.fullmatch(r"(\d*)([A-Z])", fmt).groups()
+    if code == "A":
+        return f"S{int(count or 1)}"
+    if count and int(count) != 1:
+        return (_SCALAR[code], (int(count),))
+    return _SCALAR[code]
+
+
+@functools.lru_cache(maxsize=64)
+def _table_header(spec: tuple[tuple[str, str, str], ...], name: str) -> fits.Header:
+    columns = [fits.Column(name=col, format=fmt, unit=unit or None) for col, fmt, unit in spec]
+    header = fits.BinTableHDU.from_columns(columns, nrows=0, name=name).header
+    return header
+
+
+def table_hdu(columns: Sequence[tuple[str, str, str, Any]], name: str) -> fits.BinTableHDU:
+    """A binary table HDU from ``(name, TFORM, unit, values)`` columns, built from
+    big-endian bytes: astropy 7+ converts table data to the machine's byte order on
+    construction and back, one vector column at a time, on writing — 0.1 s for one
+    23201-element 4MOST row; this path writes the same table in a few milliseconds.
+    Text is ASCII, cut to its column's width.  The data is read-only: write the HDU
+    without reading its text columns first (astropy writes converted columns back)."""
+    spec = tuple((col, fmt, unit) for col, fmt, unit, _ in columns)
+    nrows = len(np.atleast_1d(columns[0][3])) if columns else 0
+    dtype = np.dtype([(col, _dtype(fmt)) for col, fmt, _ in spec])
+    rows = np.zeros(nrows, dtype=dtype)
+    for col, fmt, _, values in columns:
+        if fmt.endswith("A"):
+            text = np.asarray(values).astype(str)
+            rows[col] = np.char.encode(text, "ascii", "replace") if text.size else text
+        else:
+            rows[col] = values
+    header = _table_header(spec, name).copy()
+    header["NAXIS2"] = nrows
+    data = rows.tobytes()
+    data += b"\0" * (-len(data) % 2880)
+    return fits.BinTableHDU.fromstring(header.tostring().encode("ascii") + data)
+
+
+def write_product(hdul: fits.HDUList, path: Path) -> Path:
+    """Write a product atomically with CHECKSUM/DATASUM (:func:`casuvo.storage.files.
+    atomic_path`); astropy's output verification is skipped: the writers here build
+    every card themselves, and verifying each small HDU again costs a quarter of the
+    per-object writing time."""
+    from casuvo.storage.files import atomic_path
+
+    with atomic_path(path) as tmp:
+        hdul.writeto(tmp, overwrite=True, checksum=True, output_verify="ignore")
+    return path

@@ -42,7 +42,14 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-from casuvo.spectra.fitsread import ProductFileError, card, open_product, records
+from casuvo.spectra.fitsread import (
+    ProductFileError,
+    card,
+    open_product,
+    records,
+    table_hdu,
+    write_product,
+)
 from casuvo.spectra.grid import Grid
 from casuvo.spectra.spectrum import Spectrum
 
@@ -271,8 +278,6 @@ def _fibinfo(rows: Any, nspec: int, name: str) -> fits.BinTableHDU:
     for col, fmt, unit in FIBINFO_COLUMNS:
         if col in given:
             array = np.asarray(rows[given[col]])
-            if fmt.endswith("A"):
-                array = array.astype(str)
         elif col == "NSPEC":
             array = np.arange(1, nspec + 1)
         elif fmt.endswith("A"):
@@ -284,8 +289,8 @@ def _fibinfo(rows: Any, nspec: int, name: str) -> fits.BinTableHDU:
         if len(array) != nspec:
             raise ValueError(f"{name}: FIBINFO column {col} has {len(array)} rows for "
                              f"{nspec} spectra")
-        columns.append(fits.Column(name=col, format=fmt, unit=unit or None, array=array))
-    return fits.BinTableHDU.from_columns(columns, name="FIBINFO")
+        columns.append((col, fmt, unit, array))
+    return table_hdu(columns, "FIBINFO")
 
 
 def ob_snr_keywords(fibinfo: Any) -> dict[str, Any]:
@@ -308,12 +313,6 @@ def ob_snr_keywords(fibinfo: Any) -> dict[str, Any]:
 def _target(path: Path | str, name: str) -> Path:
     path = Path(path)
     return path / name if path.is_dir() else path
-
-
-def _write(hdul: fits.HDUList, path: Path) -> None:
-    from casuvo.storage.files import write_fits
-
-    write_fits(hdul, path)
 
 
 def _missing(keywords: Mapping[str, Any], required: Sequence[str], name: str) -> None:
@@ -343,9 +342,10 @@ def write_ob_arm(path: Path | str, ob: OBArmFile) -> Path:
     if npix != ob.grid.naxis1:
         raise ValueError(f"{path.name}: FLUX has {npix} pixels, the grid {ob.grid.naxis1}")
     fibinfo = _fibinfo(ob.fibinfo, nspec, path.name)
+    snr = ob_snr_keywords(records(_fibinfo(ob.fibinfo, nspec, path.name).data))
     night = int(ob.header.get("NIGHT") or night_of(float(ob.header["MJD-OBS"])))
     primary = _header(_base({**ob.header, "NIGHT": night, "ARM": ob.arm,
-                             **ob_snr_keywords(fibinfo.data)}))
+                             **snr}))
     hdus: list[Any] = [fits.PrimaryHDU(header=primary)]
     flux_unit = _TUNIT_FLUX
     for label, array, dtype, unit in (
@@ -357,7 +357,7 @@ def write_ob_arm(path: Path | str, ob: OBArmFile) -> Path:
             header["BUNIT"] = unit
         hdus.append(fits.ImageHDU(np.asarray(array, dtype=dtype), header=header, name=label))
     hdus.append(fibinfo)
-    _write(fits.HDUList(hdus), path)
+    write_product(fits.HDUList(hdus), path)
     return path
 
 
@@ -378,7 +378,7 @@ def write_raw(path: Path | str, raw: RawFile) -> Path:
                                               "NIGHT": night, "ARM": raw.arm}))),
         fits.ImageHDU(np.asarray(raw.counts, dtype=np.float32), header=header, name="COUNTS"),
         _fibinfo(raw.fibinfo, nspec, path.name)])
-    _write(hdul, path)
+    write_product(hdul, path)
     return path
 
 
@@ -464,13 +464,9 @@ def write_target(path: Path | str, target: TargetFile) -> Path:
         if np.shape(array) != (NELEM,):
             raise ValueError(f"{path.name}: {label} has shape {np.shape(array)}, not "
                              f"({NELEM},)")
-    columns = []
-    for name, *_ , unit, _comment in _COLUMNS:
-        fmt = f"{NELEM}J" if name == "QUAL" else f"{NELEM}E"
-        dtype = np.int32 if name == "QUAL" else np.float32
-        columns.append(fits.Column(name=name, format=fmt, unit=unit or None,
-                                   array=np.asarray(arrays[name], dtype=dtype)[None, :]))
-    table = fits.BinTableHDU.from_columns(columns, name="PHASE3SPECTRUM")
+    table = table_hdu([(name, f"{NELEM}J" if name == "QUAL" else f"{NELEM}E", unit,
+                        np.asarray(arrays[name])[None, :])
+                       for name, _utype, _ucd, unit, _comment in _COLUMNS], "PHASE3SPECTRUM")
     th = table.header
     for n, (name, utype, ucd, _unit, comment) in enumerate(_COLUMNS, start=1):
         th[f"TUTYP{n}"] = utype
@@ -494,7 +490,7 @@ def write_target(path: Path | str, target: TargetFile) -> Path:
            **{k: v for k, v in target.extension.items() if k not in ("TOT_FLX", "FLX_PIX")}}
     th.extend(_header(ext).cards)
     primary = fits.PrimaryHDU(header=_header(_base(target.primary)))
-    _write(fits.HDUList([primary, table]), path)
+    write_product(fits.HDUList([primary, table]), path)
     return path
 
 

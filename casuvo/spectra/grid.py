@@ -4,6 +4,7 @@ and the 4MOST per-arm files carry it, and its resampling onto another such axis.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,18 +39,8 @@ class Grid:
         return self.crval1 + self.cd1_1 * (self.naxis1 - 1)
 
     def header(self) -> fits.Header:
-        """The WCS keywords of a rows = spectra image on this grid."""
-        header = fits.Header()
-        header["CTYPE1"] = ("WAVE", "Vacuum wavelength, linear")
-        header["CUNIT1"] = ("Angstrom", "Unit of the wavelength axis")
-        header["CRPIX1"] = (1.0, "Reference pixel")
-        header["CRVAL1"] = (self.crval1, "[Angstrom] Wavelength at the reference pixel")
-        header["CD1_1"] = (self.cd1_1, "[Angstrom] Wavelength step per pixel")
-        header["CTYPE2"] = ("LINEAR", "Spectrum number (NSPEC)")
-        header["CRPIX2"] = (1.0, "Reference pixel")
-        header["CRVAL2"] = (1.0, "NSPEC of the first row")
-        header["CD2_2"] = (1.0, "Step")
-        return header
+        """The WCS keywords of a rows = spectra image on this grid (a fresh copy)."""
+        return _wcs_header(self).copy()
 
     @classmethod
     def from_header(cls, header: fits.Header, name: str) -> Grid:
@@ -75,3 +66,18 @@ class Grid:
         out = rows[:, j0] * (1.0 - t) + rows[:, j0 + 1] * t
         out[:, ~inside] = np.nan
         return out, inside
+
+
+@functools.lru_cache(maxsize=32)
+def _wcs_header(grid: Grid) -> fits.Header:
+    header = fits.Header()
+    header["CTYPE1"] = ("WAVE", "Vacuum wavelength, linear")
+    header["CUNIT1"] = ("Angstrom", "Unit of the wavelength axis")
+    header["CRPIX1"] = (1.0, "Reference pixel")
+    header["CRVAL1"] = (grid.crval1, "[Angstrom] Wavelength at the reference pixel")
+    header["CD1_1"] = (grid.cd1_1, "[Angstrom] Wavelength step per pixel")
+    header["CTYPE2"] = ("LINEAR", "Spectrum number (NSPEC)")
+    header["CRPIX2"] = (1.0, "Reference pixel")
+    header["CRVAL2"] = (1.0, "NSPEC of the first row")
+    header["CD2_2"] = (1.0, "Step")
+    return header

@@ -42,7 +42,14 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
-from casuvo.spectra.fitsread import ProductFileError, card, open_product, records
+from casuvo.spectra.fitsread import (
+    ProductFileError,
+    card,
+    open_product,
+    records,
+    table_hdu,
+    write_product,
+)
 from casuvo.spectra.grid import Grid
 from casuvo.spectra.spectrum import Spectrum
 
@@ -62,6 +69,7 @@ __all__ = [
     "l1_extension_names",
     "object_from_stacks",
     "object_name",
+    "objects_from_stacks",
     "parse_progtemp",
     "progtemp_code",
     "raw_name",
@@ -359,8 +367,6 @@ def _fibtable(rows: np.ndarray | Mapping[str, Any], nspec: int, name: str) -> fi
     for col, fmt, unit in FIBTABLE_COLUMNS:
         if col in given:
             array = np.asarray(rows[given[col]])
-            if fmt.endswith("A"):
-                array = np.asarray(array).astype(str)
         elif col == "NSPEC":
             array = np.arange(1, nspec + 1)
         elif fmt.endswith("A"):
@@ -372,8 +378,8 @@ def _fibtable(rows: np.ndarray | Mapping[str, Any], nspec: int, name: str) -> fi
         if len(array) != nspec:
             raise ValueError(f"{name}: FIBTABLE column {col} has {len(array)} rows, the "
                              f"file has {nspec} spectra")
-        columns.append(fits.Column(name=col, format=fmt, unit=unit or None, array=array))
-    return fits.BinTableHDU.from_columns(columns, name="FIBTABLE")
+        columns.append((col, fmt, unit, array))
+    return table_hdu(columns, "FIBTABLE")
 
 
 def _colnames(rows: np.ndarray | Mapping[str, Any]) -> list[str]:
@@ -439,7 +445,7 @@ def write_l1(path: Path | str, l1: L1File) -> Path:
     hdul = fits.HDUList([_primary(keywords, l1.arm, path.name),
                          *_l1_hdus(l1.arm, l1.spectra, prov),
                          _fibtable(l1.fibtable, nspec, path.name)])
-    _write(hdul, path)
+    write_product(hdul, path)
     return path
 
 
@@ -457,7 +463,7 @@ def write_raw(path: Path | str, raw: RawFile) -> Path:
                          _fibtable(raw.fibtable, nspec, path.name),
                          fits.BinTableHDU(guid, name="GUIDINFO"),
                          fits.BinTableHDU(met, name="METINFO")])
-    _write(hdul, path)
+    write_product(hdul, path)
     return path
 
 
@@ -487,29 +493,48 @@ def _default_metinfo(keywords: Mapping[str, Any]) -> np.ndarray:
 
 
 def object_from_stacks(stacks: Sequence[L1File], cname: str) -> ObjectFile:
-    """The per-object file of ``cname`` from its OB's stacks (one per arm): the object's
-    row of each, the FIBTABLE row of the first (red when there is one), the OB's
-    keywords from the same; raises ``KeyError`` naming the CNAME when absent."""
-    arms: dict[str, ArmSpectra] = {}
-    fibrow = None
-    header: dict[str, Any] = {}
-    prov = []
-    for stack in sorted(stacks, key=lambda s: ARMS.index(s.arm)):
-        table = records(_fibtable(stack.fibtable, np.shape(stack.spectra.data)[0],
-                                  stack.name).data)
-        (hits,) = np.nonzero(np.char.strip(table["CNAME"]) == cname.strip())
-        if len(hits) == 0:
-            continue
-        arms[stack.arm] = stack.spectra.rows([int(table["NSPEC"][hits[0]]) - 1])
-        prov.append(stack.name)
-        if fibrow is None:
-            fibrow = table[hits[:1]]
-            header = {k: v for k, v in stack.header.items()
-                      if not k.startswith("RUNS") and k not in ("CAMERA", "VPH")}
-    if fibrow is None:
+    """The per-object file of ``cname`` from its OB's stacks (one per arm); raises
+    ``KeyError`` naming the CNAME when no stack holds it."""
+    found = objects_from_stacks(stacks, [cname])
+    if not found:
         raise KeyError(f"{cname} is in none of the stacks {[s.name for s in stacks]}")
-    header["CNAME"] = cname.strip()
-    return ObjectFile(cname.strip(), header, arms, fibrow, prov)
+    return found[0]
+
+
+def objects_from_stacks(stacks: Sequence[L1File], cnames: Iterable[str] | None = None
+                        ) -> list[ObjectFile]:
+    """The per-object files of an OB's stacks (one per arm): for each CNAME (default:
+    every science target, TARGUSE ``T``, whose fibre is not dead), its row of each
+    stack, the FIBTABLE row and the OB keywords of the first stack (red when there is
+    one), the stacks' names as provenance."""
+    stacks = sorted(stacks, key=lambda s: ARMS.index(s.arm))
+    tables = [records(_fibtable(s.fibtable, np.shape(s.spectra.data)[0], s.name).data)
+              for s in stacks]
+    if cnames is None:
+        first = tables[0] if tables else np.zeros(0, dtype=[("CNAME", "U1")])
+        keep = (first["TARGUSE"] == "T") & (first["STATUS"] != "D") & (first["CNAME"] != "")
+        cnames = list(first["CNAME"][keep])
+    out = []
+    for cname in cnames:
+        cname = str(cname).strip()
+        arms: dict[str, ArmSpectra] = {}
+        fibrow = None
+        header: dict[str, Any] = {}
+        prov = []
+        for stack, table in zip(stacks, tables, strict=True):
+            (hits,) = np.nonzero(table["CNAME"] == cname)
+            if len(hits) == 0:
+                continue
+            arms[stack.arm] = stack.spectra.rows([int(table["NSPEC"][hits[0]]) - 1])
+            prov.append(stack.name)
+            if fibrow is None:
+                fibrow = table[hits[:1]]
+                header = {k: v for k, v in stack.header.items()
+                          if not k.startswith("RUNS") and k not in ("CAMERA", "VPH")}
+        if fibrow is not None:
+            header["CNAME"] = cname
+            out.append(ObjectFile(cname, header, arms, fibrow, prov))
+    return out
 
 
 def write_object(path: Path | str, obj: ObjectFile) -> Path:
@@ -529,20 +554,13 @@ def write_object(path: Path | str, obj: ObjectFile) -> Path:
         if arm in obj.arms:
             hdus.extend(_l1_hdus(arm, obj.arms[arm]))
     hdus.append(_fibtable(obj.fibrow, 1, path.name))
-    _write(fits.HDUList(hdus), path)
+    write_product(fits.HDUList(hdus), path)
     return path
 
 
 def _target(path: Path | str, name: str) -> Path:
     path = Path(path)
     return path / name if path.is_dir() else path
-
-
-def _write(hdul: fits.HDUList, path: Path) -> None:
-    """Atomically, with CHECKSUM/DATASUM (the product store's writer)."""
-    from casuvo.storage.files import write_fits
-
-    write_fits(hdul, path)
 
 
 # -- reading ---------------------------------------------------------------------------
