@@ -15,6 +15,7 @@ wavelengths given; :func:`helio_correction` gives the heliocentric
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -88,7 +89,7 @@ def _continuum(flux: np.ndarray, good: np.ndarray, width: int) -> np.ndarray:
     nodes = max(4, n // max(width, 8))
     edges = np.linspace(0, n, nodes + 1).astype(int)
     xs, ys = [], []
-    for a, b in zip(edges[:-1], edges[1:], strict=True):
+    for a, b in itertools.pairwise(edges):
         m = good[a:b]
         if m.sum() > 5:
             xs.append(0.5 * (a + b))
