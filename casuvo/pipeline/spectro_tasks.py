@@ -119,12 +119,13 @@ def _read_raw(path: Path, ref: dict[str, Any] | None) -> dict[str, Any]:
         raise BadInputError(f"{path.name}: COUNTS {counts.shape}, VARIANCE {var.shape} and "
                        f"{out['fibre'].size} FIBINFO rows disagree")
     if not np.isfinite(counts).all() or not (var > 0).all():
-        raise BadInputError(f"{path.name}: COUNTS or VARIANCE has non-finite or non-positive values")
+        raise BadInputError(f"{path.name}: COUNTS or VARIANCE has non-finite or non-positive "
+                            "values")
     if ref is not None:
         if counts.shape != ref["counts"].shape or (out["crval"], out["cd"]) != (
                 ref["crval"], ref["cd"]):
-            raise BadInputError(f"{path.name}: wavelength grid or shape {counts.shape} differs from "
-                           f"the OB's other exposures {ref['counts'].shape}")
+            raise BadInputError(f"{path.name}: wavelength grid or shape {counts.shape} differs "
+                                f"from the OB's other exposures {ref['counts'].shape}")
         if not np.array_equal(out["cname"], ref["cname"]):
             raise BadInputError(f"{path.name}: fibre table differs from the OB's other exposures")
         if h.get("OBID") != ref["header"].get("OBID"):
