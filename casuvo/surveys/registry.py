@@ -148,7 +148,8 @@ def _spectro(raw: Mapping[str, Any], path: Path, spec: Spectrograph) -> SpectroC
     try:
         cfg = SpectroConfig(
             fields=tuple(sec["fields"]), modes=tuple(sec["modes"]),
-            n_obs=int(sec.get("n_obs", len(sec.get("statuses", ())) or 1)), n_objects=int(sec["n_objects"]),
+            n_obs=int(sec.get("n_obs", len(sec.get("statuses", ())) or 1)),
+            n_objects=int(sec["n_objects"]),
             n_sky=int(sec["n_sky"]), n_dead=int(sec.get("n_dead", 0)),
             exposures=int(sec["exposures"]), exptime=float(sec["exptime"]),
             mag_range=(float(sec["mag_range"][0]), float(sec["mag_range"][1])),
