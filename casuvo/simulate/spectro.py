@@ -240,6 +240,8 @@ def write_spectro_survey(survey: Survey, data_dir: Path, seed: int) -> SpectroMa
     for fidx, fname in enumerate(cfg.fields, start=1):
         field = field_by_name(fname)
         plate = _targets(field, cfg, data_dir, rng, survey.code, fidx)
+        prefix = {"weave": "WVE_", "fourmost": "QMOST"}.get(survey.key, "")  # survey CNAMEs
+        plate["target_name"] = np.char.add(prefix, plate["target_name"])
         n = plate["fibre"].size
         fibre_tp = 1.0 + THROUGHPUT_SCATTER * rng.standard_normal(n)
         for i in range(cfg.n_obs):

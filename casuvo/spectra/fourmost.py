@@ -51,13 +51,38 @@ from casuvo.spectra.fitsread import (
     write_product,
 )
 from casuvo.spectra.grid import Grid
+from casuvo.spectra.products import OBData, ObjectData
 from casuvo.spectra.spectrum import Spectrum
 
 __all__ = [
-    "ARMS", "FIBINFO_COLUMNS", "FLUX_UNIT", "JOINED", "NELEM", "OB_EXTENSIONS", "OBArmFile",
-    "RawFile", "TargetFile", "identify", "night_of", "ob_file_name", "ob_snr_keywords",
-    "qmost_cname", "raw_name", "read_ob_arm", "read_object", "read_raw", "read_target",
-    "target_name", "targets_from_ob", "validate", "write_ob_arm", "write_raw", "write_target",
+    "ARMS",
+    "FIBINFO_COLUMNS",
+    "FLUX_UNIT",
+    "JOINED",
+    "NELEM",
+    "OB_EXTENSIONS",
+    "OBArmFile",
+    "RawFile",
+    "TargetFile",
+    "identify",
+    "join_arms",
+    "night_of",
+    "ob_file_name",
+    "ob_snr_keywords",
+    "qmost_cname",
+    "raw_name",
+    "read_ob_arm",
+    "read_object",
+    "read_raw",
+    "read_target",
+    "target_name",
+    "targets_from_ob",
+    "validate",
+    "write_ob",
+    "write_ob_arm",
+    "write_object",
+    "write_raw",
+    "write_target",
 ]
 
 #: The low-resolution arms, blue to red.
@@ -129,7 +154,7 @@ _COLUMNS = (
      "stat.error;phot.flux.density;em.wl", _TUNIT_FLUX, "1-sigma error of FLUX_NOSS"),
 )
 _SNR_KEYS = ("MINSNR", "SPCMINSN", "FIBMINSN", "MAXSNR", "SPCMAXSN", "FIBMAXSN", "MEDSNR")
-_OB_REQUIRED = ("OBID", "RUN", "MJD-OBS", "EXPTIME", "RA", "DEC", "PROG_ID")
+_OB_REQUIRED = ("OBID", "RUN", "MJD-OBS", "EXPTIME", "RA", "DEC")
 _COMMENTS = {
     "OBID": "Observing block id", "OBID1": "Observing block id", "RUN": "Run of the first exposure",
     "MJD-OBS": "[d] Start of the first exposure", "MJD-END": "[d] End of the last exposure",
@@ -396,24 +421,11 @@ def targets_from_ob(arms: Sequence[OBArmFile], *, extra: Mapping[str, Any] | Non
     wanted = np.nonzero((info["FIB_USE"] == 1) & (info["FIB_ST"] == 2))[0]
     if len(wanted) == 0:
         return []
+    flux, err, flux_noss, err_noss, qual = join_arms(
+        [(a.grid, np.asarray(a.flux)[wanted], np.asarray(a.err)[wanted],
+          np.asarray(a.flux_noss)[wanted], np.asarray(a.err_noss)[wanted],
+          np.asarray(a.qual)[wanted]) for a in arms])
     wave = JOINED.wave
-    sums = {k: np.zeros((len(wanted), NELEM)) for k in ("w", "wf", "wn", "wfn")}
-    for arm in arms:
-        for key_w, key_f, flux, err in (("w", "wf", arm.flux, arm.err),
-                                        ("wn", "wfn", arm.flux_noss, arm.err_noss)):
-            f, inside = arm.grid.resample(np.asarray(flux)[wanted], wave)
-            e, _ = arm.grid.resample(np.asarray(err)[wanted], wave)
-            q, _ = arm.grid.resample(np.asarray(arm.qual)[wanted], wave)
-            good = np.isfinite(f) & np.isfinite(e) & (e > 0) & (q == 0)
-            weight = np.where(good, 1.0 / np.where(good, e, 1.0) ** 2, 0.0)
-            sums[key_w] += weight
-            sums[key_f] += weight * np.where(good, f, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        flux = sums["wf"] / sums["w"]
-        err = 1.0 / np.sqrt(sums["w"])
-        flux_noss = sums["wfn"] / sums["wn"]
-        err_noss = 1.0 / np.sqrt(sums["wn"])
-    qual = np.where(sums["w"] > 0, 0, QUAL_NODATA).astype(np.int32)
     header = first.header
     night = int(header.get("NIGHT") or night_of(float(header["MJD-OBS"])))
     snr = ob_snr_keywords(info)
@@ -426,7 +438,7 @@ def targets_from_ob(arms: Sequence[OBArmFile], *, extra: Mapping[str, Any] | Non
         primary = {
             "PRODCATG": "SCIENCE.SPECTRUM", "OBJECT": cname,
             "RA": float(fib["TRG_RA"]), "DEC": float(fib["TRG_DEC"]),
-            "PROG_ID": header["PROG_ID"], "OBID1": int(header["OBID"]),
+            "PROG_ID": header.get("PROG_ID", ""), "OBID1": int(header["OBID"]),
             "NCOMBINE": int(header.get("NCOMBINE", 1)), "NIGHT": night,
             "MJD-OBS": float(header["MJD-OBS"]), "MJD-END": float(header.get(
                 "MJD-END", float(header["MJD-OBS"]) + float(header["EXPTIME"]) / 86400.0)),
@@ -446,6 +458,38 @@ def targets_from_ob(arms: Sequence[OBArmFile], *, extra: Mapping[str, Any] | Non
         out.append(TargetFile(cname, primary, extension, flux[k], err[k], qual[k],
                               flux_noss[k], err_noss[k], wave))
     return out
+
+
+def join_arms(parts: Sequence[tuple[Grid, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                     np.ndarray | None]]
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Arms (grid, flux, σ, flux_noss, σ_noss, qual; rows = spectra) joined on
+    :data:`JOINED`: each arm interpolated linearly, then the inverse-variance mean where
+    arms overlap; returns flux, σ, flux_noss, σ_noss (NaN where no arm has a valid
+    value) and QUAL (1 there, else 0)."""
+    wave = JOINED.wave
+    nrows = np.atleast_2d(parts[0][1]).shape[0]
+    sums = {k: np.zeros((nrows, NELEM)) for k in ("w", "wf", "wn", "wfn")}
+    for grid, flux, err, flux_n, err_n, qual in parts:
+        q = None
+        if qual is not None:
+            q, _ = grid.resample(np.atleast_2d(qual), wave)
+        for key_w, key_f, f0, e0 in (("w", "wf", flux, err), ("wn", "wfn", flux_n, err_n)):
+            f, _ = grid.resample(np.atleast_2d(f0), wave)
+            e, _ = grid.resample(np.atleast_2d(e0), wave)
+            good = np.isfinite(f) & np.isfinite(e) & (e > 0)
+            if q is not None:
+                good &= q == 0
+            weight = np.where(good, 1.0 / np.where(good, e, 1.0) ** 2, 0.0)
+            sums[key_w] += weight
+            sums[key_f] += weight * np.where(good, f, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        flux = sums["wf"] / sums["w"]
+        err = 1.0 / np.sqrt(sums["w"])
+        flux_noss = sums["wfn"] / sums["wn"]
+        err_noss = 1.0 / np.sqrt(sums["wn"])
+    qual = np.where(sums["w"] > 0, 0, QUAL_NODATA).astype(np.int32)
+    return flux, err, flux_noss, err_noss, qual
 
 
 def _plain(value: Any) -> Any:
@@ -590,3 +634,107 @@ def validate(path: Path | str) -> None:
     if kind is None:
         raise ProductFileError(f"{Path(path).name}: not a 4MOST file name")
     {"raw": read_raw, "ob": read_ob_arm, "target": read_target}[kind](path)
+
+
+# -- the pipeline's writer protocol (casuvo.spectra.products) --------------------------
+
+def _grid_of(wave: np.ndarray) -> Grid:
+    wave = np.asarray(wave, dtype=np.float64)
+    return Grid(float(wave[0]), float(wave[1] - wave[0]) if wave.size > 1 else 1.0,
+                int(wave.size))
+
+
+def _ob_header(o: Mapping[str, Any], qc: Mapping[str, Any]) -> dict[str, Any]:
+    header = {
+        "OBID": int(o["ob_id"]), "RUN": int(o.get("run", 0)), "OBNAME": str(o["ob_name"]),
+        "NIGHT": int(o["night"]), "MJD-OBS": float(o["mjd_obs"]),
+        "MJD-END": float(o["mjd_end"]), "DATE-OBS": str(o.get("date_obs", "")),
+        "EXPTIME": float(o["exptime"]), "NCOMBINE": int(o.get("n_exposures", 1)),
+        "RA": float(o["ra"]), "DEC": float(o["dec"]), "AIRMASS": float(o["airmass"]),
+        "SEEING": float(o["seeing"]), "PROG_ID": str(o.get("prog_id", "")),
+        "PROCSOFT": f"casuvo {o.get('version', '')}".strip(), "SPECSYS": "TOPOCENT",
+        "SKYSUB": True, "FLUXCAL": "ABSOLUTE", "QCSTATUS": str(qc.get("status", "")),
+    }
+    return {k: v for k, v in header.items() if not (isinstance(v, float) and not np.isfinite(v))}
+
+
+def write_ob(ob: OBData, out_dir: Path) -> list[Path]:
+    """The OB's three per-arm files under ``<out_dir>/<night>/`` (rows = fibres, σ
+    errors, the S/N keywords), blue first: the OB's ``product_file``."""
+    o, f = ob.ob, ob.fibres
+    header = _ob_header(o, ob.qc)
+    n = len(f["fibre"])
+    is_obj = np.asarray(f["obj_type"]) == "OBJ"
+    dead = np.asarray(f["fibre_status"]) == "DEAD"
+    paths = []
+    for arm in sorted(ob.arms, key=lambda a: ARMS.index(a.arm)):
+        fibinfo = {
+            "FIB_ID": f["fibre"], "CNAME": np.asarray(f["target_name"]).astype(str),
+            "TRG_UID": np.asarray(f["target_id"]).astype(np.int64),
+            "TRG_NME": np.asarray(f["target_name"]).astype(str),
+            "TRG_CTID": np.asarray(f["source_id"]).astype(np.int64),
+            "TRG_RA": f["ra"], "TRG_DEC": f["dec"], "TRG_EPOC": np.full(n, 2016.0),
+            "FIB_ST": np.where(dead, 0, 2), "FIB_USE": np.where(is_obj, 1, 3),
+            "FIB_ROOT": np.ones(n, dtype=np.int64), "SLIT_POS": f["fibre"],
+            "TRG_GR": f["mag_g"], "HELIOCR": f["helio_cor"], "SKYSCALE": f["sky_scale"],
+            "EXPTIME": np.full(n, float(o["exptime"])), "SNR": f["snr"],
+            "RESOL": np.full(n, float(arm.resolution)),
+        }
+        bad = ~(np.isfinite(arm.flux) & np.isfinite(arm.sigma) & (arm.sigma > 0))
+        qual = np.where(bad, QUAL_NODATA, 0) | np.where(dead[:, None], QUAL_DISABLED, 0)
+        part = OBArmFile(arm.arm, header, _grid_of(arm.wave), arm.flux, arm.sigma,
+                         arm.flux_noss, arm.sigma_noss, qual.astype(np.int32), fibinfo)
+        paths.append(write_ob_arm(Path(out_dir) / str(o["night"]) / part.name, part))
+    return paths
+
+
+def write_object(obj: ObjectData, out_dir: Path) -> Path:
+    """The object's L1 product under ``<out_dir>/objects/``: its epochs' stack
+    (heliocentric) with the arms joined on 3700–9500 Å at 0.25 Å, named and keyed by
+    its newest OB (``OBIDn``/``PROVn`` list every epoch's OB and per-arm files; the
+    S/N and FIBINFO keywords are the newest OB's)."""
+    root = Path(out_dir).parents[1]
+    epochs = sorted(obj.epochs, key=lambda e: e.mjd_obs)
+    newest = epochs[-1]
+    first_file = root / newest.product_file
+    with fits.open(first_file, memmap=False) as hdul:
+        ob_keys = _keywords(hdul[0].header)
+        info = records(hdul["FIBINFO"].data)
+    row = info[info["FIB_ID"] == newest.fibre]
+    extension = {name: _plain(row[name][0]) for name, _, _ in FIBINFO_COLUMNS} if len(row) \
+        else {}
+    extension.update({k: ob_keys[k] for k in _SNR_KEYS if k in ob_keys})
+    prov: dict[str, str] = {}
+    for e in epochs:
+        base = Path(e.product_file).name
+        for arm in ARMS:
+            prov[f"PROV{len(prov) + 1}"] = re.sub(r"_L[BGR]1\.fits$", f"_{arm}1.fits", base)
+    flux, err, flux_n, err_n, qual = join_arms(
+        [(_grid_of(a.wave), a.flux, a.sigma, a.flux_noss, a.sigma_noss, None)
+         for a in obj.arms])
+    primary = {
+        "PRODCATG": "SCIENCE.SPECTRUM", "OBJECT": obj.target_name,
+        "RA": float(obj.ra), "DEC": float(obj.dec),
+        "PROG_ID": str(obj.keywords.get("PROG_ID", ob_keys.get("PROG_ID", ""))),
+        **{f"OBID{i}": int(e.ob_id) for i, e in enumerate(epochs, start=1)},
+        "NCOMBINE": len(epochs), "NIGHT": int(ob_keys.get("NIGHT", night_of(newest.mjd_obs))),
+        "MJD-OBS": float(epochs[0].mjd_obs), "MJD-END": float(max(e.mjd_end for e in epochs)),
+        "EXPTIME": float(sum(e.exptime for e in epochs)),
+        "TEXPTIME": float(sum(e.exptime for e in epochs)), **prov,
+        "SPECSYS": "HELIOCEN", "FLUXCAL": "ABSOLUTE", "TOT_FLUX": False,
+        "SPEC_RES": SPEC_RES, "SPEC_BIN": 0.025, "WAVELMIN": 370.0, "WAVELMAX": 950.0,
+        "SNR": round(float(obj.snr), 3), "VRAD": round(float(obj.rv), 3),
+        "VRADERR": round(float(obj.rv_error), 3), "BESTTMPL": obj.rv_template,
+        "SOURCEID": int(obj.source_id), "SPEC_ID": obj.spectrum_id,
+        "PROCSOFT": ob_keys.get("PROCSOFT", "casuvo"), "SKYSUB": True, "PCASUB": False,
+        "TELLSUB": False, "TELLCOR": False, "DXUDOC": "VIS-TNO-4MOST-47110-0143-0001",
+        **{k: v for k, v in obj.keywords.items() if k not in ("TELESCOP", "INSTRUME")},
+    }
+    primary = {k: v for k, v in primary.items()
+               if not (isinstance(v, float) and not np.isfinite(v))}
+    extension["CNAME"] = obj.target_name
+    target = TargetFile(obj.target_name, primary, extension, flux[0], err[0], qual[0],
+                        flux_n[0], err_n[0])
+    name = target_name(obj.target_name, int(ob_keys.get("NIGHT", night_of(newest.mjd_obs))),
+                       newest.ob_id)
+    return write_target(Path(out_dir) / "objects" / name, target)

@@ -19,10 +19,12 @@ Facts followed (``formats-spectra.md`` §1 row 6, §2.1, §3):
   as ``PROV0nn`` (HDU 1);
 * errors are INVERSE VARIANCE; the calibrated flux is ``DATA × SENSFUNC`` and its
   inverse variance ``IVAR / SENSFUNC²``;
-* per-object file ``WVE_<coordinates>.fit``: WEAVE's CNAME already reads
-  ``WVE_HHMMSSss+DDMMSSs``, so the file is ``<CNAME>.fit``; it holds the object's
-  row of each stack of its newest OB, both arms (``RED_*`` then ``BLUE_*``, each in
-  the L1 order), and a one-row ``FIBTABLE``.
+* per-object file ``WVE_<coordinates>_<mode>.fit`` (WEAVE's CNAME already reads
+  ``WVE_HHMMSSss+DDMMSSs``; the mode, LR or HR, because an object may have both):
+  the stack of the object's epochs per arm (``RED_*`` then ``BLUE_*``, each in the L1
+  order, one row, heliocentric), and a one-row ``FIBTABLE``; ``PROV0nn`` name the
+  epochs' stacks.  The pipeline writes stacks, not singles: it hands over the OB's
+  stack only (:mod:`casuvo.spectra.products`).
 
 Units (the demo's choice, stated in BUNIT): ``DATA`` in electrons per second,
 ``SENSFUNC`` in 10⁻¹⁷ erg cm⁻² Å⁻¹ per electron, so the flux is in
@@ -51,6 +53,7 @@ from casuvo.spectra.fitsread import (
     write_product,
 )
 from casuvo.spectra.grid import Grid
+from casuvo.spectra.products import ArmData, OBData, ObjectData
 from casuvo.spectra.spectrum import Spectrum
 
 __all__ = [
@@ -82,7 +85,9 @@ __all__ = [
     "validate",
     "weave_cname",
     "write_l1",
+    "write_ob",
     "write_object",
+    "write_object_file",
     "write_raw",
 ]
 
@@ -245,10 +250,13 @@ def stack_name(runs: Iterable[int]) -> str:
     return f"stack_{min(int(r) for r in runs):07d}.fit"
 
 
-def object_name(cname: str) -> str:
-    """The per-object file of a CNAME: ``WVE_<coordinates>.fit``."""
+def object_name(cname: str, setting: str = "") -> str:
+    """The per-object file of a CNAME: ``WVE_<coordinates>.fit``, or with the
+    instrument mode, ``WVE_<coordinates>_<LR|HR>.fit``, when one object has a spectrum
+    per mode."""
     cname = cname.strip()
-    return f"{cname}.fit" if cname.startswith("WVE_") else f"WVE_{cname}.fit"
+    stem = cname if cname.startswith("WVE_") else f"WVE_{cname}"
+    return f"{stem}_{setting}.fit" if setting else f"{stem}.fit"
 
 
 def l1_extension_names(arm: str) -> tuple[str, ...]:
@@ -323,7 +331,8 @@ class ObjectFile:
     cname: str
     header: dict[str, Any]
     arms: dict[str, ArmSpectra]
-    fibrow: np.ndarray
+    fibrow: np.ndarray | Mapping[str, Any]
+    """One row: a structured array (as read) or a mapping of one-element columns."""
     provenance: list[str] = field(default_factory=list)
 
     @property
@@ -342,7 +351,10 @@ def _primary(keywords: Mapping[str, Any], arm: str, name: str) -> fits.PrimaryHD
     missing = [key for key in _REQUIRED if key not in keywords]
     if missing:
         raise ValueError(f"{name}: primary keywords missing: {', '.join(missing)}")
-    mode, green, _, _ = parse_progtemp(str(keywords["PROGTEMP"]))
+    try:
+        mode, green, _, _ = parse_progtemp(str(keywords["PROGTEMP"]))
+    except ValueError:
+        mode, green = str(keywords.get("MODE", "LR")), False
     header = fits.Header()
     values = {"TELESCOP": "WHT", "INSTRUME": "WEAVE", "ORIGIN": "casuvo", "RADESYS": "ICRS",
               "OBSTYPE": "OBJECT", "CAMERA": CAMERAS[arm], "VPH": vph(mode, arm, green),
@@ -537,7 +549,7 @@ def objects_from_stacks(stacks: Sequence[L1File], cnames: Iterable[str] | None =
     return out
 
 
-def write_object(path: Path | str, obj: ObjectFile) -> Path:
+def write_object_file(path: Path | str, obj: ObjectFile) -> Path:
     """Write a per-object file: PRIMARY, then per arm (RED, BLUE) the five L1 HDUs of
     one row, then a one-row FIBTABLE."""
     path = _target(path, obj.name)
@@ -705,3 +717,132 @@ def validate(path: Path | str) -> None:
     if kind is None:
         raise ProductFileError(f"{Path(path).name}: not a WEAVE file name")
     {"raw": read_raw, "single": read_l1, "stack": read_l1, "object": read_object_file}[kind](path)
+
+
+# -- the pipeline's writer protocol (casuvo.spectra.products) --------------------------
+
+def _grid_of(wave: np.ndarray) -> Grid:
+    """The linear grid of a wavelength array (the pipeline's arms are linear)."""
+    wave = np.asarray(wave, dtype=np.float64)
+    step = float(wave[1] - wave[0]) if wave.size > 1 else 1.0
+    return Grid(float(wave[0]), step, int(wave.size))
+
+
+def _from_sigma(arm: ArmData) -> ArmSpectra:
+    """An arm in WEAVE's convention: DATA = flux × response (e⁻ s⁻¹; the extracted
+    spectra are in electrons, gain 1), IVAR = 1/(σ × response)² (0 where σ is not
+    finite), SENSFUNC = 1/response, so that DATA × SENSFUNC is the flux again."""
+    response = np.asarray(arm.sensfunc, dtype=np.float64)
+    flux, sigma = np.atleast_2d(arm.flux), np.atleast_2d(arm.sigma)
+    flux_n, sigma_n = np.atleast_2d(arm.flux_noss), np.atleast_2d(arm.sigma_noss)
+
+    def convert(f: np.ndarray, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ok = np.isfinite(f) & np.isfinite(s) & (s > 0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ivar = np.where(ok, 1.0 / (s * response) ** 2, 0.0)
+        return np.where(ok, f * response, 0.0), ivar
+
+    data, ivar = convert(flux, sigma)
+    data_n, ivar_n = convert(flux_n, sigma_n)
+    return ArmSpectra(_grid_of(arm.wave), data.astype(np.float32), ivar.astype(np.float32),
+                      data_n.astype(np.float32), ivar_n.astype(np.float32),
+                      (1.0 / response).astype(np.float32))
+
+
+def _ob_keywords(o: Mapping[str, Any]) -> dict[str, Any]:
+    """The WEAVE primary keywords of a reduced OB (the pipeline's OB row)."""
+    return {
+        "OBTITLE": str(o["ob_name"]), "CAT-NAME": f"./{o['ob_name']}.xml",
+        "INFILE": f"./{o['ob_name']}.xml", "OBID": int(o["ob_id"]),
+        "OBSTART": float(o["mjd_obs"]), "CASUID": f"casuvo-{o.get('version', '')}",
+        "SYSVER": str(o.get("version", "")), "PROGTEMP": str(o["proc_template"]),
+        "OBSTEMP": str(o["obs_template"]), "MODE": str(o.get("mode", "LR")),
+        "MJD-OBS": float(o["mjd_obs"]), "DATE-OBS": str(o.get("date_obs", "")),
+        "EXPTIME": float(o["exptime"]), "AIRMASS": float(o["airmass"]),
+        "SEEINGB": float(o["seeing"]), "SEEINGE": float(o["seeing"]),
+        "RA": float(o["ra"]), "DEC": float(o["dec"]), "TRIMESTR": str(o.get("trimester", "")),
+        "AUTHOR": str(o.get("author", "")), "OBSERVER": "casuvo",
+    }
+
+
+def _fibres_table(f: Mapping[str, np.ndarray], o: Mapping[str, Any],
+                  resolution: float) -> dict[str, Any]:
+    """FIBTABLE columns from the pipeline's fibre rows."""
+    is_obj = np.asarray(f["obj_type"]) == "OBJ"
+    progs = "|".join(str(o.get(k, "")) for k in ("srv1", "srv2", "srv3") if o.get(k, ""))
+    n = len(is_obj)
+    source = np.asarray(f["source_id"]).astype(np.int64)
+    return {
+        "FIBREID": np.asarray(f["fibre"]), "TARGSRVY": np.full(n, str(o.get("srv1", ""))),
+        "TARGPROG": np.full(n, progs), "TARGCAT": np.full(n, str(o.get("field", ""))),
+        "CNAME": np.asarray(f["target_name"]).astype(str),
+        "TARGID": np.asarray(f["target_id"]).astype(str),
+        "TARGNAME": np.where(is_obj, np.char.add("Gaia DR3 ", source.astype(str)), "sky"),
+        "TARGRA": f["ra"], "TARGDEC": f["dec"], "EPOCH": np.full(n, 2016.0),
+        "TARGUSE": np.where(is_obj, "T", "S"), "TARGCLASS": np.where(is_obj, "STAR", "SKY"),
+        "MAG_G": f["mag_g"], "FIBRERA": f["ra"], "FIBREDEC": f["dec"],
+        "STATUS": np.where(np.asarray(f["fibre_status"]) == "DEAD", "D", "A"),
+        "SNR": f["snr"], "RESOL": np.full(n, resolution), "HELIO_COR": f["helio_cor"],
+        "SKY_SCALE": f["sky_scale"],
+    }
+
+
+def write_ob(ob: OBData, out_dir: Path) -> list[Path]:
+    """The OB's stacks, one per arm (``stack_<lowest run of the arm>.fit`` under
+    ``<out_dir>/<night>/``), red first: the OB's ``product_file``.  The runs of each
+    arm are read from its raw files' headers (``ARM``, ``RUN``).  Single files are not
+    made: the pipeline hands over the stack only."""
+    o = ob.ob
+    root = Path(out_dir).parents[1]
+    runs: dict[str, list[int]] = {}
+    for rel in o.get("raw_files", ()):
+        header = fits.getheader(root / rel)
+        runs.setdefault(str(header.get("ARM", "")), []).append(int(header["RUN"]))
+    keywords = {**_ob_keywords(o), "SPECSYS": "TOPOCENT",
+                "SNR": round(float(ob.qc.get("snr_median", np.nan)), 3),
+                "QCSTATUS": str(ob.qc.get("status", ""))}
+    keywords = {k: v for k, v in keywords.items() if not (isinstance(v, float) and
+                                                           not np.isfinite(v))}
+    paths = []
+    for arm in sorted(ob.arms, key=lambda a: ARMS.index(a.arm)):
+        stack = L1File(arm.arm, keywords, _from_sigma(arm),
+                       _fibres_table(ob.fibres, o, arm.resolution),
+                       runs=tuple(runs.get(arm.arm) or (int(o.get("run", 0)),)), kind="stack")
+        paths.append(write_l1(Path(out_dir) / str(o["night"]) / stack.name, stack))
+    return paths
+
+
+def write_object(obj: ObjectData, out_dir: Path) -> Path:
+    """The object's ``WVE_<coordinates>_<mode>.fit`` under ``<out_dir>/objects/`` (an
+    object observed in LR and HR has two spectra): per arm its spectrum (the
+    epochs' stack, heliocentric), the OB keywords of its newest epoch's stack, one
+    FIBTABLE row; ``PROV0nn`` the epochs' stacks."""
+    root = Path(out_dir).parents[1]
+    newest = max(obj.epochs, key=lambda e: e.mjd_obs)
+    with fits.open(root / newest.product_file, memmap=False) as hdul:
+        stack_header = _header_dict(hdul[0].header)
+    header = {k: v for k, v in stack_header.items()
+              if not re.fullmatch(r"RUNS\d{3}", k) and k not in ("CAMERA", "VPH", "SNR",
+                                                                  "QCSTATUS", "NCOMBINE")}
+    header.update({
+        "MJD-OBS": min(e.mjd_obs for e in obj.epochs),
+        "EXPTIME": float(sum(e.exptime for e in obj.epochs)), "SPECSYS": "HELIOCEN",
+        "SOURCEID": int(obj.source_id), "SNR": round(float(obj.snr), 3),
+        "VRAD": round(float(obj.rv), 3), "VRADERR": round(float(obj.rv_error), 3),
+        "BESTTMPL": obj.rv_template, "SPEC_ID": obj.spectrum_id, "NEPOCHS": len(obj.epochs),
+        **{k: v for k, v in obj.keywords.items() if k not in ("TELESCOP", "INSTRUME")},
+    })
+    header = {k: v for k, v in header.items()
+              if not (isinstance(v, float) and not np.isfinite(v))}
+    fibrow = {
+        "FIBREID": [newest.fibre], "CNAME": [obj.target_name], "TARGID": [obj.target_id],
+        "TARGNAME": [f"Gaia DR3 {obj.source_id}"], "TARGRA": [obj.ra], "TARGDEC": [obj.dec],
+        "TARGUSE": ["T"], "TARGCLASS": ["STAR"], "MAG_G": [obj.mag_g], "FIBRERA": [obj.ra],
+        "FIBREDEC": [obj.dec], "STATUS": ["A"], "SNR": [obj.snr],
+        "HELIO_COR": [newest.helio_cor], "EPOCH": [2016.0],
+    }
+    arms = {a.arm: _from_sigma(a) for a in obj.arms}
+    prov = [Path(e.product_file).name for e in sorted(obj.epochs, key=lambda e: e.mjd_obs)]
+    target = ObjectFile(obj.target_name, header, arms, fibrow, prov)
+    return write_object_file(
+        Path(out_dir) / "objects" / object_name(obj.target_name, obj.setting), target)

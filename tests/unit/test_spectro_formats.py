@@ -123,7 +123,7 @@ def test_weave_object_ivar_to_sigma_and_join(tmp_path: Path) -> None:
               for arm, spectra in (("BLUE", blue), ("RED", red))]
     cname = _fibres()["CNAME"][1]
     obj = weave.object_from_stacks(stacks, cname)
-    path = weave.write_object(tmp_path, obj)
+    path = weave.write_object_file(tmp_path, obj)
     assert path.name == f"{cname}.fit"
     with fits.open(path) as hdul:
         assert [h.name for h in hdul] == [
