@@ -393,4 +393,8 @@ def _write_raw(path: Path, survey: Survey, spec: Spectrograph, mode: Mode, arm: 
                      "RA": plate["ra"][rows], "DEC": plate["dec"][rows],
                      "MAG_G": plate["mag_g"][rows], "SOURCE_ID": plate["source_id"][rows]},
                     "FIBINFO", {"RA": "deg", "DEC": "deg", "MAG_G": "mag"})
-    write_atomic(fits.HDUList([primary, data, varh, fib]), path)
+    hdus = [primary, data, varh, fib]
+    if survey.key in ("weave", "fourmost"):   # the survey format's raw keywords and HDUs
+        from casuvo.spectra import fourmost, weave
+        hdus = {"weave": weave, "fourmost": fourmost}[survey.key].raw_hdus(hdus, ob, arm.name)
+    write_atomic(fits.HDUList(hdus), path)

@@ -22,8 +22,11 @@ per-pointing files of one arm of the first LRS spectrograph):
   the OB's pointing as ``HHMMSSss±DDMMSSs``, the night (evening date), the OB's first
   exposure's run; HDUs PRIMARY, ``FLUX``, ``ERR_FLUX``, ``QUAL``, ``FLUX_NOSS``,
   ``ERR_FLUX_NOSS`` (images, rows = fibres, linear wavelength WCS), ``FIBINFO``;
-* raw exposure of one arm: ``qmost_raw_<YYYYMMDD>_<run:07d>_<ARM>1.fits`` — PRIMARY,
-  ``COUNTS`` (extracted counts, rows = fibres, sky included), ``FIBINFO``;
+* raw exposure of one arm: ``QMOST.<DATE-OBS>_<ARM>.fits`` (ESO archive style) —
+  PRIMARY, ``COUNTS`` (extracted counts, rows = fibres, sky included), ``FIBINFO``
+  (:func:`write_raw`); the demo simulator's raw files keep the pipeline's input HDUs
+  (``COUNTS``, ``VARIANCE``, its ``FIBINFO``) and get the ESO keywords from
+  :func:`raw_hdus`;
 * per-target product: ``qmost_<CNAME coordinates>_<YYYYMMDD>_<obid:07d>.fits``, one per
   target and OB; its ``PROV1..3`` name the OB's three per-arm files.
 
@@ -210,9 +213,8 @@ def ob_file_name(header: Mapping[str, Any], arm: str) -> str:
 
 
 def raw_name(header: Mapping[str, Any], arm: str) -> str:
-    """``qmost_raw_<YYYYMMDD>_<run:07d>_<ARM>1.fits`` of an exposure's arm."""
-    night = int(header.get("NIGHT") or night_of(float(header["MJD-OBS"])))
-    return f"qmost_raw_{night}_{int(header['RUN']):07d}_{arm}1.fits"
+    """``QMOST.<DATE-OBS>_<ARM>.fits`` of an exposure's arm (ESO archive style)."""
+    return f"QMOST.{header['DATE-OBS']}_{arm}.fits"
 
 
 def target_name(cname: str, night: int, obid: int) -> str:
@@ -390,7 +392,8 @@ def write_raw(path: Path | str, raw: RawFile) -> Path:
     """Write one arm of one exposure (PRIMARY, COUNTS, FIBINFO)."""
     if raw.arm not in ARMS:
         raise ValueError(f"arm must be one of {ARMS}, not {raw.arm!r}")
-    _missing(raw.header, ("RUN", "OBID", "MJD-OBS", "EXPTIME", "RA", "DEC"), "raw file")
+    _missing(raw.header, ("RUN", "OBID", "MJD-OBS", "DATE-OBS", "EXPTIME", "RA", "DEC"),
+             "raw file")
     path = _target(path, raw.name)
     nspec, npix = np.shape(raw.counts)
     if npix != raw.grid.naxis1:
@@ -543,7 +546,7 @@ def write_target(path: Path | str, target: TargetFile) -> Path:
 def identify(path: Path | str) -> str | None:
     """``raw``, ``ob`` or ``target`` for a 4MOST file name, else None."""
     name = Path(path).name
-    if re.fullmatch(r"qmost_raw_\d{8}_\d{7}_L[BGR]1\.fits", name):
+    if re.fullmatch(r"QMOST\.\d{4}-\d\d-\d\dT[\d:.]+_L[BGR]\.fits", name):
         return "raw"
     if re.fullmatch(r"qmost_\d{8}[+-]\d{7}_\d{8}_\d{7}_L[BGR]1\.fits", name):
         return "ob"
@@ -738,3 +741,18 @@ def write_object(obj: ObjectData, out_dir: Path) -> Path:
     name = target_name(obj.target_name, int(ob_keys.get("NIGHT", night_of(newest.mjd_obs))),
                        newest.ob_id)
     return write_target(Path(out_dir) / "objects" / name, target)
+
+
+def raw_hdus(hdus: list[Any], ob: Mapping[str, Any], arm: str) -> list[Any]:
+    """The simulator's raw exposure of one arm with the ESO keywords of a 4MOST raw
+    frame (``ARCFILE``, ``HIERARCH ESO OBS ID/NAME``, ``HIERARCH ESO DPR CATG/TYPE/
+    TECH``); its HDUs (the pipeline's input) stay as they are."""
+    header = hdus[0].header
+    keywords = {"ARCFILE": raw_name(header, arm),
+                "HIERARCH ESO OBS ID": int(ob["ob_id"]),
+                "HIERARCH ESO OBS NAME": str(ob["ob_name"]),
+                "HIERARCH ESO DPR CATG": "SCIENCE", "HIERARCH ESO DPR TYPE": "OBJECT",
+                "HIERARCH ESO DPR TECH": "MOS", "HIERARCH ESO INS ARM": arm}
+    for key, value in keywords.items():
+        header[key] = value
+    return hdus

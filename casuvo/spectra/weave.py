@@ -75,6 +75,7 @@ __all__ = [
     "objects_from_stacks",
     "parse_progtemp",
     "progtemp_code",
+    "raw_hdus",
     "raw_name",
     "read_l1",
     "read_object",
@@ -846,3 +847,30 @@ def write_object(obj: ObjectData, out_dir: Path) -> Path:
     target = ObjectFile(obj.target_name, header, arms, fibrow, prov)
     return write_object_file(
         Path(out_dir) / "objects" / object_name(obj.target_name, obj.setting), target)
+
+
+def raw_hdus(hdus: list[Any], ob: Mapping[str, Any], arm: str) -> list[Any]:
+    """The simulator's raw exposure of one arm made a WEAVE raw run: the WEAVE primary
+    keywords (CAMERA, VPH, OBTITLE, CAT-NAME, OBSTART, SEEINGB/E, the weather pairs …)
+    added and GUIDINFO and METINFO appended — after the pipeline's own input HDUs
+    (``COUNTS``, ``VARIANCE``, ``FIBINFO``), which stay as they are.  The weather is a
+    fixed function of the OB id (the archive shows it; nothing reduces with it)."""
+    header = hdus[0].header
+    ob_id = int(ob["ob_id"])
+    mode = str(ob.get("mode", "LR"))
+    seeing = float(ob.get("seeing", np.nan))
+    weather = {"WINDSPB": 2.0 + ob_id % 7, "WINDSPE": 2.5 + ob_id % 7,
+               "WINDDIRB": float(ob_id * 37 % 360), "WINDDIRE": float(ob_id * 37 % 360 + 5),
+               "TELHUMB": 20.0 + ob_id % 30, "TELHUME": 21.0 + ob_id % 30,
+               "TELTEMPB": 8.0 + ob_id % 5, "TELTEMPE": 7.5 + ob_id % 5,
+               "SKYBRTEL": 21.0 + 0.1 * (ob_id % 7)}
+    keywords = {"CAMERA": CAMERAS.get(arm, ""), "VPH": vph(mode, arm),
+                "OBTITLE": str(ob["ob_name"]), "CAT-NAME": f"./{ob['ob_name']}.xml",
+                "INFILE": f"./{ob['ob_name']}.xml", "OBSTART": float(ob["mjd_obs"]),
+                "SEEINGB": seeing, "SEEINGE": seeing, **weather, "OBSERVER": "casuvo"}
+    for key, value in keywords.items():
+        if not (isinstance(value, float) and not np.isfinite(value)):
+            header.append(card(key, value, PRIMARY_KEYWORDS.get(key, "")), end=True)
+    values = {k: header[k] for k in ("MJD-OBS", "EXPTIME")} | keywords
+    return [*hdus, fits.BinTableHDU(_default_guidinfo(values), name="GUIDINFO"),
+            fits.BinTableHDU(_default_metinfo(values), name="METINFO")]

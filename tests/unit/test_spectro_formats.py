@@ -199,6 +199,7 @@ ARM_ERR = {"LB": 1.0, "LG": 2.0, "LR": 3.0}
 
 def _qmost_header() -> dict:
     return {"OBID": 77001, "RUN": 3000101, "MJD-OBS": 60411.10, "EXPTIME": 2400.0,
+            "DATE-OBS": "2024-04-11T02:24:00.000",
             "NCOMBINE": 2, "RA": 262.5, "DEC": -33.25, "PROG_ID": "1115.B-0001(A)",
             "AIRMASS": 1.05}
 
@@ -309,7 +310,8 @@ def test_fourmost_gap_is_flagged_and_truncation_named(tmp_path: Path) -> None:
     raw = fourmost.write_raw(tmp_path, fourmost.RawFile(
         "LB", _qmost_header(), ARM_GRIDS["LB"],
         np.ones((NFIB, ARM_GRIDS["LB"].naxis1), np.float32), _fibinfo()))
-    assert raw.name == "qmost_raw_20240410_3000101_LB1.fits"
+    assert raw.name == "QMOST.2024-04-11T02:24:00.000_LB.fits"
+    assert fourmost.identify(raw) == "raw"
     assert fourmost.read_raw(raw).counts.shape == (NFIB, ARM_GRIDS["LB"].naxis1)
     raw.write_bytes(raw.read_bytes()[:5000])
     with pytest.raises(ProductFileError, match=raw.name):
