@@ -35,6 +35,7 @@ Arms: ``LB``, ``LG``, ``LR`` (blue, green, red).  Worker-safe: numpy and astropy
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -691,6 +692,14 @@ def write_ob(ob: OBData, out_dir: Path) -> list[Path]:
     return paths
 
 
+@functools.lru_cache(maxsize=32)
+def _ob_file_info(path: str, mtime_ns: int) -> tuple[dict[str, Any], np.ndarray]:
+    """An OB file's primary keywords and FIBINFO, read once for all its objects (keyed
+    by the file's modification time, so a rewritten file is read again)."""
+    with fits.open(path, memmap=False) as hdul:
+        return _keywords(hdul[0].header), records(hdul["FIBINFO"].data)
+
+
 def write_object(obj: ObjectData, out_dir: Path) -> Path:
     """The object's L1 product under ``<out_dir>/objects/``: its epochs' stack
     (heliocentric) with the arms joined on 3700–9500 Å at 0.25 Å, named and keyed by
@@ -700,9 +709,7 @@ def write_object(obj: ObjectData, out_dir: Path) -> Path:
     epochs = sorted(obj.epochs, key=lambda e: e.mjd_obs)
     newest = epochs[-1]
     first_file = root / newest.product_file
-    with fits.open(first_file, memmap=False) as hdul:
-        ob_keys = _keywords(hdul[0].header)
-        info = records(hdul["FIBINFO"].data)
+    ob_keys, info = _ob_file_info(str(first_file), first_file.stat().st_mtime_ns)
     row = info[info["FIB_ID"] == newest.fibre]
     extension = {name: _plain(row[name][0]) for name, _, _ in FIBINFO_COLUMNS} if len(row) \
         else {}

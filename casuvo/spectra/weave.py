@@ -35,6 +35,7 @@ Worker-safe: numpy and astropy only.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -813,6 +814,13 @@ def write_ob(ob: OBData, out_dir: Path) -> list[Path]:
     return paths
 
 
+@functools.lru_cache(maxsize=32)
+def _stack_keywords(path: str, mtime_ns: int) -> dict[str, Any]:
+    """A stack's primary keywords, read once for all its objects (keyed by the file's
+    modification time, so a rewritten stack is read again)."""
+    return _header_dict(fits.getheader(path))
+
+
 def write_object(obj: ObjectData, out_dir: Path) -> Path:
     """The object's ``WVE_<coordinates>_<mode>.fit`` under ``<out_dir>/objects/`` (an
     object observed in LR and HR has two spectra): per arm its spectrum (the
@@ -820,8 +828,8 @@ def write_object(obj: ObjectData, out_dir: Path) -> Path:
     FIBTABLE row; ``PROV0nn`` the epochs' stacks."""
     root = Path(out_dir).parents[1]
     newest = max(obj.epochs, key=lambda e: e.mjd_obs)
-    with fits.open(root / newest.product_file, memmap=False) as hdul:
-        stack_header = _header_dict(hdul[0].header)
+    stack = root / newest.product_file
+    stack_header = _stack_keywords(str(stack), stack.stat().st_mtime_ns)
     header = {k: v for k, v in stack_header.items()
               if not re.fullmatch(r"RUNS\d{3}", k) and k not in ("CAMERA", "VPH", "SNR",
                                                                   "QCSTATUS", "NCOMBINE")}
