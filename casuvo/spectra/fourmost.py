@@ -96,7 +96,7 @@ JOINED = Grid.spanning(3700.0, 9500.0, 0.25)
 NELEM = JOINED.naxis1
 #: Flux unit of FLUX/ERR_FLUX (pipelines/fourmost/config.toml ``flux_unit``).
 FLUX_UNIT = "1e-17 erg/(s cm2 Angstrom)"
-_TUNIT_FLUX = "1e-17 erg/(s.cm2.Angstrom)"
+_TUNIT_FLUX = "10**(-17) erg/(s.cm2.Angstrom)"   # FITS-standard unit string
 #: QL1's average resolving power of the joined LRS spectrum (§1 row 10).
 SPEC_RES = 4933.0
 OB_EXTENSIONS = ("PRIMARY", "FLUX", "ERR_FLUX", "QUAL", "FLUX_NOSS", "ERR_FLUX_NOSS", "FIBINFO")

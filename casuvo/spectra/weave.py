@@ -177,7 +177,7 @@ FIBTABLE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("FIBRERA", "D", "deg"), ("FIBREDEC", "D", "deg"), ("STATUS", "1A", ""),
     ("ORIENTATION", "E", "deg"), ("NRETRIES", "J", ""), ("XPOSITION", "E", "mm"),
     ("YPOSITION", "E", "mm"), ("TARGX", "E", "mm"), ("TARGY", "E", "mm"),
-    ("SNR", "E", ""), ("MEAN_FLUX_G", "E", "1e-17 erg/(s.cm2.Angstrom)"),
+    ("SNR", "E", ""), ("MEAN_FLUX_G", "E", "10**(-17) erg/(s.cm2.Angstrom)"),
     ("RMS_ARC1", "E", "Angstrom"), ("RMS_ARC2", "E", "Angstrom"), ("RESOL", "E", ""),
     ("HELIO_COR", "E", "km/s"), ("WAVE_COR1", "E", "Angstrom"),
     ("WAVE_COR2", "E", "Angstrom"), ("WAVE_CORRMS1", "E", "Angstrom"),
@@ -422,13 +422,13 @@ def _l1_hdus(arm: str, spectra: ArmSpectra, prov: Sequence[str] = ()) -> list[fi
     if npix != spectra.grid.naxis1 or np.shape(spectra.sensfunc) != (npix,):
         raise ValueError(f"{arm}: the grid has {spectra.grid.naxis1} pixels, DATA {npix}, "
                          f"SENSFUNC {np.shape(spectra.sensfunc)}")
-    rate, ivar = "electron/s", "s2/electron2"
+    rate, ivar = "ct/s", "s2/ct2"      # FITS-standard unit strings (ct: electrons)
     hdus = [
         _image(spectra.data, f"{arm}_DATA", spectra.grid, rate),
         _image(spectra.ivar, f"{arm}_IVAR", spectra.grid, ivar),
         _image(spectra.data_noss, f"{arm}_DATA_NOSS", spectra.grid, rate),
         _image(spectra.ivar_noss, f"{arm}_IVAR_NOSS", spectra.grid, ivar),
-        _image(spectra.sensfunc, f"{arm}_SENSFUNC", None, "1e-17 erg/(cm2.Angstrom.electron)"),
+        _image(spectra.sensfunc, f"{arm}_SENSFUNC", None, "10**(-17) erg/(cm2.Angstrom.ct)"),
     ]
     sens = hdus[-1].header
     for key in ("CRVAL1", "CD1_1"):
