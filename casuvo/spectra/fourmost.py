@@ -40,6 +40,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +147,7 @@ _FIBINFO_COMMENTS = {
 _COLUMNS = (
     ("WAVE", "spec:Data.SpectralAxis.Value", "em.wl", "Angstrom",
      "Vacuum wavelength, heliocentric as SPECSYS states"),
-    ("FLUX", "spec:Data.FluxAxis.Value", "phot.flux.density;em.wl", _TUNIT_FLUX,
+    ("FLUX", "spec:Data.FluxAxis.Value", "phot.flux.density;em.wl;meta.main", _TUNIT_FLUX,
      "Flux, sky subtracted"),
     ("ERR_FLUX", "spec:Data.FluxAxis.Accuracy.StatError",
      "stat.error;phot.flux.density;em.wl", _TUNIT_FLUX, "1-sigma error of FLUX"),
@@ -529,15 +530,20 @@ def write_target(path: Path | str, target: TargetFile) -> Path:
             th[f"TDMAX{n}"] = float(values.max())
     mjd0, mjd1 = float(target.primary["MJD-OBS"]), float(target.primary["MJD-END"])
     good = np.isfinite(target.flux) & (target.qual == 0)
-    ext = {"NELEM": NELEM, "VOCLASS": "SPECTRUM V2.0", "VOPUB": "ESO/SAF",
+    ext = {"OBJECT": target.primary.get("OBJECT", target.cname),
+           "RA": target.primary.get("RA"), "DEC": target.primary.get("DEC"),
+           "NELEM": NELEM, "VOCLASS": "SPECTRUM V2.0", "VOPUB": "ESO/SAF",
            "TITLE": f"{target.cname} OB {target.primary['OBID1']}", "APERTURE": 0.00039,
            "TELAPSE": round((mjd1 - mjd0) * 86400.0, 3), "TMID": 0.5 * (mjd0 + mjd1),
            "SPEC_VAL": 660.0, "SPEC_BW": 580.0,
            "TOT_FLX": float(np.sum(target.flux[good]) * JOINED.cd1_1) if good.any() else 0.0,
            "FLX_PIX": float(np.median(target.flux[good])) if good.any() else 0.0,
            **{k: v for k, v in target.extension.items() if k not in ("TOT_FLX", "FLX_PIX")}}
+    ext = {k: v for k, v in ext.items() if v is not None}
     th.extend(_header(ext).cards)
-    primary = fits.PrimaryHDU(header=_header(_base(target.primary)))
+    primary = fits.PrimaryHDU(header=_header(_base({
+        "DATE": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S"), "FLUXERR": -2.0,
+        "CONTNORM": False, "EXT_OBJ": False, "REFERENC": "", **target.primary})))
     write_product(fits.HDUList([primary, table]), path)
     return path
 

@@ -275,6 +275,8 @@ def test_fourmost_target_join_keywords_and_sigma(tmp_path: Path) -> None:
         assert [t[f"TTYPE{n}"] for n in range(1, 7)] == [
             "WAVE", "FLUX", "ERR_FLUX", "QUAL", "FLUX_NOSS", "ERR_FLUX_NOSS"]
         assert t["TUCD4"] == "meta.code.qual" and "uncalib" not in t["TUCD2"]
+        assert (t["OBJECT"], t["RA"], t["DEC"]) == (p["OBJECT"], p["RA"], p["DEC"])
+        assert p["FLUXERR"] == -2 and p["FLUXCAL"] == "ABSOLUTE" and "BUNIT" not in t
         assert t["TUTYP3"] == "spec:Data.FluxAxis.Accuracy.StatError"
         assert t["TFORM1"] == "23201E" and t["TFORM4"] == "23201J" and t["TNULL4"] == -1
         assert (t["TDMIN1"], t["TDMAX1"]) == (3700.0, 9500.0)
