@@ -23,8 +23,7 @@ Facts followed (``formats-spectra.md`` §1 row 6, §2.1, §3):
   ``WVE_HHMMSSss+DDMMSSs``; the mode, LR or HR, because an object may have both):
   the stack of the object's epochs per arm (``RED_*`` then ``BLUE_*``, each in the L1
   order, one row, heliocentric), and a one-row ``FIBTABLE``; ``PROV0nn`` name the
-  epochs' stacks.  The pipeline writes stacks, not singles: it hands over the OB's
-  stack only (:mod:`casuvo.spectra.products`).
+  epochs' stacks.
 
 Units (the demo's choice, stated in BUNIT): ``DATA`` in electrons per second,
 ``SENSFUNC`` in 10⁻¹⁷ erg cm⁻² Å⁻¹ per electron, so the flux is in
@@ -789,29 +788,86 @@ def _fibres_table(f: Mapping[str, np.ndarray], o: Mapping[str, Any],
     }
 
 
+#: The pipeline's sky-residual term (casuvo.pipeline.spectro_tasks.SKY_RESIDUAL): the
+#: singles below are its per-exposure spectra, whose inverse-variance mean is its stack
+#: (tests/compute/test_weave_fourmost_products.py holds the two to each other).
+SKY_RESIDUAL = 0.02
+
+
+def _singles(ob: OBData, root: Path) -> list[tuple[dict[str, Any], ArmData]]:
+    """Each raw run of the OB reduced as the pipeline reduces it before stacking: sky =
+    median of the sky fibres, its error and a 2 % residual added to the variance, flux
+    = (counts − sky) / (response × EXPTIME); dead fibres NaN.  Returns (the run's
+    primary keywords, its arm)."""
+    f = ob.fibres
+    order_fibres = np.asarray(f["fibre"])
+    good_sky = (np.asarray(f["obj_type"]) == "SKY") & (np.asarray(f["fibre_status"]) != "DEAD")
+    dead = np.asarray(f["fibre_status"]) == "DEAD"
+    arms = {a.arm: a for a in ob.arms}
+    out = []
+    for rel in ob.ob.get("raw_files", ()):
+        with fits.open(root / rel, memmap=False) as hdul:
+            header = hdul[0].header
+            arm = arms.get(str(header.get("ARM", "")))
+            if arm is None:
+                continue
+            fibre = np.asarray(hdul["FIBINFO"].data["FIBRE"])
+            rows = np.argsort(fibre)
+            if not np.array_equal(fibre[rows], order_fibres):
+                raise ProductFileError(f"{Path(rel).name}: fibres differ from the OB's")
+            counts = np.asarray(hdul["COUNTS"].data, dtype=np.float64)[rows]
+            var = np.asarray(hdul["VARIANCE"].data, dtype=np.float64)[rows]
+            keys = {"RUN": int(header["RUN"]), "MJD-OBS": float(header["MJD-OBS"]),
+                    "DATE-OBS": str(header.get("DATE-OBS", "")),
+                    "EXPTIME": float(header["EXPTIME"]),
+                    "AIRMASS": float(header.get("AIRMASS", np.nan))}
+        sky = np.median(counts[good_sky], axis=0)
+        sky_var = np.pi / 2 * np.mean(var[good_sky], axis=0) / max(int(good_sky.sum()), 1)
+        scale = np.asarray(arm.sensfunc, dtype=np.float64) * keys["EXPTIME"]
+        flux = (counts - sky) / scale
+        sigma = np.sqrt(var + sky_var + (SKY_RESIDUAL * sky) ** 2) / scale
+        flux[dead] = np.nan
+        sigma[dead] = np.nan
+        out.append((keys, ArmData(arm.arm, arm.wave, flux, sigma, counts / scale,
+                                  np.sqrt(var) / scale, arm.sensfunc, arm.resolution)))
+    return out
+
+
 def write_ob(ob: OBData, out_dir: Path) -> list[Path]:
-    """The OB's stacks, one per arm (``stack_<lowest run of the arm>.fit`` under
-    ``<out_dir>/<night>/``), red first: the OB's ``product_file``.  The runs of each
-    arm are read from its raw files' headers (``ARM``, ``RUN``).  Single files are not
-    made: the pipeline hands over the stack only."""
+    """The OB's L1 files under ``<out_dir>/<night>/``: per arm its stack
+    (``stack_<lowest run of the arm>.fit``), red first — the OB's ``product_file`` —
+    then a ``single_<run>.fit`` per raw run (each exposure's arm reduced as the
+    pipeline reduces it before stacking)."""
     o = ob.ob
     root = Path(out_dir).parents[1]
+    night_dir = Path(out_dir) / str(o["night"])
+    singles = _singles(ob, root)
     runs: dict[str, list[int]] = {}
-    for rel in o.get("raw_files", ()):
-        header = fits.getheader(root / rel)
-        runs.setdefault(str(header.get("ARM", "")), []).append(int(header["RUN"]))
+    for keys, arm in singles:
+        runs.setdefault(arm.arm, []).append(int(keys["RUN"]))
     keywords = {**_ob_keywords(o), "SPECSYS": "TOPOCENT",
                 "SNR": round(float(ob.qc.get("snr_median", np.nan)), 3),
                 "QCSTATUS": str(ob.qc.get("status", ""))}
-    keywords = {k: v for k, v in keywords.items() if not (isinstance(v, float) and
-                                                           not np.isfinite(v))}
+    keywords = _finite(keywords)
     paths = []
     for arm in sorted(ob.arms, key=lambda a: ARMS.index(a.arm)):
         stack = L1File(arm.arm, keywords, _from_sigma(arm),
                        _fibres_table(ob.fibres, o, arm.resolution),
                        runs=tuple(runs.get(arm.arm) or (int(o.get("run", 0)),)), kind="stack")
-        paths.append(write_l1(Path(out_dir) / str(o["night"]) / stack.name, stack))
+        paths.append(write_l1(night_dir / stack.name, stack))
+    for keys, arm in singles:
+        single = L1File(arm.arm, _finite({**keywords, **keys, "SEEINGB": o["seeing"],
+                                          "SEEINGE": o["seeing"]}),
+                        _from_sigma(arm), _fibres_table(ob.fibres, o, arm.resolution))
+        single.header.pop("SNR", None)
+        paths.append(write_l1(night_dir / single.name, single))
     return paths
+
+
+def _finite(keywords: Mapping[str, Any]) -> dict[str, Any]:
+    """The keywords without NaN or infinite values (FITS has no NaN keyword)."""
+    return {k: v for k, v in keywords.items() if not (isinstance(v, float) and
+                                                       not np.isfinite(v))}
 
 
 @functools.lru_cache(maxsize=32)

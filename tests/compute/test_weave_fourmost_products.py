@@ -176,3 +176,34 @@ def test_fourmost_objects_phase3_layout(data_dir: Path) -> None:
             good = data["QUAL"][0] == 0
             np.testing.assert_array_equal(spectrum.sigma[good], data["ERR_FLUX"][0][good])
             assert good.mean() > 0.99
+
+
+def test_weave_singles_stack_to_the_stack(data_dir: Path) -> None:
+    """The inverse-variance mean of an OB's singles is its stack (DATA and IVAR), and each
+    single is one run: named after it, one exposure's time."""
+    obs = _index(data_dir, "weave", "obs_blocks")
+    made = obs[np.char.str_len(np.asarray(obs["product_file"], dtype=str)) > 0]
+    for ob in made[:2]:
+        night = data_dir / str(ob["product_file"])
+        for stack_path in sorted(night.parent.glob("stack_*.fit")):
+            with fits.open(stack_path) as stack:
+                if stack[0].header["OBID"] != ob["ob_id"]:
+                    continue
+                arm = stack[1].name.split("_")[0]
+                runs = [stack[0].header[k] for k in stack[0].header
+                        if re.fullmatch(r"RUNS\d{3}", k)]
+                w = np.zeros(stack[1].data.shape)
+                wf = np.zeros(stack[1].data.shape)
+                for run in runs:
+                    with _open_checked(night.parent / f"single_{run:07d}.fit") as single:
+                        assert single[0].header["RUN"] == run
+                        assert single[1].name == f"{arm}_DATA"
+                        assert single[0].header["EXPTIME"] == pytest.approx(
+                            ob["exptime"] / ob["n_exposures"])
+                        ivar = single[f"{arm}_IVAR"].data.astype(float)
+                        w += ivar
+                        wf += ivar * single[f"{arm}_DATA"].data
+                good = w > 0
+                np.testing.assert_allclose(stack[f"{arm}_IVAR"].data[good], w[good], rtol=1e-4)
+                np.testing.assert_allclose(stack[f"{arm}_DATA"].data[good],
+                                           wf[good] / w[good], rtol=1e-3, atol=1e-3)
