@@ -318,3 +318,29 @@ def test_fourmost_gap_is_flagged_and_truncation_named(tmp_path: Path) -> None:
     raw.write_bytes(raw.read_bytes()[:5000])
     with pytest.raises(ProductFileError, match=raw.name):
         fourmost.validate(raw)
+
+
+def test_raw_hdus_add_the_survey_keywords_and_keep_the_pipeline_hdus() -> None:
+    def hdus() -> list:
+        primary = fits.PrimaryHDU()
+        primary.header.update({"MJD-OBS": 60494.02, "EXPTIME": 1200.0, "RUN": 1002081,
+                               "DATE-OBS": "2024-07-03T00:28:48.000"})
+        return [primary, fits.ImageHDU(np.ones((2, 3), np.float32), name="COUNTS"),
+                fits.ImageHDU(np.ones((2, 3), np.float32), name="VARIANCE"),
+                fits.BinTableHDU.from_columns([fits.Column("FIBRE", "J", array=[1, 2])],
+                                              name="FIBINFO")]
+    ob = {"ob_id": 4001001, "ob_name": "WEAVE_NGC6791_HR_F1P1", "mode": "HR",
+          "mjd_obs": 60494.0, "seeing": 0.8}
+    out = weave.raw_hdus(hdus(), ob, "BLUE")
+    assert [h.name for h in out] == ["PRIMARY", "COUNTS", "VARIANCE", "FIBINFO", "GUIDINFO",
+                                     "METINFO"]
+    h = out[0].header
+    assert (h["CAMERA"], h["VPH"], h["OBTITLE"], h["CAT-NAME"]) == (
+        "WEAVEBLUE", 2, "WEAVE_NGC6791_HR_F1P1", "./WEAVE_NGC6791_HR_F1P1.xml")
+    assert (h["OBSTART"], h["SEEINGB"], h["SEEINGE"]) == (60494.0, 0.8, 0.8)
+    np.testing.assert_allclose(out[4].data["MJD"], [60494.02, 60494.02 + 1200 / 86400])
+    out = fourmost.raw_hdus(hdus(), {**ob, "ob_name": "4MOST_VVV_DISC_LRS"}, "LG")
+    assert [h.name for h in out] == ["PRIMARY", "COUNTS", "VARIANCE", "FIBINFO"]
+    h = out[0].header
+    assert h["ARCFILE"] == "QMOST.2024-07-03T00:28:48.000_LG.fits"
+    assert (h["HIERARCH ESO OBS ID"], h["HIERARCH ESO DPR TECH"]) == (4001001, "MOS")
