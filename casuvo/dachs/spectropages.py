@@ -849,6 +849,7 @@ def run_log_path(run_id: str) -> Path | None:
 
 _RUN_SQL = """
 SELECT r.run_id, r.pipeline, r.started, r.finished, r.status, r.scheduler,
+  r.n_ok, r.n_failed, r.n_resumed,
   (SELECT count(*) FROM ledger.products p WHERE p.run_id = r.run_id AND p.status = 'ok'),
   (SELECT count(*) FROM ledger.products p WHERE p.run_id = r.run_id AND p.status = 'failed'),
   (SELECT count(*) FROM ledger.products p WHERE p.run_id = r.run_id AND p.status = 'resumed'),
@@ -861,8 +862,9 @@ SELECT r.run_id, r.pipeline, r.started, r.finished, r.status, r.scheduler,
 FROM ledger.runs r {where} ORDER BY r.started DESC, r.run_id
 """
 
-_RUN_COLUMNS = ("run_id", "pipeline", "started", "finished", "status", "scheduler", "n_ok",
-                "n_failed", "n_resumed", "n_inputs", "qc_pass", "qc_fail")
+_RUN_COLUMNS = ("run_id", "pipeline", "started", "finished", "status", "scheduler",
+                "reported_ok", "reported_failed", "reported_resumed", "n_ok", "n_failed",
+                "n_resumed", "n_inputs", "qc_pass", "qc_fail")
 
 
 def _duration(started: datetime.datetime | None, finished: datetime.datetime | None) -> str:
@@ -904,6 +906,9 @@ def processing_page(pipeline: str | None) -> Tag:
             _cell("n_ok", r["n_ok"]),
             _cell("n_failed", r["n_failed"], class_="fail" if r["n_failed"] else ""),
             _cell("n_resumed", r["n_resumed"]),
+            T.td(**{"data-col": "reported"})[
+                "–" if r["reported_ok"] is None else
+                f"{r['reported_ok']} / {r['reported_failed']} / {r['reported_resumed']}"],
             T.td(**{"data-col": "qc"})[
                 T.span(class_="qc-pass", **{"data-count": "qc_pass"})[str(r["qc_pass"])], " / ",
                 T.span(class_="qc-fail", **{"data-count": "qc_fail"})[str(r["qc_fail"])]],
@@ -927,10 +932,16 @@ def processing_page(pipeline: str | None) -> Tag:
                 T.input(type="submit", id="processing-submit", value="Show")]],
         T.p(class_="subtitle")[T.span(id="matched")[str(len(runs))], " pipeline runs",
                                f" of {pipeline}" if pipeline else "", ", newest first"],
+        T.p(class_="help")[
+            "Inputs: distinct input files of the run's products; made, failed, resumed: the"
+            " product records the run wrote to the ledger (resumed: found complete, not made"
+            " again); the run's count: what the run reported when it ended (none while it"
+            " runs, or when it was stopped); QC: the products' verdicts."],
         T.table(class_="results", id="runs")[
             T.thead[T.tr[[T.th[h] for h in (
                 "Run", "Survey", "Kind", "Started (UTC)", "Duration", "Status", "Inputs",
-                "Made", "Failed", "Resumed", "QC pass / fail", "Log")]]],
+                "Made", "Failed", "Resumed", "Run's count (made / failed / resumed)",
+                "QC pass / fail", "Log")]]],
             T.tbody[body]],
         T.section(class_="panel", id="failures")[
             T.h2["Failures"],
