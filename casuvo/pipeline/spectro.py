@@ -30,7 +30,7 @@ import numpy as np
 from astropy.io import fits
 from tqdm import tqdm
 
-from casuvo import __version__
+from casuvo._version import __version__
 from casuvo.pipeline.spectro_tasks import (
     OBFailed,
     ObjectResult,

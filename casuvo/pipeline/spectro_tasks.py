@@ -23,12 +23,14 @@ import importlib
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyWarning
 
 from casuvo.spectra.products import ArmData, Epoch, OBData, ObjectData
 from casuvo.spectra.rv import helio_correction, measure_rv
@@ -92,7 +94,8 @@ class BadInputError(ValueError):
 def _read_raw(path: Path, ref: dict[str, Any] | None) -> dict[str, Any]:
     """One raw exposure, checked: every extension present and whole, shapes agreeing."""
     try:
-        with fits.open(path, memmap=False) as hdul:
+        with warnings.catch_warnings(), fits.open(path, memmap=False) as hdul:
+            warnings.simplefilter("error", VerifyWarning)
             names = [h.name for h in hdul]
             for ext in ("COUNTS", "VARIANCE", "FIBINFO"):
                 if ext not in names:
@@ -113,18 +116,20 @@ def _read_raw(path: Path, ref: dict[str, Any] | None) -> dict[str, Any]:
                    "crval": float(wh["CRVAL1"]), "cd": float(wh["CD1_1"])}
     except BadInputError:
         raise
-    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
-        raise BadInputError(f"{path.name}: unreadable or truncated ({exc})") from exc
+    except (OSError, ValueError, TypeError, KeyError, IndexError, VerifyWarning) as exc:
+        reason = str(exc).splitlines()[0]
+        raise BadInputError(f"{path.name}: unreadable or truncated ({reason})") from exc
     if counts.ndim != 2 or counts.shape != var.shape or counts.shape[0] != out["fibre"].size:
         raise BadInputError(f"{path.name}: COUNTS {counts.shape}, VARIANCE {var.shape} and "
                        f"{out['fibre'].size} FIBINFO rows disagree")
     if not np.isfinite(counts).all() or not (var > 0).all():
-        raise BadInputError(f"{path.name}: COUNTS or VARIANCE has non-finite or non-positive values")
+        raise BadInputError(f"{path.name}: COUNTS or VARIANCE has non-finite or non-positive "
+                            "values")
     if ref is not None:
         if counts.shape != ref["counts"].shape or (out["crval"], out["cd"]) != (
                 ref["crval"], ref["cd"]):
-            raise BadInputError(f"{path.name}: wavelength grid or shape {counts.shape} differs from "
-                           f"the OB's other exposures {ref['counts'].shape}")
+            raise BadInputError(f"{path.name}: wavelength grid or shape {counts.shape} differs "
+                                f"from the OB's other exposures {ref['counts'].shape}")
         if not np.array_equal(out["cname"], ref["cname"]):
             raise BadInputError(f"{path.name}: fibre table differs from the OB's other exposures")
         if h.get("OBID") != ref["header"].get("OBID"):

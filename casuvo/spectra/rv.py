@@ -8,7 +8,8 @@ highest normalised correlation peak, and the peak (interpolated) gives the
 first velocity.  The velocity and its error then come from a χ² fit of that
 template (times a low-order polynomial continuum, solved linearly) around
 the CCF peak: σ_v is where χ² rises by one, scaled by √(χ²/dof) where the
-template does not fit to the noise.  The result is in the frame of the
+template does not fit to the noise, and a floor of 2 % of the resolution
+element added in quadrature.  The result is in the frame of the
 wavelengths given; :func:`helio_correction` gives the heliocentric
 (barycentric) correction to add.
 """
@@ -31,6 +32,8 @@ VMAX = 600.0
 _OVERSAMPLE = 5
 #: polynomial degree of the continuum in the χ² fit
 _POLY = 3
+#: systematic error floor, as a fraction of the resolution element c/R
+FLOOR = 0.02
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,19 @@ class TemplateSet:
                               for t in templates])
         # the templates on the coarse grid, continuum 0 (what the CCF correlates)
         self.coarse = self.fine[:, ::_OVERSAMPLE] - 1.0
+
+    def ffts(self, taper: np.ndarray, nfft: int) -> list[tuple[np.ndarray, float]]:
+        """The conjugate FFTs and norms of the tapered templates (cached per taper)."""
+        key = (nfft, int(np.flatnonzero(taper)[0]) if taper.any() else 0,
+               int(np.count_nonzero(taper)))
+        cache = self.__dict__.setdefault("_ffts", {})
+        if key not in cache:
+            out = []
+            for i in range(len(self.templates)):
+                tp = self.coarse[i] * taper
+                out.append((np.conj(np.fft.rfft(tp, nfft)), float(np.sqrt(tp @ tp))))
+            cache[key] = out
+        return cache[key]
 
     def shifted(self, index: int, wave: np.ndarray, rv: float) -> np.ndarray:
         """Template ``index``'s absorption at ``wave`` for a star moving at ``rv``."""
@@ -151,12 +167,11 @@ def measure_rv(wave: np.ndarray, flux: np.ndarray, sigma: np.ndarray, resolution
     onorm = np.sqrt(obs @ obs)
     if onorm == 0:
         return nothing
-    for i in range(len(tset.templates)):
-        tp = tset.coarse[i] * taper
-        tnorm = np.sqrt(tp @ tp)
+    ffts = tset.ffts(taper, nfft)
+    for i, (ft, tnorm) in enumerate(ffts):
         if tnorm == 0:
             continue
-        cc = np.fft.irfft(fo * np.conj(np.fft.rfft(tp, nfft)), nfft)
+        cc = np.fft.irfft(fo * ft, nfft)
         cc = np.concatenate([cc[-maxlag:], cc[:maxlag + 1]]) / (onorm * tnorm)
         k = int(np.argmax(cc))
         if cc[k] > best[0]:
@@ -191,6 +206,9 @@ def measure_rv(wave: np.ndarray, flux: np.ndarray, sigma: np.ndarray, resolution
     dof = max(int(good.sum()) - (_POLY + 2), 1)
     chi2_dof = float(chi2min / dof)
     err = float(1.0 / np.sqrt(a) * np.sqrt(max(chi2_dof, 1.0)))
+    # the floor: template mismatch of blends and the wavelength calibration, 2 % of a
+    # resolution element (0.3 km/s at R 20000, 1.2 km/s at R 5000)
+    err = float(np.hypot(err, FLOOR * C_KMS / resolution))
     t = tset.templates[index]
     return RVResult(float(vmin), err, t.name, peak, chi2_dof, (t.teff, t.logg, t.feh))
 

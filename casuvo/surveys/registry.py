@@ -380,7 +380,8 @@ def load_registry(settings: Settings | None = None, *,
 
     ``dirs`` overrides the directories searched (a directory holding
     ``<survey>/config.toml`` files, or a survey directory itself).  Two config
-    files with the same key, collection or survey code are an error.
+    files with the same key or collection, or two surveys of one kind with the same
+    code, are an error.
     """
     if dirs is None:
         if settings is None:
@@ -393,6 +394,10 @@ def load_registry(settings: Settings | None = None, *,
         survey = load_survey(path)
         for other in surveys.values():
             for what in ("key", "collection", "code"):
+                # codes number the source tables of imaging surveys and the OBs of
+                # spectroscopic ones: unique within a kind
+                if what == "code" and other.kind != survey.kind:
+                    continue
                 if getattr(other, what) == getattr(survey, what):
                     raise RegistryError(f"{path}: survey {what} {getattr(survey, what)!r} "
                                         f"is already used by {other.source}")
