@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-__all__ = ["OMEGACAM", "VIRCAM", "Filter", "Instrument", "instrument"]
+__all__ = ["FOURMOST", "GIRAFFE", "OMEGACAM", "VIRCAM", "WEAVE", "Arm", "Filter", "Instrument",
+           "Mode", "Spectrograph", "instrument", "spectrograph"]
 
 
 @dataclass(frozen=True)
@@ -170,3 +171,155 @@ def instrument(name: str, scale: float = 1.0) -> Instrument:
     except KeyError:
         raise ValueError(f"unknown instrument {name!r}; known: vista, vst") from None
     return inst if scale == 1.0 else inst.miniature(scale)
+
+
+# ------------------------------------------------------------------ spectrographs
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm (or one GIRAFFE setting) of a spectrograph: its wavelength grid and resolution.
+
+    The grid is linear in vacuum Å: ``wave = wmin + i * dispersion`` for
+    ``i = 0 .. npix - 1`` (WEAVE L1's ``CRVAL1``/``CD1_1``, GES's ``CRVAL1``/``CD1_1``).
+    """
+
+    name: str
+    """Arm name in file and extension names (``HR10``, ``BLUE``, ``RED``, ``LB``)."""
+    wmin: float
+    """First pixel, vacuum Å."""
+    wmax: float
+    """Last pixel (at most), vacuum Å."""
+    dispersion: float
+    """Å per pixel."""
+    resolution: float
+    """Resolving power λ/Δλ (FWHM)."""
+    throughput: float = 0.1
+    """Peak end-to-end efficiency (atmosphere, telescope, fibre, spectrograph, detector)."""
+
+    @property
+    def npix(self) -> int:
+        return int(np.floor((self.wmax - self.wmin) / self.dispersion + 1e-6)) + 1
+
+    def wave(self) -> np.ndarray:
+        """The arm's wavelength grid (vacuum Å, float64)."""
+        return self.wmin + self.dispersion * np.arange(self.npix)
+
+    def miniature(self, factor: int) -> Arm:
+        """The arm sampled ``factor`` times more coarsely (fast demos; resolution kept
+        at most what the sampling carries)."""
+        if factor <= 1:
+            return self
+        return replace(self, dispersion=self.dispersion * factor)
+
+
+@dataclass(frozen=True)
+class Mode:
+    """An instrument configuration an OB is observed in: its resolution class and arms."""
+
+    name: str
+    """``HR10``, ``LR``, ``HR``: the setting / mode name."""
+    resolution_class: str
+    """``LR`` or ``HR`` (the OB monitor's mode)."""
+    arms: tuple[Arm, ...]
+    grating: str = ""
+    """Grating name as the archive pages show it (``H548.8``)."""
+
+    def arm(self, name: str) -> Arm:
+        for a in self.arms:
+            if a.name == name:
+                return a
+        raise ValueError(f"mode {self.name} has no arm {name!r}")
+
+    @property
+    def em_min(self) -> float:
+        return min(a.wmin for a in self.arms)
+
+    @property
+    def em_max(self) -> float:
+        return max(a.wave()[-1] for a in self.arms)
+
+    @property
+    def resolution(self) -> float:
+        """The mode's resolving power (mean over its arms)."""
+        return float(np.mean([a.resolution for a in self.arms]))
+
+
+@dataclass(frozen=True)
+class Spectrograph:
+    """A multi-object fibre spectrograph on its telescope (plain data for simulator and
+    pipeline).  Values: ``shared/reference/formats-spectra.md`` §1 (#5, #8, #10)."""
+
+    name: str
+    """``INSTRUME`` value."""
+    telescope: str
+    """``TELESCOP`` value."""
+    site: tuple[float, float, float]
+    """Observatory longitude (deg E), latitude (deg), height (m): heliocentric corrections."""
+    area_cm2: float
+    """Collecting area of the primary."""
+    fibre_arcsec: float
+    """Fibre diameter on the sky."""
+    gain: float
+    """e-/ADU of the extracted spectra."""
+    read_noise: float
+    """e- per extracted pixel."""
+    modes: dict[str, Mode] = field(default_factory=dict)
+
+    def mode(self, name: str) -> Mode:
+        try:
+            return self.modes[name]
+        except KeyError:
+            raise ValueError(f"{self.name} has no mode {name!r}; it has "
+                             f"{', '.join(self.modes)}") from None
+
+
+_PARANAL = (-70.4045, -24.6272, 2635.0)
+_VISTA_SITE = (-70.3975, -24.6157, 2518.0)
+_LA_PALMA = (-17.8816, 28.7606, 2332.0)
+
+# FLAMES/GIRAFFE (Medusa fibres, 1.2"), the Gaia-ESO settings: HR10 (grating
+# central wavelength 548.8 nm) and HR21; GES resamples to 0.05 Å.  R per setting
+# from the ESO GIRAFFE tables (formats.md §4; HR10 R 19800, HR21 R 16200).
+GIRAFFE = Spectrograph(
+    name="GIRAFFE", telescope="ESO-VLT-U2", site=_PARANAL, area_cm2=4.9e5,
+    fibre_arcsec=1.2, gain=1.0, read_noise=4.0, modes={m.name: m for m in (
+        Mode("HR10", "HR", (Arm("HR10", 5339.0, 5619.0, 0.05, 19800.0, 0.12),),
+             grating="H548.8"),
+        Mode("HR21", "HR", (Arm("HR21", 8484.0, 9001.0, 0.05, 16200.0, 0.15),),
+             grating="H875.7"),
+    )})
+
+# WEAVE on the WHT: LR (BLUE 3660–6060 Å, RED 5790–9590 Å, R 5000) and HR
+# (RED 5950–6850 Å with BLUE 4040–4650 Å, R 20000); dispersions 0.30/0.48 (LR)
+# and 0.076/0.11 Å/px (HR) (formats-spectra.md #8).  MOS fibres 1.3".
+WEAVE = Spectrograph(
+    name="WEAVE", telescope="WHT", site=_LA_PALMA, area_cm2=1.1e5,
+    fibre_arcsec=1.3, gain=1.0, read_noise=3.0, modes={m.name: m for m in (
+        Mode("LR", "LR", (Arm("BLUE", 3660.0, 6060.0, 0.30, 5000.0, 0.20),
+                          Arm("RED", 5790.0, 9590.0, 0.48, 5000.0, 0.25))),
+        Mode("HR", "HR", (Arm("BLUE", 4040.0, 4650.0, 0.076, 20000.0, 0.15),
+                          Arm("RED", 5950.0, 6850.0, 0.11, 20000.0, 0.20))),
+    )})
+
+# 4MOST on VISTA, low-resolution spectrographs: blue/green/red arms joined into
+# one 3700–9500 Å spectrum at 0.25 Å (23201 px); the QL1 template's average
+# resolving power is 4933 (formats-spectra.md #9, #10).  Fibres 1.4".
+FOURMOST = Spectrograph(
+    name="QMOST", telescope="ESO-VISTA", site=_VISTA_SITE, area_cm2=1.0e5,
+    fibre_arcsec=1.4, gain=1.0, read_noise=3.0, modes={m.name: m for m in (
+        Mode("LRS", "LR", (Arm("LB", 3700.0, 5540.0, 0.25, 4100.0, 0.18),
+                           Arm("LG", 5300.0, 7200.0, 0.25, 4900.0, 0.22),
+                           Arm("LR", 6900.0, 9500.0, 0.25, 5800.0, 0.20))),
+    )})
+
+_SPECTROGRAPHS = {"giraffe": GIRAFFE, "flames": GIRAFFE, "weave": WEAVE,
+                  "4most": FOURMOST, "qmost": FOURMOST}
+
+
+def spectrograph(name: str) -> Spectrograph:
+    """The spectrograph by name (``giraffe``, ``weave``, ``4most``)."""
+    try:
+        return _SPECTROGRAPHS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown spectrograph {name!r}; known: giraffe, weave, "
+                         "4most") from None

@@ -28,6 +28,11 @@ A missing or malformed key is an error naming the file and the key.
 - ``sources`` [false]: the band merge makes a ``<collection>.sources`` table
   (cone search, ``casuvo ingest sources``, Gaia neighbour table);
 - ``stack_jitters``, ``obstech``: pipeline parameters (:mod:`casuvo.pipeline.config`).
+
+A ``spectroscopy`` survey names a spectrograph as its ``instrument``
+(:func:`casuvo.surveys.instruments.spectrograph`) and has a ``[spectro]`` table
+(:class:`SpectroConfig`, :attr:`Survey.spectro`) instead of bands: its demo
+fields, modes, OB plan, fibres, error convention and flux unit.
 """
 
 from __future__ import annotations
@@ -38,12 +43,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from casuvo.surveys.instruments import Filter, Instrument, instrument
+from casuvo.surveys.instruments import (
+    Filter,
+    Instrument,
+    Mode,
+    Spectrograph,
+    instrument,
+    spectrograph,
+)
 
 if TYPE_CHECKING:
     from casuvo.config import Settings
 
-__all__ = ["Band", "Registry", "RegistryError", "Survey", "load_registry", "load_survey"]
+__all__ = ["Band", "Registry", "RegistryError", "SpectroConfig", "Survey", "load_registry",
+           "load_survey"]
 
 #: the file that describes a survey, in its own directory under ``pipelines/``
 CONFIG_NAME = "config.toml"
@@ -76,6 +89,93 @@ class Band:
     def epoch_column(self) -> str:
         """The band's epoch column in ``<survey>.sources`` (``jmjd``)."""
         return f"{self.prefix}mjd"
+
+
+@dataclass(frozen=True)
+class SpectroConfig:
+    """The ``[spectro]`` table of a spectroscopic survey: what its simulator and pipeline do.
+
+    The OB plan of the demo (fields, nights, modes, exposures, authors,
+    templates) and the archive's conventions (error convention, flux unit).
+    """
+
+    fields: tuple[str, ...]
+    """Demo fields (:mod:`casuvo.simulate.fields`) observed."""
+    modes: tuple[str, ...]
+    """Instrument modes used (keys of the spectrograph's modes), in OB order."""
+    n_obs: int
+    """OBs per field in the demo plan."""
+    n_objects: int
+    """Object fibres per OB."""
+    n_sky: int
+    """Sky fibres per OB."""
+    n_dead: int
+    """Dead fibres per OB (no light)."""
+    exposures: int
+    """Exposures per OB."""
+    exptime: float
+    """Seconds per exposure."""
+    mag_range: tuple[float, float]
+    """Gaia G range of the targets."""
+    nights: tuple[int, ...]
+    """Candidate nights (YYYYMMDD, evening date) of the plan."""
+    errors: str
+    """Error convention of the products: ``sigma`` or ``ivar``."""
+    flux_unit: str
+    """Flux unit of the calibrated products."""
+    authors: tuple[str, ...]
+    """OB authors (e-mail) of the plan."""
+    programmes: tuple[str, ...]
+    """Survey/programme codes (SRV1..3 of the OB monitor)."""
+    trimesters: tuple[int, ...]
+    proc_templates: tuple[str, ...]
+    """Processing template codes (PROGTEMP-like), one per mode."""
+    obs_templates: tuple[str, ...]
+    """Observing-constraint codes (OBSTEMP-like)."""
+    statuses: tuple[str, ...]
+    """Planned status of the OBs after the first ones, cycled: ``observed``
+    (all exposures), ``partial``, ``aborted``, ``scheduled``."""
+    proprietary_days: int = 365
+    """Release date = observation + this many days."""
+    rv_templates: Mapping[str, Any] = field(default_factory=dict)
+    """The RV template grid (``teff``, ``logg``, ``feh`` lists)."""
+    resample: int = 1
+    """Demo miniature: sample the arms this many times more coarsely."""
+
+
+def _spectro(raw: Mapping[str, Any], path: Path, spec: Spectrograph) -> SpectroConfig:
+    sec = _require(raw, "spectro", path, "spectro")
+    try:
+        cfg = SpectroConfig(
+            fields=tuple(sec["fields"]), modes=tuple(sec["modes"]),
+            n_obs=int(sec.get("n_obs", len(sec.get("statuses", ())) or 1)),
+            n_objects=int(sec["n_objects"]),
+            n_sky=int(sec["n_sky"]), n_dead=int(sec.get("n_dead", 0)),
+            exposures=int(sec["exposures"]), exptime=float(sec["exptime"]),
+            mag_range=(float(sec["mag_range"][0]), float(sec["mag_range"][1])),
+            nights=tuple(int(n) for n in sec["nights"]), errors=str(sec["errors"]),
+            flux_unit=str(sec["flux_unit"]), authors=tuple(sec["authors"]),
+            programmes=tuple(sec["programmes"]),
+            trimesters=tuple(int(t) for t in sec["trimesters"]),
+            proc_templates=tuple(str(t) for t in sec["proc_templates"]),
+            obs_templates=tuple(str(t) for t in sec["obs_templates"]),
+            statuses=tuple(sec.get("statuses", ())),
+            proprietary_days=int(sec.get("proprietary_days", 365)),
+            rv_templates=dict(sec.get("rv_templates", {})),
+            resample=int(sec.get("resample", 1)))
+    except KeyError as exc:
+        raise RegistryError(f"{path}: [spectro] has no {exc.args[0]!r}") from None
+    except (TypeError, ValueError, IndexError) as exc:
+        raise RegistryError(f"{path}: [spectro] has a bad value ({exc})") from None
+    for m in cfg.modes:
+        if m not in spec.modes:
+            raise RegistryError(f"{path}: [spectro] mode {m!r} is not a mode of {spec.name} "
+                                f"({', '.join(spec.modes)})")
+    if cfg.errors not in ("sigma", "ivar"):
+        raise RegistryError(f"{path}: [spectro] errors must be 'sigma' or 'ivar'")
+    if len(cfg.proc_templates) != len(cfg.modes):
+        raise RegistryError(f"{path}: [spectro] proc_templates needs one code per mode")
+    return cfg
 
 
 @dataclass(frozen=True)
@@ -115,8 +215,24 @@ class Survey:
 
     @property
     def instrument(self) -> Instrument:
-        """The (full-size) camera."""
+        """The (full-size) camera (imaging surveys)."""
         return instrument(self.camera)
+
+    @property
+    def spectrograph(self) -> Spectrograph:
+        """The spectrograph (spectroscopic surveys)."""
+        return spectrograph(self.camera)
+
+    @property
+    def spectro(self) -> SpectroConfig:
+        """The ``[spectro]`` table, typed (spectroscopic surveys only)."""
+        if self.kind != "spectroscopy":
+            raise RegistryError(f"{self.source}: survey {self.key!r} is not spectroscopic")
+        return _spectro(self.config, self.source, self.spectrograph)
+
+    def modes(self) -> tuple[Mode, ...]:
+        """The spectrograph modes the survey observes in, in its config's order."""
+        return tuple(self.spectrograph.mode(m) for m in self.spectro.modes)
 
     @property
     def epoch_columns(self) -> tuple[str, ...]:
@@ -198,11 +314,22 @@ def load_survey(path: Path) -> Survey:
     head = _require(raw, "survey", path, "survey")
     key = path.parent.name
     camera = str(_require(head, "instrument", path, "survey"))
+    kind = str(head.get("kind", "imaging"))
+    if kind not in KINDS:
+        raise RegistryError(f"{path}: [survey] kind must be one of {', '.join(KINDS)}, "
+                            f"not {kind!r}")
     try:
-        inst = instrument(camera)
+        if kind == "spectroscopy":
+            spec = spectrograph(camera)
+            filters: Mapping[str, Filter] = {}
+        else:
+            filters = instrument(camera).filters
     except (KeyError, ValueError) as exc:
         raise RegistryError(f"{path}: unknown instrument {camera!r}") from exc
-    filters = inst.filters
+    if kind == "spectroscopy":
+        if raw.get("bands") or head.get("sources", False):
+            raise RegistryError(f"{path}: a spectroscopic survey has no [[bands]] or sources")
+        _spectro(raw, path, spec)  # errors now, naming the file, not at first use
     bands = tuple(_band(b, filters, path) for b in raw.get("bands", ()))
     prefixes = {b.prefix for b in bands}
     if len(prefixes) != len(bands) or len({b.filter for b in bands}) != len(bands):
@@ -228,10 +355,6 @@ def load_survey(path: Path) -> Survey:
         raise RegistryError(f"{path}: [survey] sources must be true or false")
     if sources and not bands:
         raise RegistryError(f"{path}: [survey] sources = true needs [[bands]] to merge")
-    kind = str(head.get("kind", "imaging"))
-    if kind not in KINDS:
-        raise RegistryError(f"{path}: [survey] kind must be one of {', '.join(KINDS)}, "
-                            f"not {kind!r}")
     return Survey(
         key=key, collection=str(head.get("collection", key)), kind=kind,
         label=str(head.get("label", key.upper())),
