@@ -30,9 +30,9 @@ from typing import Any
 from casuvo.config import Settings
 from casuvo.surveys.registry import load_registry
 
-__all__ = ["INDEX_TABLES", "gaia_source_links", "image_spectra_links", "index_rows",
-           "ob_product_rows", "preview_png", "sdm_rows", "spectra_at", "spectrum_links",
-           "spectrum_rows"]
+__all__ = ["INDEX_TABLES", "gaia_descriptor", "gaia_links", "gaia_source_links",
+           "image_spectra_links", "index_rows", "ob_product_rows", "preview_png", "sdm_rows",
+           "spectra_at", "spectrum_links", "spectrum_rows"]
 
 #: the index tables a spectroscopic pipeline writes (docs/spectroscopy.md)
 INDEX_TABLES = ("obs_blocks", "targets", "spectra", "raw")
@@ -299,9 +299,10 @@ def spectrum_links(descriptor: Any, collection: str) -> Iterator[Any]:
 
     ``#this`` (the SDM VOTable and the survey's own product file),
     ``#preview`` (a PNG plot), ``#progenitor`` (the per-OB products it was
-    extracted from), the Gaia source (a TAP query selecting its row) and the
-    images whose footprint contains the spectrum's position (their DataLink
-    documents: cutouts, previews, files).
+    extracted from), and as ``#counterpart`` (DataLink 1.1: the same target,
+    unrelated provenance) the Gaia source (a TAP query selecting its row) and
+    the images whose footprint contains the spectrum's position (their
+    DataLink documents: cutouts, previews, files).
     """
     from gavo.protocols import products
 
@@ -335,7 +336,7 @@ def spectrum_links(descriptor: Any, collection: str) -> Iterator[Any]:
         yield descriptor.makeLink(
             _tap_url(f"SELECT * FROM gaia.sources WHERE source_id = {int(source_id)}"),
             description=f"Gaia source {source_id} of {name} (TAP query)",
-            semantics="#auxiliary", localSemantics="gaia-source", contentType=VOTABLE)
+            semantics="#counterpart", localSemantics="gaia-source", contentType=VOTABLE)
     ra, dec = row.get("ra"), row.get("dec")
     if ra is not None and dec is not None:
         for image in _images_at(ra, dec):
@@ -346,24 +347,25 @@ def spectrum_links(descriptor: Any, collection: str) -> Iterator[Any]:
                              f"{image['filtername']} {image['filename']}"
                              f" extension {image['extnum']} covering this position"
                              " (its DataLink: image, preview, cutouts)"),
-                semantics="#auxiliary", localSemantics="image-at-position",
+                semantics="#counterpart", localSemantics="image-at-position",
                 contentType=DATALINK)
 
 
-def spectra_at(where: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Published spectra of all spectroscopic collections matching an SQL condition.
+def spectra_at(where: str, params: dict[str, Any], join: str = "") -> list[dict[str, Any]]:
+    """Published spectra (``s``) of all spectroscopic collections matching an SQL condition.
 
-    ``where`` is a condition on ``ssa_location`` (an spoint) with named
-    parameters in ``params``.
+    ``where`` is a condition on the spectra table's columns (``s.ssa_location``,
+    ``s.source_id``), with named parameters in ``params``; ``join`` adds
+    tables to the FROM clause.
     """
     registry = load_registry(_settings())
     rows: list[dict[str, Any]] = []
     for table in _existing_tables([f"{s.collection}.spectra"
                                    for s in registry.of_kind("spectroscopy")]):
         rows.extend(_query(
-            f"SELECT '{table.split('.')[0]}' AS collection, obs_publisher_did,"
-            f" spectrum_id, target_name FROM {table} WHERE {where}"
-            " ORDER BY spectrum_id", params))
+            f"SELECT '{table.split('.')[0]}' AS collection, s.obs_publisher_did,"
+            f" s.spectrum_id, s.target_name FROM {table} AS s{join} WHERE {where}"
+            " ORDER BY s.spectrum_id", params))
     return rows
 
 
@@ -373,18 +375,54 @@ def _spectrum_link(descriptor: Any, spectrum: dict[str, Any], why: str) -> Any:
         description=(f"{spectrum['collection']} spectrum {spectrum['spectrum_id']} of "
                      f"{spectrum['target_name']} {why} (its DataLink: SDM VOTable, plot,"
                      " cutouts)"),
-        semantics="#auxiliary", localSemantics="spectrum-at-position", contentType=DATALINK)
+        semantics="#counterpart", localSemantics="spectrum-at-position", contentType=DATALINK)
 
 
-def image_spectra_links(descriptor: Any, footprint: Any) -> Iterator[Any]:
-    """DataLink rows of an image: the spectra whose positions lie in its footprint."""
-    if footprint is None:
-        return
-    for spectrum in spectra_at("ssa_location <@ %(footprint)s", {"footprint": footprint}):
+def image_spectra_links(descriptor: Any, images_table: str) -> Iterator[Any]:
+    """DataLink rows of an image: the spectra whose positions lie in its footprint.
+
+    ``images_table`` is the image's table (``vista.images``); its footprint
+    (``coverage``) is matched against each spectrum's ``ssa_location`` in SQL.
+    """
+    for spectrum in spectra_at("i.accref = %(accref)s AND s.ssa_location <@ i.coverage",
+                               {"accref": descriptor.accref},
+                               join=f" JOIN {images_table} AS i ON TRUE"):
         yield _spectrum_link(descriptor, spectrum, "inside this image")
 
 
 def gaia_source_links(descriptor: Any, source_id: int) -> Iterator[Any]:
     """DataLink rows of a Gaia source: the spectra of that source."""
-    for spectrum in spectra_at("source_id = %(source_id)s", {"source_id": source_id}):
+    for spectrum in spectra_at("s.source_id = %(source_id)s", {"source_id": source_id}):
         yield _spectrum_link(descriptor, spectrum, "of this Gaia source")
+
+
+def gaia_descriptor(pub_did: str) -> Any:
+    """The DataLink descriptor of a Gaia source: ID is its ``source_id``.
+
+    ``Gaia DR3 <source_id>`` (the designation) is accepted as well.  A source
+    not in ``gaia.sources`` is DataLink's NotFoundFault.
+    """
+    from gavo.protocols import datalink
+
+    text = pub_did.strip()
+    if text.lower().startswith("gaia dr3 "):
+        text = text[9:].strip()
+    if not text.isdigit():
+        return datalink.DatalinkFault.NotFoundFault(
+            pub_did, "A Gaia source is identified by its source_id")
+    source_id = int(text)
+    if not _query("SELECT 1 FROM gaia.sources WHERE source_id = %(id)s", {"id": source_id}):
+        return datalink.DatalinkFault.NotFoundFault(pub_did, f"No Gaia source {source_id} here")
+    descriptor = datalink.ProductDescriptor(pub_did, None, None, None)
+    descriptor.suppressAutoLinks = True
+    descriptor.source_id = source_id
+    return descriptor
+
+
+def gaia_links(descriptor: Any) -> Iterator[Any]:
+    """DataLink rows of a Gaia source: its row (TAP) and its spectra (``#counterpart``)."""
+    yield descriptor.makeLink(
+        _tap_url(f"SELECT * FROM gaia.sources WHERE source_id = {descriptor.source_id}"),
+        description=f"Gaia source {descriptor.source_id} (TAP query)",
+        semantics="#this", contentType=VOTABLE)
+    yield from gaia_source_links(descriptor, descriptor.source_id)

@@ -623,7 +623,7 @@
             return spectraparams.format_spectrum(descriptor, args)
           </code>
         </dataFormatter>
-        <metaMaker semantics="#auxiliary">
+        <metaMaker semantics="#counterpart">
           <setup imports="casuvo.dachs.spectra"/>
           <code>
             yield from spectra.spectrum_links(descriptor, "\survey")
