@@ -40,6 +40,7 @@ from typing import Any
 from twisted.web.template import Tag
 from twisted.web.template import tags as T  # noqa: N812 -- DaCHS's and twisted's spelling
 
+from casuvo.archive.endpoints import services
 from casuvo.config import Settings
 from casuvo.surveys.registry import Registry, Survey, load_registry
 
@@ -414,9 +415,16 @@ def _options(values: Iterable[Any], selected: Any, anything: str) -> list[Tag]:
     return options
 
 
-def _datalink_url(survey: Survey, did: str) -> str:
-    return (_site_path(f"{survey.collection}/q/dl/dlmeta") + "?ID="
-            + urllib.parse.quote(did, safe=""))
+@functools.cache
+def _services() -> dict[str, dict[str, str]]:
+    """Service paths of every collection (:func:`casuvo.archive.endpoints.services`)."""
+    return services(_registry())
+
+
+def _datalink_url(survey: Survey, did: str, renderer: str = "datalink", **params: str) -> str:
+    """The collection's DataLink document (``renderer`` datalink) or SODA/#this (soda)."""
+    query = urllib.parse.urlencode({"ID": did, **params})
+    return _site_path(_services()[renderer][survey.collection]) + "?" + query
 
 
 def _product_url(path: str) -> str:
@@ -429,16 +437,20 @@ def _plot_url(survey: str, spectrum_id: str) -> str:
     return page_path("plot", survey=survey, spectrum_id=spectrum_id)
 
 
-def _spectrum_links(survey: Survey, spectrum_id: str, did: str | None, file: str | None
-                    ) -> list[Any]:
+def _spectrum_links(survey: Survey, spectrum_id: str, did: str | None) -> list[Any]:
+    """The spectrum (#this: SDM VOTable, SDM FITS), its DataLink document and its plot."""
     links: list[Any] = []
-    if file:
-        links.append(T.a(href=_product_url(file), class_="spectrum",
-                         **{"data-spectrum": spectrum_id})["Spectrum"])
     if did:
-        links += [" · ", T.a(href=_datalink_url(survey, did), class_="dllink",
-                             **{"data-did": did})["DataLink"]]
-    links += [" · ", T.a(href=_plot_url(survey.key, spectrum_id), class_="plotlink")["plot"]]
+        links += [
+            T.a(href=_datalink_url(survey, did, "soda"), class_="spectrum",
+                title="Spectral Data Model VOTable (SSA, TOPCAT, pyvo)",
+                **{"data-spectrum": spectrum_id})["Spectrum"], " · ",
+            T.a(href=_datalink_url(survey, did, "soda", FORMAT="application/fits"),
+                class_="fits", title="Spectral Data Model FITS binary table")["FITS"], " · ",
+            T.a(href=_datalink_url(survey, did), class_="dllink",
+                title="All links: the survey's file, cutouts, progenitors, Gaia, images",
+                **{"data-did": did})["DataLink"], " · "]
+    links.append(T.a(href=_plot_url(survey.key, spectrum_id), class_="plotlink")["plot"])
     return links
 
 
@@ -703,13 +715,13 @@ def _targets_table(survey: Survey, ob_id: int) -> Tag:
     spectra = _table_exists(f"{c}.spectra")
     join = (f" LEFT OUTER JOIN {c}.spectra AS s ON s.spectrum_id = t.spectrum_id"
             if spectra else "")
-    extra = "s.obs_publisher_did, s.file" if spectra else "NULL, NULL"
+    extra = "s.obs_publisher_did" if spectra else "NULL"
     rows = _query(
         f"SELECT t.fibre, t.target_name, t.obj_type, t.ra, t.dec, t.mag_g, t.source_id,"
         f" t.fibre_status, t.snr, t.spectrum_id, {extra} FROM {c}.targets AS t{join}"
         f" WHERE t.ob_id = %(ob)s ORDER BY t.obj_type, t.fibre", {"ob": ob_id})
     body = []
-    for fibre, name, kind, ra, dec, mag, source_id, status, snr, spectrum_id, did, file in rows:
+    for fibre, name, kind, ra, dec, mag, source_id, status, snr, spectrum_id, did in rows:
         body.append(T.tr(class_="data", **{"data-fibre": str(fibre), "data-type": kind,
                                            "data-spectrum": spectrum_id or ""})[
             _cell("fibre", fibre),
@@ -722,7 +734,7 @@ def _targets_table(survey: Survey, ob_id: int) -> Tag:
             _cell("fibre_status", status),
             _cell("snr", snr, ".1f"),
             T.td(class_="links")[
-                _spectrum_links(survey, spectrum_id, did, file) if spectrum_id else "–"]])
+                _spectrum_links(survey, spectrum_id, did) if spectrum_id else "–"]])
     return T.table(class_="results", id="targets")[
         T.thead[T.tr[[T.th[h] for h in ("Fibre", "Name", "Coordinates", "Magnitude (G)",
                                          "Gaia source_id", "Type", "Fibre status", "S/N",
@@ -799,8 +811,7 @@ def objects_page(q: ObjectQuery) -> Tag:
             _cell("snr", r["snr"], ".1f"),
             _cell("rv", r["rv"], ".2f"),
             _cell("rv_error", r["rv_error"], ".2f"),
-            T.td(class_="links")[_spectrum_links(s, r["spectrum_id"], r["obs_publisher_did"],
-                                                 r["file"])]])
+            T.td(class_="links")[_spectrum_links(s, r["spectrum_id"], r["obs_publisher_did"])]])
         if len(plots) < MAX_PLOTS:
             plots.append(T.figure(class_="plot")[
                 T.img(src=_plot_url(survey, r["spectrum_id"]), class_="spectrum-plot",
@@ -840,11 +851,16 @@ def spectrum_file(survey: str, spectrum_id: str) -> Path:
 # ---------------------------------------------------------------- processing status
 
 def run_log_path(run_id: str) -> Path | None:
-    """The log file of a pipeline run, when the run left one (``<var>/logs/runs/<id>.log``)."""
+    """The record a pipeline run left: its log (``<var>/logs/runs/<id>.log``) if it wrote
+    one, else the summary the runners write beside the products
+    (``products/<survey>/runs/<id>.json``: products, failures, timing); None if neither."""
     if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", run_id):
         return None
-    path = Settings.from_env().var / "logs" / "runs" / f"{run_id}.log"
-    return path if path.is_file() else None
+    settings = Settings.from_env()
+    candidates = [settings.var / "logs" / "runs" / f"{run_id}.log"] + [
+        settings.data_dir / "products" / s.key / "runs" / f"{run_id}.json"
+        for s in _registry()]
+    return next((path for path in candidates if path.is_file()), None)
 
 
 _RUN_SQL = """
@@ -1055,4 +1071,5 @@ def run_log(args: Mapping[str, Any]) -> tuple[str, bytes]:
     path = run_log_path(run_id)
     if path is None:
         raise svcs.UnknownURI(f"No log of run {run_id[:64]!r}.")
-    return "text/plain;charset=utf-8", path.read_bytes()
+    kind = "application/json" if path.suffix == ".json" else "text/plain;charset=utf-8"
+    return kind, path.read_bytes()

@@ -25,13 +25,14 @@ import numpy as np
 import psycopg
 import pytest
 import requests
-from astropy.io import fits
+from astropy.io import votable
 from PIL import Image
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import Select
 
 from casuvo.config import Settings
+from casuvo.spectra.read import read_spectrum
 from casuvo.surveys.registry import Registry
 
 pytestmark = pytest.mark.integration
@@ -59,15 +60,21 @@ def driver() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def spectro(registry: Registry, settings: Settings) -> dict[str, str]:
-    """{survey key: collection} of the spectroscopic surveys whose tables are published."""
+    """{survey key: collection} of the spectroscopic surveys with published spectra."""
     out = {}
     with psycopg.connect(settings.dsn) as conn:
         for survey in registry.of_kind("spectroscopy"):
             tables = [f"{survey.collection}.{t}" for t in ("obs_blocks", "targets", "spectra")]
-            if all(conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0] for t in tables):
+            if all(conn.execute("SELECT to_regclass(%s)", (t,)).fetchone()[0] for t in tables) \
+                    and conn.execute(f"SELECT count(*) FROM {tables[2]}").fetchone()[0]:
                 out[survey.key] = survey.collection
     assert out, "no spectroscopic collection is published (`casuvo demo` makes them)"
     return out
+
+
+def _inputs(settings: Settings) -> Path:
+    """The DaCHS inputs root, to which the tables' file paths are relative."""
+    return settings.dachs_root / "inputs"
 
 
 def _url(endpoints: dict, page: str, **params: Any) -> str:
@@ -255,14 +262,29 @@ def test_ob_page_counts_and_spectra(driver: Any, endpoints: dict, spectro: dict[
             assert t["spectrum"] == spectrum_id
             _assert_position(t["coords"], tra, tdec)
             assert (t["href"] is not None) == bool(spectrum_id)
-        # every spectrum link resolves to the spectrum's FITS file
+        # every spectrum link resolves to the spectrum (SDM VOTable, FITS) and its DataLink
         linked = [t for t in targets if t["href"]]
         assert linked
-        for t in linked[:3]:
+        file_of = {sid: f for sid, f in _sql(
+            settings, f"SELECT spectrum_id, file FROM {c}.spectra WHERE spectrum_id = ANY(%s)",
+            ([t["spectrum"] for t in linked],))}
+        for t in linked[:2]:
             r = requests.get(t["href"], timeout=60)
+            assert r.status_code == 200 and b"<VOTABLE" in r.content[:500], t
+            table = votable.parse_single_table(io.BytesIO(r.content)).to_table()
+            expected = read_spectrum(_inputs(settings) / file_of[t["spectrum"]])
+            assert len(table) == len(expected.flux) > 0, t
+            row = driver.find_element("css selector", f"tr[data-spectrum='{t['spectrum']}']")
+            fits_href = row.find_element("css selector", "a.fits").get_attribute("href")
+            r = requests.get(fits_href, timeout=60)
             assert r.status_code == 200 and r.content[:6] == b"SIMPLE", t
-            with fits.open(io.BytesIO(r.content)) as hdul:
-                assert any(h.data is not None and len(h.data) for h in hdul[1:]), t
+            dl = row.find_element("css selector", "a.dllink")
+            r = requests.get(dl.get_attribute("href"), timeout=60)
+            assert r.status_code == 200 and dl.get_attribute("data-did").encode() in r.content
+        # the OB's own product file
+        href = driver.find_element("id", "ob-file").get_attribute("href")
+        r = requests.get(href, timeout=60)
+        assert r.status_code == 200 and r.content[:6] == b"SIMPLE"
         _screenshot(driver, f"spectro-ob-{key}")
 
 
@@ -365,6 +387,14 @@ def test_processing_page_shows_the_ledger(driver: Any, endpoints: dict,
     n_failures = _sql(settings, "SELECT count(*) FROM ledger.products WHERE status = 'failed'")
     shown = len(driver.find_elements("css selector", "#failures tr.failure"))
     assert shown == min(n_failures[0][0], 200)
+    # a run's record (log, or the summary beside its products) is linked and is that run's
+    logs = driver.execute_script(
+        "return Array.from(document.querySelectorAll('#runs a.loglink')).map(a =>"
+        " [a.closest('tr').dataset.run, a.href]);")
+    assert logs
+    for run_id, href in logs[:2]:
+        r = requests.get(href, timeout=60)
+        assert r.status_code == 200 and run_id in r.text
     _screenshot(driver, "spectro-processing")
     # one pipeline
     pipeline = rows[0]["key"]
