@@ -490,6 +490,19 @@ def home_page() -> Tag:
                 T.h2["Surveys"], _survey_summary()]]]]
 
 
+def _vo_links(survey: Survey) -> list[Any]:
+    """The collection's SSA endpoint and an ADQL query of its spectra, where they exist."""
+    links: list[Any] = []
+    ssa = _services().get("ssa", {}).get(survey.collection)
+    if ssa:
+        links += [T.a(href=_site_path(ssa) + "?REQUEST=queryData&FORMAT=METADATA",
+                      **{"data-service": "ssa"})["SSA"], " · "]
+    query = urllib.parse.quote(f"SELECT TOP 10 * FROM {survey.collection}.spectra")
+    links.append(T.a(href=_site_path(f"__system__/adql/query/form?query={query}"),
+                     **{"data-service": "adql"})["ADQL"])
+    return links
+
+
 def _survey_summary() -> Tag:
     rows = []
     for s in _spectro_surveys():
@@ -503,10 +516,11 @@ def _survey_summary() -> Tag:
             T.td[s.name], T.td[s.collection],
             T.td(class_="n", **{"data-count": "obs"})[_text(obs[0])],
             T.td(class_="n", **{"data-count": "completed"})[_text(obs[1])],
-            T.td(class_="n", **{"data-count": "spectra"})[_text(spectra)]])
+            T.td(class_="n", **{"data-count": "spectra"})[_text(spectra)],
+            T.td[_vo_links(s)]])
     return T.table(class_="counts", id="survey-summary")[
         T.thead[T.tr[[T.th[h] for h in ("survey", "name", "TAP schema", "OBs", "completed",
-                                         "spectra")]]],
+                                         "spectra", "VO services")]]],
         T.tbody[rows]]
 
 

@@ -147,6 +147,9 @@ def test_home_quick_links(driver: Any, endpoints: dict, spectro: dict[str, str],
         n_obs, = _sql(settings, f"SELECT count(*) FROM {c}.obs_blocks")[0]
         n_spectra, = _sql(settings, f"SELECT count(*) FROM {c}.spectra")[0]
         assert counts[key]["obs"] == str(n_obs) and counts[key]["spectra"] == str(n_spectra)
+        ssa = driver.find_element("css selector", f"tr[data-survey='{key}'] a[data-service=ssa]")
+        r = requests.get(ssa.get_attribute("href"), timeout=60)
+        assert r.status_code == 200 and b"<VOTABLE" in r.content[:1000]
     _screenshot(driver, "spectro-home")
 
 
