@@ -886,15 +886,19 @@ SELECT r.run_id, r.pipeline, r.started, r.finished, r.status, r.scheduler,
   (SELECT count(DISTINCT k) FROM ledger.products p, jsonb_object_keys(p.inputs) k
      WHERE p.run_id = r.run_id),
   (SELECT count(*) FROM ledger.products p WHERE p.run_id = r.run_id
-     AND p.qc->>'qcstatus' = 'pass'),
+     AND coalesce(p.qc->>'qcstatus', p.qc->>'status') = 'pass'),
   (SELECT count(*) FROM ledger.products p WHERE p.run_id = r.run_id
-     AND p.qc->>'qcstatus' = 'fail')
+     AND coalesce(p.qc->>'qcstatus', p.qc->>'status') = 'fail'),
+  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY (p.qc->>'seeing_arcsec')::float)
+     FROM ledger.products p WHERE p.run_id = r.run_id AND p.qc ? 'seeing_arcsec'),
+  (SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY (p.qc->>'snr')::float)
+     FROM ledger.products p WHERE p.run_id = r.run_id AND p.qc ? 'snr')
 FROM ledger.runs r {where} ORDER BY r.started DESC, r.run_id
 """
 
 _RUN_COLUMNS = ("run_id", "pipeline", "started", "finished", "status", "scheduler",
                 "reported_ok", "reported_failed", "reported_resumed", "n_ok", "n_failed",
-                "n_resumed", "n_inputs", "qc_pass", "qc_fail")
+                "n_resumed", "n_inputs", "qc_pass", "qc_fail", "seeing", "snr")
 
 
 def _duration(started: datetime.datetime | None, finished: datetime.datetime | None) -> str:
@@ -942,6 +946,9 @@ def processing_page(pipeline: str | None) -> Tag:
             T.td(**{"data-col": "qc"})[
                 T.span(class_="qc-pass", **{"data-count": "qc_pass"})[str(r["qc_pass"])], " / ",
                 T.span(class_="qc-fail", **{"data-count": "qc_fail"})[str(r["qc_fail"])]],
+            T.td(**{"data-col": "qc_median"})[
+                f"seeing {r['seeing']:.2f}″" if r["seeing"] is not None else
+                f"S/N {r['snr']:.1f}" if r["snr"] is not None else "–"],
             T.td(**{"data-col": "log"})[
                 T.a(href=page_path("log", run_id=r["run_id"]), class_="loglink")["log"]
                 if log else "–"]])
@@ -966,12 +973,13 @@ def processing_page(pipeline: str | None) -> Tag:
             "Inputs: distinct input files of the run's products; made, failed, resumed: the"
             " product records the run wrote to the ledger (resumed: found complete, not made"
             " again); the run's count: what the run reported when it ended (none while it"
-            " runs, or when it was stopped); QC: the products' verdicts."],
+            " runs, or when it was stopped); QC: the products' verdicts, and the median"
+            " seeing of the images or S/N of the spectra the run made or kept."],
         T.table(class_="results", id="runs")[
             T.thead[T.tr[[T.th[h] for h in (
                 "Run", "Survey", "Kind", "Started (UTC)", "Duration", "Status", "Inputs",
                 "Made", "Failed", "Resumed", "Run's count (made / failed / resumed)",
-                "QC pass / fail", "Log")]]],
+                "QC pass / fail", "Median QC", "Log")]]],
             T.tbody[body]],
         T.section(class_="panel", id="failures")[
             T.h2["Failures"],
