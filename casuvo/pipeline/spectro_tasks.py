@@ -64,6 +64,9 @@ class OBResult:
     seconds: float
     resumed: bool
     inputs: tuple[str, ...] = ()
+    key: str = ""
+    """The OB's input key (raw and sensitivity-function sizes and times, result version):
+    the objects made from it are up to date while it is unchanged."""
 
 
 @dataclass
@@ -162,8 +165,9 @@ def _save(ob: OBData, files: list[str], key: str, path: Path) -> None:
             "arms": [[a.arm, a.resolution] for a in ob.arms], "flux_unit": ob.flux_unit}
     arrays["meta"] = np.array(json.dumps(meta, default=float))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part.npz")
-    np.savez(tmp, **arrays)
+    tmp = path.with_name(f".{path.name}.part")   # what remove_stale_parts finds after a kill
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     os.replace(tmp, path)
 
 
@@ -196,7 +200,7 @@ def reduce_ob(survey: str, ob_row: dict[str, Any], raws: list[Path], sensfuncs: 
     if cache.is_file():
         loaded = _load(cache, key, root)
         if loaded is not None:
-            return OBResult(loaded[0], loaded[1], time.perf_counter() - t0, True, inputs)
+            return OBResult(loaded[0], loaded[1], time.perf_counter() - t0, True, inputs, key)
     try:
         by_arm: dict[str, list[dict[str, Any]]] = {}
         ref: dict[str, Any] | None = None
@@ -327,7 +331,7 @@ def reduce_ob(survey: str, ob_row: dict[str, Any], raws: list[Path], sensfuncs: 
     files = [str(p.relative_to(root)) for p in writer(survey).write_ob(ob, out_dir)]
     ob.ob["product_file"] = files[0]
     _save(ob, files, key, cache)
-    return OBResult(ob, files, time.perf_counter() - t0, False, inputs)
+    return OBResult(ob, files, time.perf_counter() - t0, False, inputs, key)
 
 
 def _resample(arm: ArmData, row: int, grid: np.ndarray, vcorr: float
@@ -350,6 +354,13 @@ def make_object(survey: str, spectrum_id: str, setting: str, mode: str,
         return None
     usable.sort(key=lambda e: e[0].ob.ob["mjd_obs"])
     mod = writer(survey)
+    key = _object_key(spectrum_id, mod.__name__, keywords, usable)
+    marker = _object_marker(out_dir, spectrum_id)
+    done = _object_done(marker, key, root)
+    if done is not None:
+        return ObjectResult(spectrum_id, done["row"], done["row"]["file"],
+                            time.perf_counter() - t0, True,
+                            tuple(r.ob.ob["product_file"] for r, _ in usable))
     first_ob, first_i = usable[0]
     f0 = first_ob.ob.fibres
     ep: list[Epoch] = []
@@ -422,8 +433,48 @@ def make_object(survey: str, spectrum_id: str, setting: str, mode: str,
            "exptime": float(sum(e.exptime for e in ep)), "file": rel,
            "progenitors": " ".join(e.product_file for e in ep),
            "file_size": path.stat().st_size}
+    _write_marker(marker, {"key": key, "row": row})
     return ObjectResult(spectrum_id, row, rel, time.perf_counter() - t0, False,
                         tuple(e.product_file for e in ep))
+
+
+def _object_key(spectrum_id: str, module: str, keywords: dict[str, Any],
+                usable: list[tuple[OBResult, int]]) -> str:
+    """What an object's product is made of: its epochs (each OB's input key and the
+    fibre), the format module, the keywords and the result version."""
+    parts = [spectrum_id, module, RESULT_VERSION, sorted(keywords.items()),
+             [(r.key, int(r.ob.fibres["fibre"][i])) for r, i in usable]]
+    if any(not r.key for r, _ in usable):   # an OB without a key: never up to date
+        return ""
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def _object_marker(out_dir: Path, spectrum_id: str) -> Path:
+    return out_dir / "work" / "objects" / f"{spectrum_id}.json"
+
+
+def _object_done(marker: Path, key: str, root: Path) -> dict[str, Any] | None:
+    """The marker's record when the object's product was made from the same epochs and
+    its file is still there, whole (the size the row recorded)."""
+    if not key or not marker.is_file():
+        return None
+    try:
+        done = json.loads(marker.read_text(encoding="utf-8"))
+        path = root / done["row"]["file"]
+        if done.get("key") != key or path.stat().st_size != done["row"]["file_size"]:
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return done
+
+
+def _write_marker(marker: Path, record: dict[str, Any]) -> None:
+    """Written after the product (atomically): a run killed between the two makes the
+    object again, never trusts half of it."""
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_name(f".{marker.name}.part")
+    tmp.write_text(json.dumps(record, default=float), encoding="utf-8")
+    os.replace(tmp, marker)
 
 
 def load_previous(out_dir: Path, ob_id: int) -> OBResult | None:
@@ -438,4 +489,4 @@ def load_previous(out_dir: Path, ob_id: int) -> OBResult | None:
     except (OSError, ValueError, KeyError):
         return None
     loaded = _load(cache, key, out_dir.parents[1])
-    return None if loaded is None else OBResult(loaded[0], loaded[1], 0.0, True)
+    return None if loaded is None else OBResult(loaded[0], loaded[1], 0.0, True, (), key)

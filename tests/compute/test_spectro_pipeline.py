@@ -9,6 +9,7 @@ temporary directory.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from astropy.io import fits
 from astropy.table import Table
 
 from casuvo.config import Settings
-from casuvo.pipeline.spectro_tasks import OBFailed, reduce_ob
+from casuvo.pipeline.spectro_tasks import OBFailed, OBResult, make_object, reduce_ob
 from casuvo.spectra.read import read_spectrum
 from casuvo.spectra.templates import stellar_flux
 from casuvo.surveys.registry import load_registry
@@ -178,8 +179,9 @@ def test_read_spectrum_every_survey(data_dir: Path) -> None:
         assert s.wave.min() == pytest.approx(best["em_min"] * 1e10, abs=1.0)
 
 
-def test_truncated_input_is_named_and_writes_nothing(data_dir: Path, tmp_path: Path) -> None:
-    """A truncated raw file fails its OB with the file's name; nothing of the OB is written."""
+def _ob_copy(data_dir: Path, root: Path) -> tuple[dict, list[Path], dict[str, Path]]:
+    """The first observed GES OB: its plan row, copies of its raws under ``root``, and its
+    sensitivity functions."""
     entry = load_registry()["ges"]
     plan = Table(fits.getdata(data_dir / "raw" / "ges" / "obs_blocks.fits"), masked=False)
     row = {k: (v.item() if hasattr(v, "item") else v) for k, v in
@@ -187,18 +189,60 @@ def test_truncated_input_is_named_and_writes_nothing(data_dir: Path, tmp_path: P
     raws = sorted(p for p in (data_dir / "raw" / "ges").glob(f"{row['night']}/*.fits")
                   if fits.getheader(p)["OBID"] == row["ob_id"])
     assert len(raws) == 2
-    root = tmp_path
     copies = []
     for p in raws:
         dest = root / "raw" / "ges" / str(row["night"]) / p.name
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(p, dest)
         copies.append(dest)
-    data = copies[1].read_bytes()
-    copies[1].write_bytes(data[: len(data) // 2])
     mode = entry.spectrograph.mode(row["setting"])
     sens = {a.name: data_dir / "raw" / "ges" / "calib" / f"sensfunc_{mode.name}_{a.name}.fits"
             for a in mode.arms}
+    return row, copies, sens
+
+
+def test_objects_resume_until_their_epochs_change(data_dir: Path, tmp_path: Path) -> None:
+    """A per-object product made from the same reduced epochs is not made again; a changed
+    input of its OB (or a lost product file) makes it again."""
+    entry = load_registry()["ges"]
+    row, copies, sens = _ob_copy(data_dir, tmp_path)
+    out = tmp_path / "products" / "ges"
+
+    def reduce() -> OBResult:
+        result = reduce_ob("ges", row, copies, sens, entry.spectrograph.site, tmp_path, out,
+                           {}, entry.spectro.flux_unit, None)
+        assert isinstance(result, OBResult)
+        return result
+
+    def obj(ob: OBResult):
+        i = int(np.flatnonzero((ob.ob.fibres["obj_type"] == "OBJ")
+                               & (ob.ob.fibres["fibre_status"] == "OK"))[0])
+        return make_object("ges", "ges-x-" + row["setting"], row["setting"], "HR", [(ob, i)],
+                           tmp_path, out, {"PROG_ID": entry.prog_id})
+
+    ob = reduce()
+    first = obj(ob)
+    assert first is not None and not first.resumed
+    path = tmp_path / first.file
+    mtime = path.stat().st_mtime_ns
+    again = obj(reduce())
+    assert again.resumed and again.row == first.row and path.stat().st_mtime_ns == mtime
+    path.unlink()
+    assert not obj(reduce()).resumed and path.is_file()
+    st = copies[0].stat()
+    os.utime(copies[0], ns=(st.st_atime_ns, st.st_mtime_ns + 10**10))
+    ob2 = reduce()
+    assert not ob2.resumed and ob2.key != ob.key
+    assert not obj(ob2).resumed
+
+
+def test_truncated_input_is_named_and_writes_nothing(data_dir: Path, tmp_path: Path) -> None:
+    """A truncated raw file fails its OB with the file's name; nothing of the OB is written."""
+    entry = load_registry()["ges"]
+    row, copies, sens = _ob_copy(data_dir, tmp_path)
+    root = tmp_path
+    data = copies[1].read_bytes()
+    copies[1].write_bytes(data[: len(data) // 2])
     out = root / "products" / "ges"
     result = reduce_ob("ges", row, copies, sens, entry.spectrograph.site, root, out, {},
                        entry.spectro.flux_unit, None)
