@@ -308,7 +308,7 @@ def load_survey(path: Path) -> Survey:
     """Read one survey's config file; errors name the file and the key."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise RegistryError(f"{path}: cannot read survey config ({exc})") from exc
     head = _require(raw, "survey", path, "survey")
