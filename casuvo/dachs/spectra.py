@@ -267,24 +267,24 @@ def _query(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         return list(conn.queryToDicts(sql, params))
 
 
-def _existing_tables(names: list[str]) -> list[str]:
-    """Those of ``schema.table`` names that exist (a survey may not be published yet)."""
-    if not names:
-        return []
-    rows = _query("SELECT table_schema || '.' || table_name AS name"
-                  " FROM information_schema.tables"
-                  " WHERE table_schema || '.' || table_name = ANY(%(names)s)",
-                  {"names": names})
-    found = {r["name"] for r in rows}
-    return [n for n in names if n in found]
+def _tables_with(table: str, column: str) -> list[str]:
+    """``schema.table`` of every published ``table`` having ``column`` (e.g. the spectra).
+
+    The database, not the survey registry, says which archives exist here:
+    the server runs in DaCHS's "C" locale, where reading the registry's
+    UTF-8 config files is not safe, and an archive not imported yet has no
+    table to query anyway.
+    """
+    rows = _query("SELECT table_schema FROM information_schema.columns"
+                  " WHERE table_name = %(table)s AND column_name = %(column)s"
+                  " ORDER BY table_schema", {"table": table, "column": column})
+    return [f"{r['table_schema']}.{table}" for r in rows]
 
 
 def _images_at(ra: float, dec: float) -> list[dict[str, Any]]:
     """Published images (all imaging collections) whose footprint contains (ra, dec)."""
-    registry = load_registry(_settings())
     rows: list[dict[str, Any]] = []
-    for table in _existing_tables([f"{s.collection}.images"
-                                   for s in registry.of_kind("imaging")]):
+    for table in _tables_with("images", "coverage"):
         rows.extend(_query(
             f"SELECT '{table.split('.')[0]}' AS collection, obs_publisher_did, filename,"
             f" extnum, imagetype, filtername FROM {table}"
@@ -358,10 +358,8 @@ def spectra_at(where: str, params: dict[str, Any], join: str = "") -> list[dict[
     ``s.source_id``), with named parameters in ``params``; ``join`` adds
     tables to the FROM clause.
     """
-    registry = load_registry(_settings())
     rows: list[dict[str, Any]] = []
-    for table in _existing_tables([f"{s.collection}.spectra"
-                                   for s in registry.of_kind("spectroscopy")]):
+    for table in _tables_with("spectra", "ssa_location"):
         rows.extend(_query(
             f"SELECT '{table.split('.')[0]}' AS collection, s.obs_publisher_did,"
             f" s.spectrum_id, s.target_name FROM {table} AS s{join} WHERE {where}"

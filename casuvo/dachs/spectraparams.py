@@ -156,6 +156,24 @@ def format_spectrum(descriptor: Any, args: Mapping[str, Any]) -> tuple[str, byte
         row = descriptor.ssaRow
         return "image/png", spectra.preview_png(
             row["accref"], f"{row.get('ssa_dstitle') or row['accref']}")
-    if not descriptor.data.getPrimaryTable().rows:
+    table = descriptor.data.getPrimaryTable()
+    if not table.rows:
         raise soda.EmptyData()
+    if mime == "application/fits":
+        _target_position_as_point(table)
     return sdm.formatSDMData(descriptor.data, mime)
+
+
+def _target_position_as_point(table: Any) -> None:
+    """Give ``ssa_targetpos`` back the SPoint DaCHS's SDM FITS header writer reads.
+
+    DaCHS 2.7 turns the SDM instance's spoint params into 2-arrays for
+    VOTable (``sdm.makeSDMDataForSSARow``), then its FITS serialiser reads
+    ``ssa_targetpos`` as an SPoint and fails on the array.
+    """
+    from gavo.utils import pgsphere
+
+    for param in table.iterParams():
+        if param.name == "ssa_targetpos" and isinstance(param.value, list | tuple):
+            param.type = "spoint"
+            param.set(pgsphere.SPoint.fromDegrees(*param.value))

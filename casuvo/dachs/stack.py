@@ -76,8 +76,9 @@ def publish(settings: Settings, *, republish: bool = False) -> None:
             uptodate.record_build(conn, fp)
 
 
-#: the RD data elements an image archive is built from (``resdir/common/images.rd``)
-ARCHIVE_DATA: tuple[str, ...] = ("import", "importAncillary")
+#: the RD data elements an image archive is built from (``resdir/common/images.rd``;
+#: its raw frames: ``rawframes.rd``)
+ARCHIVE_DATA: tuple[str, ...] = ("import", "importAncillary", "importRaw")
 
 
 def archives(settings: Settings) -> tuple[str, ...]:

@@ -299,6 +299,7 @@
         ssa_targclass="'star'"
         ssa_instrument="'\instrument'"
         ssa_csysName="'ICRS'"
+        ssa_targetpos="ssa_location"
         ssa_region="ssa_region"
       >//ssap#view</mixin>
       <mixin

@@ -19,6 +19,6 @@
   <!-- The archive: obs_blocks, targets, spectra (SSA), ob_products, raw,
     ObsCore, SSA, SODA, DataLink (resdir/common/spectra.rd). -->
   <FEED source="common/spectra#spectroscopicArchive" survey="fourmost" surveyName="4MOST"
-    instrument="4MOST" facility="ESO VISTA" fluxUnit="erg.s**-1.cm**-2.Angstrom**-1"
+    instrument="4MOST" facility="ESO VISTA" fluxUnit="1e-17erg.s**-1.cm**-2.Angstrom**-1"
     fluxCalib="ABSOLUTE" fibre="0.000403" testRA="194.25" testDec="-64.77"/>
 </resource>

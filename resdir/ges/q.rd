@@ -19,6 +19,6 @@
   <!-- The archive: obs_blocks, targets, spectra (SSA), ob_products, raw,
     ObsCore, SSA, SODA, DataLink (resdir/common/spectra.rd). -->
   <FEED source="common/spectra#spectroscopicArchive" survey="ges" surveyName="Gaia-ESO"
-    instrument="FLAMES/GIRAFFE" facility="ESO VLT" fluxUnit="erg.s**-1.cm**-2.Angstrom**-1"
+    instrument="FLAMES/GIRAFFE" facility="ESO VLT" fluxUnit="1e-17erg.s**-1.cm**-2.Angstrom**-1"
     fluxCalib="ABSOLUTE" fibre="0.000333" testRA="232.0146" testDec="-50.7094"/>
 </resource>

@@ -19,6 +19,6 @@
   <!-- The archive: obs_blocks, targets, spectra (SSA), ob_products, raw,
     ObsCore, SSA, SODA, DataLink (resdir/common/spectra.rd). -->
   <FEED source="common/spectra#spectroscopicArchive" survey="weave" surveyName="WEAVE"
-    instrument="WEAVE" facility="WHT" fluxUnit="erg.s**-1.cm**-2.Angstrom**-1"
+    instrument="WEAVE" facility="WHT" fluxUnit="1e-17erg.s**-1.cm**-2.Angstrom**-1"
     fluxCalib="ABSOLUTE" fibre="0.000361" testRA="290.22" testDec="37.77"/>
 </resource>
