@@ -17,6 +17,7 @@ import io
 import math
 import time
 import urllib.parse
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -406,6 +407,34 @@ def test_processing_page_shows_the_ledger(driver: Any, endpoints: dict,
     shown = {e.get_attribute("data-pipeline") for e in
              driver.find_elements("css selector", "#runs tbody tr.data")}
     assert shown == {pipeline}
+
+
+def test_processing_page_shows_a_failure(driver: Any, endpoints: dict, spectro: dict[str, str],
+                                         settings: Settings) -> None:
+    """A failed product, recorded through the ledger's own functions, is listed with its
+    message (as text: markup in it is not markup), and its run counts it."""
+    from casuvo.storage import ledger
+
+    key = next(iter(spectro))
+    run_id = f"pagetest{uuid.uuid4().hex[:8]}"
+    message = "raw/ges/x.fits: truncated <b>at</b> byte 2880 & more"
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        ledger.record_run_start(conn, run_id, key, "local", {})
+        try:
+            ledger.record_product(conn, ledger.ProductEntry(
+                run_id, key, "x.fits", "ob", [], {"raw/ges/x.fits": None}, {}, None, None,
+                "failed", message))
+            ledger.record_run_end(conn, run_id, "completed with failures", 0, 1, 0)
+            driver.get(_url(endpoints, "processing", pipeline=key))
+            row = driver.find_element("css selector", f"#runs tr[data-run='{run_id}']")
+            assert row.find_element("css selector", "[data-col=n_failed]").text == "1"
+            assert row.find_element("css selector", "[data-col=n_inputs]").text == "1"
+            failure = driver.find_element("css selector", f"#failures tr[data-run='{run_id}']")
+            assert failure.find_element("css selector", "td.message").text == message
+            _screenshot(driver, "spectro-processing-failure")
+        finally:
+            conn.execute("DELETE FROM ledger.products WHERE run_id = %s", (run_id,))
+            conn.execute("DELETE FROM ledger.runs WHERE run_id = %s", (run_id,))
 
 
 def test_help_page_names_each_survey(driver: Any, endpoints: dict, registry: Registry) -> None:
