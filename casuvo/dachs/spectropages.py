@@ -909,6 +909,14 @@ def _duration(started: datetime.datetime | None, finished: datetime.datetime | N
     return f"{minutes:d}m{sec:02d}s" if minutes else f"{seconds:.1f}s"
 
 
+def _median_qc(run: Mapping[str, Any], survey: Survey | None) -> str:
+    """The run's median S/N (spectra) or seeing (images), the survey's headline QC."""
+    seeing = f"seeing {run['seeing']:.2f}″" if run["seeing"] is not None else None
+    snr = f"S/N {run['snr']:.1f}" if run["snr"] is not None else None
+    first, second = (snr, seeing) if survey and survey.kind == "spectroscopy" else (seeing, snr)
+    return first or second or "–"
+
+
 def processing_page(pipeline: str | None) -> Tag:
     """The pipeline runs (imaging and spectroscopic) with their counts, QC and failures."""
     kinds = {s.key: s for s in _registry()}
@@ -946,9 +954,7 @@ def processing_page(pipeline: str | None) -> Tag:
             T.td(**{"data-col": "qc"})[
                 T.span(class_="qc-pass", **{"data-count": "qc_pass"})[str(r["qc_pass"])], " / ",
                 T.span(class_="qc-fail", **{"data-count": "qc_fail"})[str(r["qc_fail"])]],
-            T.td(**{"data-col": "qc_median"})[
-                f"seeing {r['seeing']:.2f}″" if r["seeing"] is not None else
-                f"S/N {r['snr']:.1f}" if r["snr"] is not None else "–"],
+            T.td(**{"data-col": "qc_median"})[_median_qc(r, survey)],
             T.td(**{"data-col": "log"})[
                 T.a(href=page_path("log", run_id=r["run_id"]), class_="loglink")["log"]
                 if log else "–"]])
