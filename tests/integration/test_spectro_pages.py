@@ -469,6 +469,20 @@ def test_bad_parameters_are_4xx(page: str, params: dict, status: int, text: str,
     _no_traceback(r.text)
 
 
+@pytest.mark.parametrize(("service", "params", "text"), [
+    ("plot", {"survey": "nosuch", "spectrum_id": "x"}, "Field survey:"),
+    ("plot", {"survey": "ges"}, "Field spectrum_id:"),
+    ("plot", {"survey": "ges", "spectrum_id": "nosuch"}, "No spectrum 'nosuch'"),
+    ("log", {"run_id": "../../etc/passwd"}, "No log of run"),
+])
+def test_plot_and_log_errors_are_dali_errors(service: str, params: dict, text: str,
+                                             endpoints: dict) -> None:
+    r = requests.get(f"{endpoints['base']}{PORTAL}/{service}/api", params=params, timeout=60)
+    assert r.status_code == 400
+    assert 'name="QUERY_STATUS" value="ERROR"' in r.text and text in r.text
+    _no_traceback(r.text)
+
+
 def test_unknown_ob_is_404(driver: Any, endpoints: dict, spectro: dict[str, str]) -> None:
     key = next(iter(spectro))
     r = requests.get(_url(endpoints, "ob", survey=key, ob_id=9), timeout=60)
