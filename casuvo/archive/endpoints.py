@@ -28,6 +28,11 @@ MOC_PATH = "coverage/q/moc/static"
 #: a survey of the registry (no pipeline of ours makes it), so it is named here.
 _REFERENCE_CONES: dict[str, str] = {"gaia.sources": "gaia/q/cone"}
 
+#: SSA service and spectrum DataLink/SODA service of a spectroscopic collection
+#: (``resdir/common/spectra.rd``)
+SSA_PATH = "ssa/ssap.xml"
+SPECTRUM_DL_PATH = "sdl"
+
 #: (page key, path under ``<collection>/q/``) of each image collection's web pages;
 #: an image's page is ``<image>/<accref>``
 _PAGES = (("overview", "overview/volatile"), ("search", "sia1/form"), ("image", "image/qp"))
@@ -41,13 +46,17 @@ def services(registry: Registry) -> dict[str, dict[str, str]]:
     ``sia`` (SIA 2.0), ``sia1`` (SIA 1.0), ``soda`` (sync cutouts, ``dlget``),
     ``datalink`` (``dlmeta``; ID = obs_publisher_did), ``pages``, ``hips``
     (one per HiPS band: ``<collection>.<FILTER>``) and ``moc`` list each
-    imaging survey, in registry order.
+    imaging survey, in registry order.  With spectroscopic surveys in the
+    registry, ``ssa`` (SSA 1.1) lists each of them, and ``soda`` and
+    ``datalink`` list them after the imaging ones (their spectra's SODA and
+    DataLink); the key is absent when there is none.
     """
     imaging = [s.collection for s in registry.of_kind("imaging")]
+    spectroscopic = [s.collection for s in registry.of_kind("spectroscopy")]
     cones = {**_REFERENCE_CONES,
              **{f"{s.collection}.sources": f"{s.collection}/q/cone"
                 for s in registry.with_sources()}}
-    return {
+    result = {
         "scs": {table: f"{path}/scs.xml" for table, path in cones.items()},
         "form": {**{table: f"{path}/form" for table, path in cones.items()},
                  **{f"{c}.images": f"{c}/q/sia1/form" for c in imaging}},
@@ -60,6 +69,14 @@ def services(registry: Registry) -> dict[str, dict[str, str]]:
                  for s in registry.of_kind("imaging") for b in s.hips_bands},
         "moc": {c: f"{MOC_PATH}/{c}.moc.fits" for c in imaging},
     }
+    if spectroscopic:
+        # the spectroscopic archives (resdir/common/spectra.rd): SSA 1.1, and
+        # SODA (BAND, FORMAT) and DataLink on each spectrum
+        result["ssa"] = {c: f"{c}/q/{SSA_PATH}" for c in spectroscopic}
+        result["soda"].update({c: f"{c}/q/{SPECTRUM_DL_PATH}/dlget" for c in spectroscopic})
+        result["datalink"].update(
+            {c: f"{c}/q/{SPECTRUM_DL_PATH}/dlmeta" for c in spectroscopic})
+    return result
 
 
 def hips_service_url(settings: Settings, collection: str, band: str) -> str:

@@ -1,5 +1,10 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""``casuvo publish [SURVEY ...]``: put a survey's pipeline products into its image archive.
+"""``casuvo publish [SURVEY ...]``: put a survey's pipeline products into its archive.
+
+Spectroscopic surveys (registry kind ``spectroscopy``) are imported from the
+index tables their pipeline writes into ``<survey>.obs_blocks``, ``targets``,
+``spectra`` (SSA), ``ob_products`` and ``raw``, all in ObsCore
+(:func:`casuvo.dachs.stack.publish_spectra`).  Imaging surveys:
 
 Run after a pipeline run: it lists every finished product in ``<survey>.images``
 (one row per image), its confidence maps and catalogues in
@@ -23,17 +28,29 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("surveys", nargs="*", metavar="SURVEY",
-                        help="image archives of the survey registry (default: all)")
+                        help="archives of the survey registry (default: all)")
     parser.add_argument("--force", action="store_true",
                         help="import the archives even if nothing changed")
 
 
 def publish(settings: Settings, surveys: Sequence[str] = (), *, force: bool = False) -> int:
-    """Publish the named surveys' products (default: every image archive)."""
-    from casuvo.dachs.stack import archives, publish_archive
+    """Publish the named surveys' products (default: every archive)."""
+    from casuvo.dachs.stack import (
+        archives,
+        publish_archive,
+        publish_spectra,
+        spectroscopic_archives,
+    )
 
-    for survey in surveys or list(archives(settings)):
+    spectroscopic = spectroscopic_archives(settings)
+    for survey in surveys or [*archives(settings), *spectroscopic]:
         start = time.perf_counter()
+        if survey in spectroscopic:
+            rows = publish_spectra(settings, survey, force=force)
+            log.info("%s archive: %s (%.1f s)", survey,
+                     ", ".join(f"{n} {name}" for name, n in rows.items()),
+                     time.perf_counter() - start)
+            continue
         state = publish_archive(settings, survey, force=force)
         if state.published:
             log.info("%s archive: %d images published in %.1f s", survey, state.images,

@@ -104,6 +104,8 @@ def configure(settings: Settings) -> None:
         shutil.copyfile(vocab, dest)
     # Product files are served from the DaCHS inputs tree as products/...
     _symlink(root / "inputs" / "products", settings.data_dir / "products")
+    # ... and the raw exposures (ObsCore calib_level 0) as raw/...
+    _symlink(root / "inputs" / "raw", settings.data_dir / "raw")
     # ... and the coverage maps (casuvo.archive.coverage) as hips/ and moc/, which
     # resdir/coverage serves through \getConfig{inputsDir} (a relative staticData
     # would resolve inside the checkout: inputs/coverage is a link into resdir/).

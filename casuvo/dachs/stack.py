@@ -24,8 +24,10 @@ from casuvo.surveys.registry import load_registry
 if TYPE_CHECKING:
     from casuvo.archive.imagemeta import ImageFile
 
-__all__ = ["ARCHIVE_DATA", "ArchiveState", "TableState", "archive_fingerprint", "archives",
-           "down", "publish", "publish_archive", "table_states", "up"]
+__all__ = ["ARCHIVE_DATA", "SPECTRA_DATA", "SPECTRA_TABLES", "ArchiveState", "TableState",
+           "archive_fingerprint", "archives",
+           "down", "publish", "publish_archive", "publish_spectra", "spectra_fingerprint",
+           "spectroscopic_archives", "table_states", "up"]
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +76,9 @@ def publish(settings: Settings, *, republish: bool = False) -> None:
             uptodate.record_build(conn, fp)
 
 
-#: the RD data elements an image archive is built from (``resdir/common/images.rd``)
-ARCHIVE_DATA: tuple[str, ...] = ("import", "importAncillary")
+#: the RD data elements an image archive is built from (``resdir/common/images.rd``;
+#: its raw frames: ``rawframes.rd``)
+ARCHIVE_DATA: tuple[str, ...] = ("import", "importAncillary", "importRaw")
 
 
 def archives(settings: Settings) -> tuple[str, ...]:
@@ -155,6 +158,56 @@ def publish_archive(settings: Settings, survey: str, *, force: bool = False) -> 
     rows = outcome.result
     return ArchiveState(survey, int(rows["images"]), int(rows["ancillary"]),
                         not outcome.skipped, outcome.build.seconds)
+
+
+#: the RD data elements a spectroscopic archive is built from (``resdir/common/spectra.rd``)
+SPECTRA_DATA: tuple[str, ...] = ("importObs", "importTargets", "importSpectra",
+                                 "importObProducts", "importRaw")
+#: its tables (``<collection>.<table>``); ``spectra`` is the SSA view of ``spectra_meta``
+SPECTRA_TABLES: tuple[str, ...] = ("obs_blocks", "targets", "spectra_meta", "ob_products",
+                                   "raw")
+
+
+def spectroscopic_archives(settings: Settings) -> tuple[str, ...]:
+    """The spectroscopic archives: the collections of the registry's spectroscopic surveys."""
+    return tuple(s.collection for s in load_registry(settings).of_kind("spectroscopy"))
+
+
+def spectra_fingerprint(settings: Settings, survey: str) -> uptodate.Fingerprint:
+    """What a spectroscopic archive is made from: its index tables, RDs and config.
+
+    The pipeline rewrites the index tables (``products/<key>/index/*.fits``)
+    at the end of every run that changed a product, so they stand for the
+    products; hashing every spectrum file would cost more than the import.
+    """
+    entry = load_registry(settings).by_collection(survey)
+    index = settings.data_dir / "products" / entry.key / "index"
+    rds = settings.home / "resdir"
+    inputs = [*sorted(p for p in index.glob("*.fits") if p.is_file()),
+              rds / survey / "q.rd", *sorted((rds / "common").glob("*.rd")), entry.source]
+    return uptodate.fingerprint(f"spectra:{survey}", inputs, {"casuvo": __version__})
+
+
+def publish_spectra(settings: Settings, survey: str, *, force: bool = False) -> dict[str, int]:
+    """(Re)build a spectroscopic archive (OBs, fibres, spectra, per-OB and raw files, ObsCore).
+
+    Skipped when :func:`spectra_fingerprint` is unchanged and the tables hold
+    the rows the last import left; returns the row count of each table.
+    DaCHS's import replaces each table's rows in one transaction.
+    """
+    known = spectroscopic_archives(settings)
+    if survey not in known:
+        raise ValueError(f"no spectroscopic archive {survey!r}; known: {', '.join(known)}")
+    tables = {name: f"{survey}.{name}" for name in SPECTRA_TABLES}
+
+    def build() -> dict[str, int]:
+        instance.import_rd(settings, f"{survey}/q", data=SPECTRA_DATA)
+        with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            return {name: row_count(conn, table) or 0 for name, table in tables.items()}
+
+    outcome = uptodate.ensure_current(settings.dsn, spectra_fingerprint(settings, survey), [],
+                                      build, tables=tables.values(), force=force)
+    return {name: int(n) for name, n in outcome.result.items()}
 
 
 def up(settings: Settings, *, republish: bool = False) -> None:

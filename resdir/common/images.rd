@@ -576,7 +576,8 @@
         <code>
           rows = self.getVOTableRows()
           self.assertEqual({r["error_message"] for r in rows}, {None})
-          self.assertEqual({r["semantics"] for r in rows},
+          # (#counterpart: the spectra at the tile's position, where there are any)
+          self.assertEqual({r["semantics"] for r in rows} - {"#counterpart"},
             {"#this", "#preview", "#cutout", "#auxiliary", "#progenitor"})
           self.assertEqual(
             {r["local_semantics"] for r in rows if r["semantics"] == "#auxiliary"},
@@ -612,17 +613,20 @@
     </regSuite>
 
     <regSuite title="\survey image archive: tables and services">
-      <regTest title="\surveyName images and ancillary files are all in ObsCore">
-        <url parSet="TAP" QUERY="SELECT o.n AS obscore, i.n AS images, a.n AS ancillary
+      <regTest title="\surveyName images, ancillary files and raw frames are all in ObsCore">
+        <url parSet="TAP" QUERY="SELECT o.n AS obscore, i.n AS images, a.n AS ancillary,
+            r.n AS raw
           FROM (SELECT COUNT(*) AS n FROM ivoa.obscore
             WHERE obs_collection = '\surveyName') AS o
           CROSS JOIN (SELECT COUNT(*) AS n FROM \survey.images) AS i
-          CROSS JOIN (SELECT COUNT(*) AS n FROM \survey.ancillary) AS a"
+          CROSS JOIN (SELECT COUNT(*) AS n FROM \survey.ancillary) AS a
+          CROSS JOIN (SELECT COUNT(*) AS n FROM \survey.raw) AS r"
           >/tap/sync</url>
         <code>
           row = self.getFirstVOTableRow()
           self.assertTrue(row["images"] and row["ancillary"], row)
-          self.assertEqual(row["obscore"], row["images"] + row["ancillary"])
+          # raw: the raw science exposures (common/rawframes.rd, calib_level 0)
+          self.assertEqual(row["obscore"], row["images"] + row["ancillary"] + row["raw"])
         </code>
       </regTest>
       <regTest title="\surveyName SIA1 finds pawprints and tiles at the test position">

@@ -44,6 +44,10 @@
     <meta name="description">One row per source of the Gaia DR3-like reference
       catalogue (the gaia_source columns casuvo uses).</meta>
     <meta name="table-rank">10</meta>
+    <meta name="_associatedDatalinkService">
+      <meta name="serviceId">dl</meta>
+      <meta name="idColumn">source_id</meta>
+    </meta>
 
     <column name="source_id" type="bigint" required="True"
       ucd="meta.id;meta.main" tablehead="Source ID" verbLevel="1"
@@ -186,6 +190,30 @@
   <data id="create">
     <make table="sources"/>
   </data>
+
+  <!-- DataLink of a source (ID = source_id): its row and the spectra of the
+    spectroscopic archives that observed it (casuvo.dachs.spectra). -->
+  <service id="dl" allowed="dlmeta">
+    <meta name="title">casuvo Gaia source DataLink</meta>
+    <meta name="description">DataLink for a source of the Gaia DR3-like
+      reference catalogue (ID = source_id): its row and the spectra of
+      it in the spectroscopic archives.</meta>
+    <meta name="dlmeta.description">DataLink documents of Gaia sources.</meta>
+    <datalinkCore>
+      <descriptorGenerator>
+        <setup imports="casuvo.dachs.spectra"/>
+        <code>
+          return spectra.gaia_descriptor(pubDID)
+        </code>
+      </descriptorGenerator>
+      <metaMaker semantics="#counterpart">
+        <setup imports="casuvo.dachs.spectra"/>
+        <code>
+          yield from spectra.gaia_links(descriptor)
+        </code>
+      </metaMaker>
+    </datalinkCore>
+  </service>
 
   <service id="cone" allowed="form,scs.xml">
     <meta name="shortName">casuvo Gaia cone</meta>

@@ -26,6 +26,9 @@
     instrument="VIRCAM" waveband="Infrared" testRA="194.25" testDec="-64.77"/>
   <FEED source="common/processing#processing" survey="vista" surveyName="VVV"/>
 
+  <!-- The raw frames (vista.raw) in ObsCore with calib_level 0. -->
+  <FEED source="common/rawframes#rawFrames" survey="vista" surveyName="VVV"/>
+
   <!-- The band-merged source catalogue (vista.sources) and its cone search. -->
   <FEED source="common/sources#sources" survey="vista" surveyName="VVV"
     camera="VISTA/VIRCAM" testRA="194.30" testDec="-64.75"/>

@@ -26,6 +26,9 @@
     instrument="OMEGACAM" waveband="Optical" testRA="203.3875" testDec="-65.9741"/>
   <FEED source="common/processing#processing" survey="vst" surveyName="VPHAS+"/>
 
+  <!-- The raw frames (vst.raw) in ObsCore with calib_level 0. -->
+  <FEED source="common/rawframes#rawFrames" survey="vst" surveyName="VPHAS+"/>
+
   <!-- The band-merged source catalogue (vst.sources) and its cone search. -->
   <FEED source="common/sources#sources" survey="vst" surveyName="VPHAS+"
     camera="VST/OmegaCAM" testRA="203.35" testDec="-65.95"/>

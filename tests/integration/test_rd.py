@@ -25,7 +25,8 @@ pytestmark = pytest.mark.integration
 GENERATED = {"designation", "healpix12", "pos"}
 
 #: the streams an imaging survey's q.rd feeds, and those of a survey with merged sources
-ARCHIVE_FEEDS = {"common/images#imageArchive", "common/processing#processing"}
+ARCHIVE_FEEDS = {"common/images#imageArchive", "common/processing#processing",
+                 "common/rawframes#rawFrames"}
 SOURCES_FEEDS = {"common/sources#sources", "common/xmatch#gaiaNeighbours"}
 
 

@@ -224,6 +224,14 @@ def images(schema: str) -> tuple[Image, ...]:
 
 
 @functools.cache
+@functools.cache
+def image_schemas() -> frozenset[str]:
+    """Collections with an image archive (``<schema>.images``); the others' SODA and
+    DataLink serve spectra (``corpus/ssa.py``)."""
+    return frozenset(r[0] for r in sql(
+        "SELECT table_schema FROM information_schema.tables WHERE table_name = 'images'"))
+
+
 def sample_image(schema: str, imagetype: str = "tile") -> Image:
     """A fixed image of the collection (the first of its type by accref)."""
     (accref,) = sql(f"SELECT accref FROM {schema}.images WHERE imagetype = %s"
