@@ -137,15 +137,33 @@ def test_registry_holds_what_the_code_listed(tmp_path: Path) -> None:
         assert registry.by_collection(want["collection"]) is survey
 
 
+def _imaging_only(found: dict, spectroscopic: set[str]) -> dict:
+    """The services of ``found`` without the spectroscopic archives' (and ``ssa``)."""
+    return {protocol: {k: v for k, v in paths.items() if k not in spectroscopic}
+            for protocol, paths in found.items() if isinstance(paths, dict) and protocol != "ssa"}
+
+
 def test_services_and_endpoints_are_unchanged(tmp_path: Path) -> None:
+    """The imaging services are what they were; the spectroscopic ones come after them."""
     settings = _settings(tmp_path)
-    assert services(load_registry(settings)) == SERVICES_BEFORE
+    registry = load_registry(settings)
+    spectroscopic = {s.collection for s in registry.of_kind("spectroscopy")}
+    found = services(registry)
+    assert _imaging_only(found, spectroscopic) == SERVICES_BEFORE
+    if spectroscopic:
+        assert found["ssa"] == {c: f"{c}/q/ssa/ssap.xml" for c in sorted(spectroscopic)}
+        for protocol, renderer in (("soda", "dlget"), ("datalink", "dlmeta")):
+            assert list(found[protocol])[:2] == ["vista", "vst"]
+            assert {k: v for k, v in found[protocol].items() if k in spectroscopic} == {
+                c: f"{c}/q/sdl/{renderer}" for c in spectroscopic}
     urls = endpoints(settings)
-    assert list(urls) == ["base", "tap", "examples", "tables", "hipslist", *SERVICES_BEFORE]
+    assert list(urls) == ["base", "tap", "examples", "tables", "hipslist", *SERVICES_BEFORE,
+                          *(["ssa"] if spectroscopic else [])]
     assert urls["sia"] == {"vista": "http://localhost:8080/vista/q/sia2/siap2.xml",
                            "vst": "http://localhost:8080/vst/q/sia2/siap2.xml"}
-    for protocol, paths in SERVICES_BEFORE.items():
-        assert list(urls[protocol]) == list(paths)   # the order --json prints
+    for protocol, paths in _imaging_only(urls, spectroscopic).items():
+        if protocol in SERVICES_BEFORE:
+            assert list(paths) == list(SERVICES_BEFORE[protocol])   # the order --json prints
 
 
 def test_every_survey_list_is_the_registry(tmp_path: Path) -> None:
