@@ -151,8 +151,11 @@ def demo_steps(settings: Settings) -> tuple[Step, ...]:
         Step("up", _up),
         Step("simulate", _simulate),
         Step("ingest gaia", _ingest_gaia),
-        Step("pipelines " + " ".join(pipeline.surveys(settings)),
-             functools.partial(_pipelines, surveys=pipeline.surveys(settings))),
+        # imaging and spectroscopic pipelines side by side
+        Step("pipelines " + " ".join(pipeline.surveys(settings)
+                                     + pipeline.spectro_surveys(settings)),
+             functools.partial(_pipelines, surveys=pipeline.surveys(settings)
+                               + pipeline.spectro_surveys(settings))),
         Step("publish", _publish),
         # band-merge the tiles, load <survey>.sources
         *each("ingest sources", _sources, "survey", ingest.source_surveys(settings)),

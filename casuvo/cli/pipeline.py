@@ -24,6 +24,11 @@ def surveys(settings: Settings) -> tuple[str, ...]:
     return load_registry(settings).keys("imaging")
 
 
+def spectro_surveys(settings: Settings) -> tuple[str, ...]:
+    """The surveys with a spectroscopic pipeline (``kind = "spectroscopy"``), in registry order."""
+    return load_registry(settings).keys("spectroscopy")
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How to run a survey pipeline (``casuvo pipeline run``'s options)."""
@@ -39,7 +44,7 @@ class RunOptions:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True)
     run = sub.add_parser("run", help="run a survey pipeline (resumes; idempotent)")
-    run.add_argument("survey", help="an imaging survey of the registry (vista, vst, ...)")
+    run.add_argument("survey", help="a survey of the registry (vista, vst, ges, weave, ...)")
     run.add_argument("--night", help="only this night (YYYYMMDD)")
     run.add_argument("--scheduler", help="Dask scheduler address (default: local cluster)")
     run.add_argument("--workers", type=int, help="workers of the local cluster")
@@ -89,7 +94,7 @@ def make_plots(settings: Settings, names: Sequence[str] = ()) -> int:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.action in ("run", "plots") and args.survey is not None:
-        known = surveys(settings)
+        known = surveys(settings) + (spectro_surveys(settings) if args.action == "run" else ())
         if args.survey not in known:
             print(f"casuvo pipeline: unknown survey {args.survey!r}; choose from "
                   f"{', '.join(known)}")

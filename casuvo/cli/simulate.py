@@ -27,6 +27,8 @@ class SimulateOptions:
     """Only these demo fields (default: all)."""
     imaging: bool = True
     """Also the VISTA/VST raw survey (compute environment)."""
+    spectroscopy: bool = True
+    """Also the spectroscopic surveys' raw data (compute environment)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only this demo field (repeatable)")
     parser.add_argument("--no-imaging", action="store_true",
                         help="only the Gaia catalogue, not the VISTA/VST raw survey")
+    parser.add_argument("--no-spectroscopy", action="store_true",
+                        help="not the spectroscopic surveys (GES, WEAVE, 4MOST) raw data")
 
 
 def simulate(settings: Settings, options: SimulateOptions) -> int:
@@ -57,19 +61,30 @@ def simulate(settings: Settings, options: SimulateOptions) -> int:
         print(f"{res.field.name:<10} {res.rows:>9,d} sources  {res.catalogue}")
         total += res.rows
     print(f"{'total':<10} {total:>9,d} sources")
-    if not options.imaging or options.out is not None:
+    if options.out is not None:
         return 0
-    result = run_in_compute(settings, SimulateJob(out=settings.data_dir, seed=seed,
-                                                  density_factor=scale))
-    if result.status != "ok":
-        print(f"casuvo simulate: {result.message}")
-        return result.exit_status
-    print(f"imaging survey written to {result.summary['raw_dir']} ({result.seconds:.0f} s; "
-          "raw/manifest.json lists the files)")
+    if options.imaging:
+        result = run_in_compute(settings, SimulateJob(out=settings.data_dir, seed=seed,
+                                                      density_factor=scale))
+        if result.status != "ok":
+            print(f"casuvo simulate: {result.message}")
+            return result.exit_status
+        print(f"imaging survey written to {result.summary['raw_dir']} ({result.seconds:.0f} s;"
+              " raw/manifest.json lists the files)")
+    if options.spectroscopy:
+        from casuvo.jobs import SpectroSimulateJob
+
+        result = run_in_compute(settings, SpectroSimulateJob(out=settings.data_dir, seed=seed))
+        if result.status != "ok":
+            print(f"casuvo simulate: {result.message}")
+            return result.exit_status
+        for key, done in result.summary.items():
+            print(f"{key:<10} {done['obs']:>3} OBs, {done['spectra']:>4} object spectra, "
+                  f"{done['files']} files under raw/{key}")
     return 0
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     return simulate(settings, SimulateOptions(
         out=args.out, seed=args.seed, scale=args.scale, fields=tuple(args.fields or ()),
-        imaging=not args.no_imaging))
+        imaging=not args.no_imaging, spectroscopy=not args.no_spectroscopy))

@@ -33,6 +33,7 @@ from casuvo.jobs.spec import (
     PipelinePlotsJob,
     PipelineRunJob,
     SimulateJob,
+    SpectroSimulateJob,
     XmatchJob,
 )
 
@@ -49,6 +50,7 @@ __all__ = [
     "PipelinePlotsJob",
     "PipelineRunJob",
     "SimulateJob",
+    "SpectroSimulateJob",
     "XmatchJob",
     "run_in_compute",
 ]

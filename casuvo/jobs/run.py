@@ -27,6 +27,7 @@ from casuvo.jobs.spec import (
     PipelinePlotsJob,
     PipelineRunJob,
     SimulateJob,
+    SpectroSimulateJob,
     XmatchJob,
 )
 
@@ -55,9 +56,40 @@ def _simulate(job: SimulateJob, settings: Settings) -> dict[str, Any]:
     return {"raw_dir": str(job.out / "raw"), "files": len(manifest.files)}
 
 
+def _spectro_simulate(job: SpectroSimulateJob, settings: Settings) -> dict[str, Any]:
+    from casuvo.simulate.spectro import write_spectro_survey
+    from casuvo.surveys.registry import RegistryError, load_registry
+
+    try:
+        registry = load_registry(settings)
+        entries = [registry[k] for k in job.surveys] if job.surveys else list(
+            registry.of_kind("spectroscopy"))
+        done = {e.key: write_spectro_survey(e, job.out, job.seed) for e in entries}
+    except (RegistryError, ValueError) as exc:
+        raise JobError(str(exc)) from exc
+    return {key: {"files": len(m.raw_files), "obs": m.n_obs, "spectra": m.n_spectra,
+                  "seconds": m.seconds} for key, m in done.items()}
+
+
 def _pipeline_run(job: PipelineRunJob, settings: Settings) -> dict[str, Any]:
     from casuvo.pipeline.config import load_config
     from casuvo.pipeline.runner import run_pipeline
+    from casuvo.surveys.registry import load_survey
+
+    try:
+        entry = load_survey(job.config)
+    except (OSError, ValueError) as exc:
+        raise JobError(str(exc)) from exc
+    if entry.kind == "spectroscopy":
+        from casuvo.pipeline.spectro import run_spectro_pipeline
+
+        try:
+            spectro = run_spectro_pipeline(entry, job.raw_dir.parent.parent, dsn=settings.dsn,
+                                           night=job.night, scheduler=job.scheduler,
+                                           workers=job.workers, progress=job.progress)
+        except ValueError as exc:
+            raise JobError(str(exc)) from exc
+        return dataclasses.asdict(spectro)
 
     try:
         cfg = load_config(job.config)
@@ -140,6 +172,7 @@ def _xmatch(job: XmatchJob, settings: Settings) -> dict[str, Any]:
 
 _RUNNERS: dict[type[Job], Callable[[Any, Settings], dict[str, Any]]] = {
     SimulateJob: _simulate,
+    SpectroSimulateJob: _spectro_simulate,
     PipelineRunJob: _pipeline_run,
     PipelinePlotsJob: _pipeline_plots,
     BandMergeJob: _band_merge,

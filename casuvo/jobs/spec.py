@@ -36,6 +36,7 @@ __all__ = [
     "PipelinePlotsJob",
     "PipelineRunJob",
     "SimulateJob",
+    "SpectroSimulateJob",
     "XmatchJob",
     "from_json",
     "to_json",
@@ -85,8 +86,20 @@ class SimulateJob(Job):
 
 
 @dataclass(frozen=True)
+class SpectroSimulateJob(Job):
+    """The spectroscopic demo surveys' OB plans, raw count spectra and truth under ``out``."""
+
+    kind: ClassVar[str] = "spectro-simulate"
+    out: Path
+    seed: int
+    surveys: tuple[str, ...] = ()
+    """Registry keys (default: every spectroscopic survey)."""
+
+
+@dataclass(frozen=True)
 class PipelineRunJob(Job):
-    """One survey's imaging pipeline over its raw data (resumes; records in the ledger)."""
+    """One survey's pipeline (imaging or spectroscopic) over its raw data (resumes; records
+    in the ledger)."""
 
     kind: ClassVar[str] = "pipeline-run"
     config: Path
@@ -188,7 +201,8 @@ class XmatchJob(Job):
 
 #: Every kind of job, by its ``kind``.
 JOB_KINDS: dict[str, type[Job]] = {cls.kind: cls for cls in (
-    SimulateJob, PipelineRunJob, PipelinePlotsJob, BandMergeJob, NeighbourTableJob,
+    SimulateJob, SpectroSimulateJob, PipelineRunJob, PipelinePlotsJob, BandMergeJob,
+    NeighbourTableJob,
     HatsExportJob, XmatchJob)}
 
 Status = Literal["ok", "usage-error", "failed"]

@@ -30,7 +30,7 @@ import numpy as np
 from astropy.io import fits
 from tqdm import tqdm
 
-from casuvo import __version__
+from casuvo._version import __version__
 from casuvo.pipeline.spectro_tasks import (
     OBFailed,
     ObjectResult,
@@ -40,7 +40,7 @@ from casuvo.pipeline.spectro_tasks import (
     reduce_ob,
 )
 from casuvo.spectra.fitsio import table_hdu, write_atomic
-from casuvo.storage.files import write_json
+from casuvo.storage.files import checksum, remove_stale_parts, write_json
 from casuvo.surveys.registry import Survey
 
 __all__ = ["SpectroRunSummary", "run_spectro_pipeline"]
@@ -165,6 +165,8 @@ def run_spectro_pipeline(entry: Survey, data_dir: Path, dsn: str | None = None,
     conn = _connect(dsn)
     if conn is not None:
         ledger.record_run_start(conn, run_id, entry.key, scheduler or "threads", params)
+    for part in remove_stale_parts(out_dir) if out_dir.is_dir() else ():
+        log.warning("removed %s, left by a writer that was killed", part)
 
     # ---- the graph: OBs to reduce (planned observed, all exposures there), then objects
     ob_tasks: dict[int, Any] = {}
@@ -226,13 +228,25 @@ def run_spectro_pipeline(entry: Survey, data_dir: Path, dsn: str | None = None,
     ok = resumed = 0
     made: list[str] = []
 
+    sums: dict[str, str | None] = {}
+
+    def sha(name: str) -> str | None:
+        """An input's SHA-256 (the ledger's input checksums, as the imaging runs record)."""
+        if name not in sums:
+            path = Path(name) if Path(name).is_absolute() else data_dir / name
+            try:
+                sums[name] = checksum(path)
+            except OSError:
+                sums[name] = None
+        return sums[name]
+
     def record(product: str, kind: str, files: list[str], inputs: tuple[str, ...],
                qc: dict | None, meta: dict | None, status: str, message: str | None,
                seconds: float | None) -> None:
         if conn is None:
             return
         ledger.record_product(conn, ledger.ProductEntry(
-            run_id, entry.key, product, kind, files, {f: None for f in inputs}, params, qc,
+            run_id, entry.key, product, kind, files, {f: sha(f) for f in inputs}, params, qc,
             meta, status, message, seconds))
 
     for path, msg in problems:
@@ -251,13 +265,29 @@ def run_spectro_pipeline(entry: Survey, data_dir: Path, dsn: str | None = None,
             resumed += 1
         else:
             ok += 1
-        record(f"OB {ob_id}", "ob", res.files, res.inputs, res.ob.qc,
-               {"ob_id": ob_id, "n_fibres": int(res.ob.fibres["fibre"].size)},
+        qc = res.ob.qc
+        # the imaging runs' QC names too (qcstatus, seeing_arcsec): the status pages and
+        # `casuvo pipeline status` summarise both kinds alike
+        record(f"OB {ob_id}", "ob", res.files, res.inputs,
+               {**qc, "qcstatus": qc.get("status"), "seeing_arcsec": qc.get("seeing")},
+               {"ob_id": ob_id, "n_fibres": int(res.ob.fibres["fibre"].size),
+                "setting": res.ob.ob.get("setting"), "night": res.ob.ob.get("night")},
                "resumed" if res.resumed else "ok", None, res.seconds)
+    min_snr = qc_limits.get("min_snr", 0.0)
     for res in obj_results:
+        made.append(res.file)
+        if res.resumed:
+            resumed += 1
+        else:
+            ok += 1
+        r = res.row
+        good = bool(np.isfinite(r["rv"]) and np.isfinite(r["snr"]) and r["snr"] >= min_snr)
         record(res.spectrum_id, "spectrum", [res.file], res.inputs,
-               {"snr": res.row["snr"], "rv_error": res.row["rv_error"]},
-               {"rv": res.row["rv"]}, "ok", None, res.seconds)
+               {"snr": r["snr"], "rv_error": r["rv_error"],
+                "qcstatus": "pass" if good else "fail"},
+               {"rv": r["rv"], "ob_id": r["ob_id"], "n_epochs": r["n_epochs"],
+                "setting": r["setting"], "target_name": r["target_name"]},
+               "resumed" if res.resumed else "ok", None, res.seconds)
 
     # ---- the index tables
     write_index(entry, data_dir, plan, raws, ob_results, obj_results, fibtabs)

@@ -23,12 +23,14 @@ import importlib
 import json
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyWarning
 
 from casuvo.spectra.products import ArmData, Epoch, OBData, ObjectData
 from casuvo.spectra.rv import helio_correction, measure_rv
@@ -41,7 +43,7 @@ __all__ = ["OBFailed", "OBResult", "ObjectResult", "load_previous", "make_object
 SKY_RESIDUAL = 0.02
 #: a fibre with less light than this fraction of the sky fibres' median is dead
 DEAD_FRACTION = 0.3
-RESULT_VERSION = 1
+RESULT_VERSION = 2   # 2: Pearson CCF (zero-mean templates) picks the template
 
 
 @dataclass
@@ -62,6 +64,9 @@ class OBResult:
     seconds: float
     resumed: bool
     inputs: tuple[str, ...] = ()
+    key: str = ""
+    """The OB's input key (raw and sensitivity-function sizes and times, result version):
+    the objects made from it are up to date while it is unchanged."""
 
 
 @dataclass
@@ -92,7 +97,8 @@ class BadInputError(ValueError):
 def _read_raw(path: Path, ref: dict[str, Any] | None) -> dict[str, Any]:
     """One raw exposure, checked: every extension present and whole, shapes agreeing."""
     try:
-        with fits.open(path, memmap=False) as hdul:
+        with warnings.catch_warnings(), fits.open(path, memmap=False) as hdul:
+            warnings.simplefilter("error", VerifyWarning)
             names = [h.name for h in hdul]
             for ext in ("COUNTS", "VARIANCE", "FIBINFO"):
                 if ext not in names:
@@ -113,18 +119,20 @@ def _read_raw(path: Path, ref: dict[str, Any] | None) -> dict[str, Any]:
                    "crval": float(wh["CRVAL1"]), "cd": float(wh["CD1_1"])}
     except BadInputError:
         raise
-    except (OSError, ValueError, TypeError, KeyError, IndexError) as exc:
-        raise BadInputError(f"{path.name}: unreadable or truncated ({exc})") from exc
+    except (OSError, ValueError, TypeError, KeyError, IndexError, VerifyWarning) as exc:
+        reason = str(exc).splitlines()[0]
+        raise BadInputError(f"{path.name}: unreadable or truncated ({reason})") from exc
     if counts.ndim != 2 or counts.shape != var.shape or counts.shape[0] != out["fibre"].size:
         raise BadInputError(f"{path.name}: COUNTS {counts.shape}, VARIANCE {var.shape} and "
                        f"{out['fibre'].size} FIBINFO rows disagree")
     if not np.isfinite(counts).all() or not (var > 0).all():
-        raise BadInputError(f"{path.name}: COUNTS or VARIANCE has non-finite or non-positive values")
+        raise BadInputError(f"{path.name}: COUNTS or VARIANCE has non-finite or non-positive "
+                            "values")
     if ref is not None:
         if counts.shape != ref["counts"].shape or (out["crval"], out["cd"]) != (
                 ref["crval"], ref["cd"]):
-            raise BadInputError(f"{path.name}: wavelength grid or shape {counts.shape} differs from "
-                           f"the OB's other exposures {ref['counts'].shape}")
+            raise BadInputError(f"{path.name}: wavelength grid or shape {counts.shape} differs "
+                                f"from the OB's other exposures {ref['counts'].shape}")
         if not np.array_equal(out["cname"], ref["cname"]):
             raise BadInputError(f"{path.name}: fibre table differs from the OB's other exposures")
         if h.get("OBID") != ref["header"].get("OBID"):
@@ -133,8 +141,10 @@ def _read_raw(path: Path, ref: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _sha(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
+def _sha(paths: list[Path], params: Any = None) -> str:
+    """The key of a reduction: its inputs' names, sizes and times, the parameters that
+    change its result (template grid, QC limits, flux unit) and the result version."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
     for p in paths:
         st = p.stat()
         digest.update(f"{p.name}:{st.st_size}:{int(st.st_mtime)}".encode())
@@ -157,8 +167,9 @@ def _save(ob: OBData, files: list[str], key: str, path: Path) -> None:
             "arms": [[a.arm, a.resolution] for a in ob.arms], "flux_unit": ob.flux_unit}
     arrays["meta"] = np.array(json.dumps(meta, default=float))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part.npz")
-    np.savez(tmp, **arrays)
+    tmp = path.with_name(f".{path.name}.part")   # what remove_stale_parts finds after a kill
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     os.replace(tmp, path)
 
 
@@ -186,12 +197,12 @@ def reduce_ob(survey: str, ob_row: dict[str, Any], raws: list[Path], sensfuncs: 
     t0 = time.perf_counter()
     ob_id = int(ob_row["ob_id"])
     inputs = tuple(str(p) for p in raws)
-    key = _sha([*raws, *sensfuncs.values()])
+    key = _sha([*raws, *sensfuncs.values()], [rv_grid, qc_limits, flux_unit, survey])
     cache = _cache_path(out_dir / "work", ob_id)
     if cache.is_file():
         loaded = _load(cache, key, root)
         if loaded is not None:
-            return OBResult(loaded[0], loaded[1], time.perf_counter() - t0, True, inputs)
+            return OBResult(loaded[0], loaded[1], time.perf_counter() - t0, True, inputs, key)
     try:
         by_arm: dict[str, list[dict[str, Any]]] = {}
         ref: dict[str, Any] | None = None
@@ -322,7 +333,7 @@ def reduce_ob(survey: str, ob_row: dict[str, Any], raws: list[Path], sensfuncs: 
     files = [str(p.relative_to(root)) for p in writer(survey).write_ob(ob, out_dir)]
     ob.ob["product_file"] = files[0]
     _save(ob, files, key, cache)
-    return OBResult(ob, files, time.perf_counter() - t0, False, inputs)
+    return OBResult(ob, files, time.perf_counter() - t0, False, inputs, key)
 
 
 def _resample(arm: ArmData, row: int, grid: np.ndarray, vcorr: float
@@ -345,6 +356,13 @@ def make_object(survey: str, spectrum_id: str, setting: str, mode: str,
         return None
     usable.sort(key=lambda e: e[0].ob.ob["mjd_obs"])
     mod = writer(survey)
+    key = _object_key(spectrum_id, mod.__name__, keywords, usable)
+    marker = _object_marker(out_dir, spectrum_id)
+    done = _object_done(marker, key, root)
+    if done is not None:
+        return ObjectResult(spectrum_id, done["row"], done["row"]["file"],
+                            time.perf_counter() - t0, True,
+                            tuple(r.ob.ob["product_file"] for r, _ in usable))
     first_ob, first_i = usable[0]
     f0 = first_ob.ob.fibres
     ep: list[Epoch] = []
@@ -417,8 +435,48 @@ def make_object(survey: str, spectrum_id: str, setting: str, mode: str,
            "exptime": float(sum(e.exptime for e in ep)), "file": rel,
            "progenitors": " ".join(e.product_file for e in ep),
            "file_size": path.stat().st_size}
+    _write_marker(marker, {"key": key, "row": row})
     return ObjectResult(spectrum_id, row, rel, time.perf_counter() - t0, False,
                         tuple(e.product_file for e in ep))
+
+
+def _object_key(spectrum_id: str, module: str, keywords: dict[str, Any],
+                usable: list[tuple[OBResult, int]]) -> str:
+    """What an object's product is made of: its epochs (each OB's input key and the
+    fibre), the format module, the keywords and the result version."""
+    parts = [spectrum_id, module, RESULT_VERSION, sorted(keywords.items()),
+             [(r.key, int(r.ob.fibres["fibre"][i])) for r, i in usable]]
+    if any(not r.key for r, _ in usable):   # an OB without a key: never up to date
+        return ""
+    return hashlib.sha256(json.dumps(parts, default=str).encode()).hexdigest()[:16]
+
+
+def _object_marker(out_dir: Path, spectrum_id: str) -> Path:
+    return out_dir / "work" / "objects" / f"{spectrum_id}.json"
+
+
+def _object_done(marker: Path, key: str, root: Path) -> dict[str, Any] | None:
+    """The marker's record when the object's product was made from the same epochs and
+    its file is still there, whole (the size the row recorded)."""
+    if not key or not marker.is_file():
+        return None
+    try:
+        done = json.loads(marker.read_text(encoding="utf-8"))
+        path = root / done["row"]["file"]
+        if done.get("key") != key or path.stat().st_size != done["row"]["file_size"]:
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return done
+
+
+def _write_marker(marker: Path, record: dict[str, Any]) -> None:
+    """Written after the product (atomically): a run killed between the two makes the
+    object again, never trusts half of it."""
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    tmp = marker.with_name(f".{marker.name}.part")
+    tmp.write_text(json.dumps(record, default=float), encoding="utf-8")
+    os.replace(tmp, marker)
 
 
 def load_previous(out_dir: Path, ob_id: int) -> OBResult | None:
@@ -433,4 +491,4 @@ def load_previous(out_dir: Path, ob_id: int) -> OBResult | None:
     except (OSError, ValueError, KeyError):
         return None
     loaded = _load(cache, key, out_dir.parents[1])
-    return None if loaded is None else OBResult(loaded[0], loaded[1], 0.0, True)
+    return None if loaded is None else OBResult(loaded[0], loaded[1], 0.0, True, (), key)

@@ -215,6 +215,9 @@ def write_spectro_survey(survey: Survey, data_dir: Path, seed: int) -> SpectroMa
         if old.get("stamp") == stamp and all((data_dir / f).is_file() for f in old["files"]):
             return SpectroManifest(survey.key, tuple(old["files"]), old["n_obs"],
                                    old["n_spectra"], 0.0)
+    if manifest_path.is_file():   # another simulation: its files go first
+        for rel in json.loads(manifest_path.read_text()).get("files", ()):
+            (data_dir / rel).unlink(missing_ok=True)
     rng = np.random.default_rng([seed, survey.code])
     modes = survey.modes()
     files: list[str] = []

@@ -308,7 +308,7 @@ def load_survey(path: Path) -> Survey:
     """Read one survey's config file; errors name the file and the key."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))   # TOML is UTF-8
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise RegistryError(f"{path}: cannot read survey config ({exc})") from exc
     head = _require(raw, "survey", path, "survey")
@@ -380,7 +380,8 @@ def load_registry(settings: Settings | None = None, *,
 
     ``dirs`` overrides the directories searched (a directory holding
     ``<survey>/config.toml`` files, or a survey directory itself).  Two config
-    files with the same key, collection or survey code are an error.
+    files with the same key or collection, or two surveys of one kind with the same
+    code, are an error.
     """
     if dirs is None:
         if settings is None:
@@ -393,6 +394,10 @@ def load_registry(settings: Settings | None = None, *,
         survey = load_survey(path)
         for other in surveys.values():
             for what in ("key", "collection", "code"):
+                # codes number the source tables of imaging surveys and the OBs of
+                # spectroscopic ones: unique within a kind
+                if what == "code" and other.kind != survey.kind:
+                    continue
                 if getattr(other, what) == getattr(survey, what):
                     raise RegistryError(f"{path}: survey {what} {getattr(survey, what)!r} "
                                         f"is already used by {other.source}")

@@ -29,7 +29,7 @@ def settings(tmp_path: Path) -> Settings:
 def test_steps_follow_the_registry(settings: Settings) -> None:
     names = [s.name for s in demo_steps(settings)]
     assert names == [
-        "up", "simulate", "ingest gaia", "pipelines vista vst", "publish",
+        "up", "simulate", "ingest gaia", "pipelines vista vst fourmost ges weave", "publish",
         "ingest sources vista", "ingest sources vst", "xmatch vista", "xmatch vst",
         "export hats gaia.sources", "export hats vista.sources", "export hats vst.sources",
         "pipeline plots", "coverage", "endpoints"]

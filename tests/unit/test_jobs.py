@@ -28,6 +28,7 @@ from casuvo.jobs import (
     PipelinePlotsJob,
     PipelineRunJob,
     SimulateJob,
+    SpectroSimulateJob,
     XmatchJob,
 )
 from casuvo.jobs.launch import settings_environment
@@ -49,6 +50,7 @@ JOBS = [
               order=3, output_format="fits"),
     XmatchJob(CatalogueColumns(Path("/a.fits"), ref_epoch="ref_epoch"),
               CatalogueColumns(Path("/b.fits")), 1.0, Path("/out"), epoch=2012.5),
+    SpectroSimulateJob(Path("/var/data"), 20161, ("ges", "weave")),
 ]
 
 

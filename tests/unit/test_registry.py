@@ -43,6 +43,9 @@ from casuvo.surveys.registry import RegistryError, load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 VST_CONFIG = ROOT / "pipelines" / "vst" / "config.toml"
+GES_CONFIG = ROOT / "pipelines" / "ges" / "config.toml"
+#: the spectroscopic surveys of docs/spectroscopy.md
+SPECTRO = ("fourmost", "ges", "weave")
 
 #: What the code listed per survey before the registry.
 BEFORE = {
@@ -104,7 +107,7 @@ def _settings(tmp_path: Path, *survey_dirs: Path) -> Settings:
 def _write_survey(parent: Path, key: str, text: str) -> Path:
     path = parent / key / "config.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
@@ -120,8 +123,10 @@ def _variant(text: str, **survey: str) -> str:
 
 def test_registry_holds_what_the_code_listed(tmp_path: Path) -> None:
     registry = load_registry(_settings(tmp_path))
-    assert registry.keys() == ("vista", "vst")
+    # the imaging surveys are what the code listed; the spectroscopic ones sit beside them
     assert registry.keys("imaging") == ("vista", "vst")
+    assert registry.keys("spectroscopy") == SPECTRO
+    assert registry.keys() == tuple(sorted(("vista", "vst", *SPECTRO)))
     for key, want in BEFORE.items():
         survey = registry[key]
         assert (survey.collection, survey.label, survey.name, survey.camera, survey.prog_id,
@@ -216,9 +221,25 @@ def test_a_duplicate_code_or_collection_is_an_error_naming_both_files(
                                   f"{VST_CONFIG}")
 
 
+def test_a_code_is_unique_within_a_kind_only(tmp_path: Path) -> None:
+    """Codes number an imaging survey's source tables (sourceID chunks, frameSetIDs) and a
+    spectroscopic survey's OB and target ids, each in its own schema: an imaging survey
+    may share GES's code 3, a second spectroscopic survey may not."""
+    _write_survey(tmp_path / "imaging", "vphas2", _variant(
+        VST_CONFIG.read_text(), collection='"vphas2"', code="3"))
+    registry = load_registry(_settings(tmp_path, tmp_path / "imaging"))
+    assert registry["vphas2"].code == registry["ges"].code == 3
+    path = _write_survey(tmp_path / "spectro", "ges2", _variant(
+        GES_CONFIG.read_text(encoding="utf-8"), collection='"ges2"'))
+    with pytest.raises(RegistryError) as excinfo:
+        load_registry(_settings(tmp_path, tmp_path / "spectro"))
+    assert str(excinfo.value) == f"{path}: survey code 3 is already used by {GES_CONFIG}"
+
+
 def test_an_unknown_survey_names_the_known_ones(tmp_path: Path) -> None:
     registry = load_registry(_settings(tmp_path))
-    with pytest.raises(RegistryError, match=r"unknown survey 'vphas2' \(known: vista, vst\)"):
+    with pytest.raises(RegistryError, match=r"unknown survey 'vphas2' "
+                       r"\(known: fourmost, ges, vista, vst, weave\)"):
         registry["vphas2"]
 
 
@@ -234,7 +255,8 @@ def third(tmp_path: Path) -> Settings:
 
 def test_third_survey_is_in_the_registry(third: Settings) -> None:
     registry = load_registry(third)
-    assert registry.keys() == ("vista", "vst", "vphas2")
+    assert registry.keys("imaging") == ("vista", "vst", "vphas2")
+    assert registry.keys() == (*sorted(("vista", "vst", *SPECTRO)), "vphas2")
     vphas2 = registry["vphas2"]
     assert (vphas2.collection, vphas2.label, vphas2.code, vphas2.regime) == (
         "vphas2", "VPHAS2", 3, "Optical")
