@@ -321,3 +321,25 @@ def test_obscore_holds_spectra_ob_products_and_raw(endpoints: dict,
         spectra = len(Table.read(index / "spectra.fits"))
         assert counts.get(0, 0) == raws
         assert counts.get(2, 0) + counts.get(3, 0) >= spectra
+
+
+def test_gaia_source_datalink_lists_its_spectra(endpoints: dict, settings: Settings) -> None:
+    """The DataLink of a Gaia source (announced on gaia.sources in TAP) lists its spectra."""
+    collection = _collections(endpoints)[0]
+    did, _, row = _spectrum(settings, collection)
+    source_id = int(row["source_id"])
+    expected = set()
+    for other in _collections(endpoints):
+        index = _index(settings, other)
+        files = {str(f).strip() for f, s in zip(index["file"], index["source_id"], strict=True)
+                 if not np.ma.is_masked(s) and int(s) == source_id}
+        expected |= {r[0] for r in dal.sql(
+            f"SELECT obs_publisher_did FROM {other}.spectra WHERE accref = ANY(%s)",
+            (sorted(files),))}
+    assert did in expected
+    links = _links(endpoints["base"].rstrip("/") + "/gaia/q/dl/dlmeta", str(source_id))
+    got = {urllib.parse.parse_qs(urllib.parse.urlsplit(r["access_url"]).query)["ID"][0]
+           for r in links if r["local_semantics"] == "spectrum-at-position"}
+    assert got == expected
+    unknown = _links(endpoints["base"].rstrip("/") + "/gaia/q/dl/dlmeta", "12345")
+    assert all((r["error_message"] or "").startswith("NotFoundFault") for r in unknown)
