@@ -320,8 +320,8 @@ def spectrum_links(descriptor: Any, collection: str) -> Iterator[Any]:
         description=f"Spectrum of {name} as an SDM FITS binary table",
         semantics="#this", contentType="application/fits")
     yield descriptor.makeLink(
-        f"{_server()}/getproduct/{urllib.parse.quote(row['file'])}",
-        description=f"The survey's product file {Path(row['file']).name}",
+        _dl_url(collection, "dlget", did, FORMAT="application/fits;content=survey-product"),
+        description=f"The survey's own product file {Path(row['file']).name}",
         semantics="#this", contentType="application/fits",
         contentLength=row.get("file_size"))
     yield descriptor.makeLink(

@@ -266,6 +266,12 @@ def test_datalink_of_a_spectrum(endpoints: dict, settings: Settings,
         assert {r["error_message"] or None for r in links} == {None}
         semantics = {r["semantics"] for r in links}
         assert {"#this", "#preview", "#cutout", "#progenitor"} <= semantics, semantics
+        # one #this is the survey's own file, byte for byte
+        own = [r for r in links if r["semantics"] == "#this"
+               and "survey-product" in urllib.parse.unquote(r["access_url"])]
+        assert len(own) == 1
+        assert requests.get(own[0]["access_url"], timeout=60).content == (
+            settings.data_dir / accref).read_bytes()
         progenitors = {urllib.parse.unquote(r["access_url"].split("/getproduct/", 1)[1])
                        for r in links if r["semantics"] == "#progenitor"}
         assert progenitors == set(str(row["progenitors"]).split())
