@@ -240,6 +240,8 @@ def write_spectro_survey(survey: Survey, data_dir: Path, seed: int) -> SpectroMa
     for fidx, fname in enumerate(cfg.fields, start=1):
         field = field_by_name(fname)
         plate = _targets(field, cfg, data_dir, rng, survey.code, fidx)
+        prefix = {"weave": "WVE_", "fourmost": "QMOST"}.get(survey.key, "")  # survey CNAMEs
+        plate["target_name"] = np.char.add(prefix, plate["target_name"])
         n = plate["fibre"].size
         fibre_tp = 1.0 + THROUGHPUT_SCATTER * rng.standard_normal(n)
         for i in range(cfg.n_obs):
@@ -391,4 +393,8 @@ def _write_raw(path: Path, survey: Survey, spec: Spectrograph, mode: Mode, arm: 
                      "RA": plate["ra"][rows], "DEC": plate["dec"][rows],
                      "MAG_G": plate["mag_g"][rows], "SOURCE_ID": plate["source_id"][rows]},
                     "FIBINFO", {"RA": "deg", "DEC": "deg", "MAG_G": "mag"})
-    write_atomic(fits.HDUList([primary, data, varh, fib]), path)
+    hdus = [primary, data, varh, fib]
+    if survey.key in ("weave", "fourmost"):   # the survey format's raw keywords and HDUs
+        from casuvo.spectra import fourmost, weave
+        hdus = {"weave": weave, "fourmost": fourmost}[survey.key].raw_hdus(hdus, ob, arm.name)
+    write_atomic(fits.HDUList(hdus), path)
