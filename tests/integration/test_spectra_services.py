@@ -85,8 +85,13 @@ def _spectrum(settings: Settings, collection: str) -> tuple[str, str, dict]:
 
 
 def _file_arrays(path: Path) -> Iterator[np.ndarray]:
-    """Every 1-D float array of a FITS file: image rows and table cells/columns."""
+    """Every 1-D float array of a FITS file: image rows, table cells and columns.
+
+    WEAVE L1 keeps ``<ARM>_DATA`` uncalibrated beside ``<ARM>_SENSFUNC``
+    (formats-spectra.md): its flux is their product, which is offered too.
+    """
     with fits.open(path) as hdul:
+        names = [h.name for h in hdul]
         for hdu in hdul:
             if hdu.data is None:
                 continue
@@ -101,7 +106,11 @@ def _file_arrays(path: Path) -> Iterator[np.ndarray]:
                         yield from (cell.astype(float).ravel() for cell in column)
             elif np.asarray(hdu.data).dtype.kind == "f":
                 data = np.asarray(hdu.data, float)
-                yield from (data.reshape(-1, data.shape[-1]) if data.ndim > 1 else [data])
+                rows = data.reshape(-1, data.shape[-1]) if data.ndim > 1 else data[None]
+                yield from rows
+                sensfunc = hdu.name.replace("_DATA", "_SENSFUNC")
+                if hdu.name.endswith("_DATA") and sensfunc in names:
+                    yield from rows * np.asarray(hdul[sensfunc].data, float)
 
 
 def _is_in_file(values: np.ndarray, path: Path) -> bool:
@@ -111,7 +120,8 @@ def _is_in_file(values: np.ndarray, path: Path) -> bool:
     while position < values.size:
         for array in arrays:
             part = values[position:position + array.size]
-            if part.size == array.size and np.array_equal(part, array, equal_nan=True):
+            if part.size == array.size and np.allclose(part, array, rtol=1e-6, atol=0,
+                                                       equal_nan=True):
                 position += array.size
                 break
         else:
