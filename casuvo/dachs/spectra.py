@@ -299,10 +299,12 @@ def spectrum_links(descriptor: Any, collection: str) -> Iterator[Any]:
 
     ``#this`` (the SDM VOTable and the survey's own product file),
     ``#preview`` (a PNG plot), ``#progenitor`` (the per-OB products it was
-    extracted from), and as ``#counterpart`` (DataLink 1.1: the same target,
-    unrelated provenance) the Gaia source (a TAP query selecting its row) and
+    extracted from), and as ``#auxiliary`` (local semantics ``gaia-source``,
+    ``image-at-position``) the Gaia source (a TAP query selecting its row) and
     the images whose footprint contains the spectrum's position (their
-    DataLink documents: cutouts, previews, files).
+    DataLink documents: cutouts, previews, files).  DataLink's newer
+    ``#counterpart`` would say it better, but STILTS 3.4.7's datalinklint
+    (and clients of its age) reject the term.
     """
     from gavo.protocols import products
 
@@ -318,8 +320,8 @@ def spectrum_links(descriptor: Any, collection: str) -> Iterator[Any]:
         description=f"Spectrum of {name} as an SDM FITS binary table",
         semantics="#this", contentType="application/fits")
     yield descriptor.makeLink(
-        f"{_server()}/getproduct/{urllib.parse.quote(row['file'])}",
-        description=f"The survey's product file {Path(row['file']).name}",
+        _dl_url(collection, "dlget", did, FORMAT="application/fits;content=survey-product"),
+        description=f"The survey's own product file {Path(row['file']).name}",
         semantics="#this", contentType="application/fits",
         contentLength=row.get("file_size"))
     yield descriptor.makeLink(
@@ -336,7 +338,7 @@ def spectrum_links(descriptor: Any, collection: str) -> Iterator[Any]:
         yield descriptor.makeLink(
             _tap_url(f"SELECT * FROM gaia.sources WHERE source_id = {int(source_id)}"),
             description=f"Gaia source {source_id} of {name} (TAP query)",
-            semantics="#counterpart", localSemantics="gaia-source", contentType=VOTABLE)
+            semantics="#auxiliary", localSemantics="gaia-source", contentType=VOTABLE)
     ra, dec = row.get("ra"), row.get("dec")
     if ra is not None and dec is not None:
         for image in _images_at(ra, dec):
@@ -347,7 +349,7 @@ def spectrum_links(descriptor: Any, collection: str) -> Iterator[Any]:
                              f"{image['filtername']} {image['filename']}"
                              f" extension {image['extnum']} covering this position"
                              " (its DataLink: image, preview, cutouts)"),
-                semantics="#counterpart", localSemantics="image-at-position",
+                semantics="#auxiliary", localSemantics="image-at-position",
                 contentType=DATALINK)
 
 
@@ -373,7 +375,7 @@ def _spectrum_link(descriptor: Any, spectrum: dict[str, Any], why: str) -> Any:
         description=(f"{spectrum['collection']} spectrum {spectrum['spectrum_id']} of "
                      f"{spectrum['target_name']} {why} (its DataLink: SDM VOTable, plot,"
                      " cutouts)"),
-        semantics="#counterpart", localSemantics="spectrum-at-position", contentType=DATALINK)
+        semantics="#auxiliary", localSemantics="spectrum-at-position", contentType=DATALINK)
 
 
 def image_spectra_links(descriptor: Any, images_table: str) -> Iterator[Any]:
@@ -418,7 +420,7 @@ def gaia_descriptor(pub_did: str) -> Any:
 
 
 def gaia_links(descriptor: Any) -> Iterator[Any]:
-    """DataLink rows of a Gaia source: its row (TAP) and its spectra (``#counterpart``)."""
+    """DataLink rows of a Gaia source: its row (TAP) and its spectra (``#auxiliary``)."""
     yield descriptor.makeLink(
         _tap_url(f"SELECT * FROM gaia.sources WHERE source_id = {descriptor.source_id}"),
         description=f"Gaia source {descriptor.source_id} (TAP query)",

@@ -8,8 +8,9 @@ ValidationError naming the parameter, which the server turns into the
 protocol's error document with HTTP 400 (a DALI VOTable for SSA, SODA's
 text/plain for dlget: :mod:`casuvo.dachs.errors`, :mod:`casuvo.dachs.datalinks`).
 
-The SODA ``FORMAT`` of a spectrum is one of DaCHS's SDM serialisations or
-``image/png``, the plot DataLink offers as ``#preview``.
+The SODA ``FORMAT`` of a spectrum is one of DaCHS's SDM serialisations,
+``image/png`` (the plot DataLink offers as ``#preview``) or :data:`NATIVE`,
+the survey's own product file as it is.
 """
 
 from __future__ import annotations
@@ -17,11 +18,15 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from casuvo.dachs.params import MAX_CONE_RADIUS, check_interval
 
-__all__ = ["FORMATS", "check_soda", "check_ssa", "format_key", "format_spectrum"]
+__all__ = ["FORMATS", "NATIVE", "check_soda", "check_ssa", "format_key", "format_spectrum"]
+
+#: SODA FORMAT of the survey's own product file (GES singlespec, WEAVE L1, 4MOST L1)
+NATIVE = "application/fits;content=survey-product"
 
 #: SODA FORMAT values of a spectrum (media type -> what it is)
 FORMATS: dict[str, str] = {
@@ -31,6 +36,7 @@ FORMATS: dict[str, str] = {
     "text/csv": "Comma separated values",
     "text/plain": "Tab separated values",
     "image/png": "Plot of the spectrum (PNG)",
+    NATIVE: "The survey's own per-object product file, unchanged",
 }
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -150,6 +156,13 @@ def format_spectrum(descriptor: Any, args: Mapping[str, Any]) -> tuple[str, byte
     if mime not in FORMATS:
         raise _error(f"FORMAT {str(mime)[:60]!r} is not one of {', '.join(FORMATS)}",
                      "FORMAT")
+    if mime == NATIVE:
+        if args.get("BAND") is not None:
+            raise _error("BAND cuts the SDM serialisations, not the survey's own file", "BAND")
+        from gavo import base
+
+        path = Path(base.getConfig("inputsDir")) / descriptor.ssaRow["accref"]
+        return "application/fits", path.read_bytes()
     if mime == "image/png":
         from casuvo.dachs import spectra
 

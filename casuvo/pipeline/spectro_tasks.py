@@ -43,7 +43,7 @@ __all__ = ["OBFailed", "OBResult", "ObjectResult", "load_previous", "make_object
 SKY_RESIDUAL = 0.02
 #: a fibre with less light than this fraction of the sky fibres' median is dead
 DEAD_FRACTION = 0.3
-RESULT_VERSION = 1
+RESULT_VERSION = 2   # 2: Pearson CCF (zero-mean templates) picks the template
 
 
 @dataclass
@@ -141,8 +141,10 @@ def _read_raw(path: Path, ref: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-def _sha(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
+def _sha(paths: list[Path], params: Any = None) -> str:
+    """The key of a reduction: its inputs' names, sizes and times, the parameters that
+    change its result (template grid, QC limits, flux unit) and the result version."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode())
     for p in paths:
         st = p.stat()
         digest.update(f"{p.name}:{st.st_size}:{int(st.st_mtime)}".encode())
@@ -195,7 +197,7 @@ def reduce_ob(survey: str, ob_row: dict[str, Any], raws: list[Path], sensfuncs: 
     t0 = time.perf_counter()
     ob_id = int(ob_row["ob_id"])
     inputs = tuple(str(p) for p in raws)
-    key = _sha([*raws, *sensfuncs.values()])
+    key = _sha([*raws, *sensfuncs.values()], [rv_grid, qc_limits, flux_unit, survey])
     cache = _cache_path(out_dir / "work", ob_id)
     if cache.is_file():
         loaded = _load(cache, key, root)

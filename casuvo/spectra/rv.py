@@ -79,8 +79,13 @@ class TemplateSet:
         cache = self.__dict__.setdefault("_ffts", {})
         if key not in cache:
             out = []
+            inside = taper > 0
             for i in range(len(self.templates)):
-                tp = self.coarse[i] * taper
+                # zero mean over the observed range, as the observed spectrum: the peak is
+                # then a correlation coefficient (1 for the star's own template); without
+                # it, templates with more line area score higher whatever their match
+                c = self.coarse[i]
+                tp = (c - c[inside].mean() * inside) * taper
                 out.append((np.conj(np.fft.rfft(tp, nfft)), float(np.sqrt(tp @ tp))))
             cache[key] = out
         return cache[key]
@@ -136,6 +141,24 @@ def _chi2(tset: TemplateSet, index: int, wave: np.ndarray, flux: np.ndarray,
     return float(resid @ resid)
 
 
+def _refine(tset: TemplateSet, index: int, w: np.ndarray, f: np.ndarray, wt: np.ndarray,
+            v0: float, h: float) -> tuple[float, float, float] | None:
+    """The χ² minimum of template ``index`` near ``v0``: (velocity, curvature, χ²), by
+    parabolas through 7 points ``h`` apart; None when χ² has no minimum there."""
+    vmin = v0
+    for _ in range(3):
+        vs = vmin + h * np.arange(-3, 4)
+        chis = np.array([_chi2(tset, index, w, f, wt, v) for v in vs])
+        c2, c1, c0 = np.polyfit(vs - vmin, chis, 2)
+        if c2 <= 0:
+            return None
+        shift = -c1 / (2 * c2)
+        if abs(shift) <= 1.5 * h:
+            return vmin + shift, float(c2), float(c0 - c1 ** 2 / (4 * c2))
+        vmin += float(np.clip(shift, -3 * h, 3 * h))
+    return None
+
+
 def measure_rv(wave: np.ndarray, flux: np.ndarray, sigma: np.ndarray, resolution: float,
                grid: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]] | None = None,
                min_snr: float = 2.0) -> RVResult:
@@ -163,46 +186,33 @@ def measure_rv(wave: np.ndarray, flux: np.ndarray, sigma: np.ndarray, resolution
     nfft = 1 << int(np.ceil(np.log2(2 * obs.size)))
     fo = np.fft.rfft(obs, nfft)
     maxlag = int(np.ceil(np.log1p(VMAX / C_KMS) / tset.dlnw))
-    best = (-np.inf, 0, 0.0)
     onorm = np.sqrt(obs @ obs)
     if onorm == 0:
         return nothing
     ffts = tset.ffts(taper, nfft)
+    peaks: list[tuple[float, int, float]] = []   # (CCF peak, template, ln λ lag)
     for i, (ft, tnorm) in enumerate(ffts):
         if tnorm == 0:
             continue
         cc = np.fft.irfft(fo * ft, nfft)
         cc = np.concatenate([cc[-maxlag:], cc[:maxlag + 1]]) / (onorm * tnorm)
         k = int(np.argmax(cc))
-        if cc[k] > best[0]:
-            frac = 0.0
-            if 0 < k < cc.size - 1:
-                denom = cc[k - 1] - 2 * cc[k] + cc[k + 1]
-                frac = 0.5 * (cc[k - 1] - cc[k + 1]) / denom if denom < 0 else 0.0
-            best = (float(cc[k]), i, (k - maxlag + frac) * tset.dlnw)
-    peak, index, lag = best
-    if not np.isfinite(peak):
+        frac = 0.0
+        if 0 < k < cc.size - 1:
+            denom = cc[k - 1] - 2 * cc[k] + cc[k + 1]
+            frac = 0.5 * (cc[k - 1] - cc[k + 1]) / denom if denom < 0 else 0.0
+        peaks.append((float(cc[k]), i, (k - maxlag + frac) * tset.dlnw))
+    peaks = sorted((p for p in peaks if np.isfinite(p[0])), reverse=True)
+    if not peaks:
         return nothing
-    v0 = C_KMS * np.expm1(lag)
-    # --- χ² refinement around the CCF peak
+    # --- χ² refinement of the best template around its CCF peak
     w, f, wt = wave[good], flux[good], 1.0 / sigma[good] ** 2
     h = 0.5 * C_KMS * tset.dlnw
-    vmin, a, chi2min = v0, 0.0, np.nan
-    for _ in range(3):
-        vs = vmin + h * np.arange(-3, 4)
-        chis = np.array([_chi2(tset, index, w, f, wt, v) for v in vs])
-        c2, c1, c0 = np.polyfit(vs - vmin, chis, 2)
-        if c2 <= 0:
-            return RVResult(np.nan, np.nan, tset.templates[index].name, peak, np.nan)
-        shift = -c1 / (2 * c2)
-        a = c2
-        chi2min = c0 - c1 ** 2 / (4 * c2)
-        if abs(shift) <= 1.5 * h:
-            vmin += shift
-            break
-        vmin += float(np.clip(shift, -3 * h, 3 * h))
-    else:
+    peak, index, lag = peaks[0]
+    fit = _refine(tset, index, w, f, wt, C_KMS * np.expm1(lag), h)
+    if fit is None:
         return RVResult(np.nan, np.nan, tset.templates[index].name, peak, np.nan)
+    vmin, a, chi2min = fit
     dof = max(int(good.sum()) - (_POLY + 2), 1)
     chi2_dof = float(chi2min / dof)
     err = float(1.0 / np.sqrt(a) * np.sqrt(max(chi2_dof, 1.0)))

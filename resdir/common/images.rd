@@ -576,11 +576,12 @@
         <code>
           rows = self.getVOTableRows()
           self.assertEqual({r["error_message"] for r in rows}, {None})
-          # (#counterpart: the spectra at the tile's position, where there are any)
-          self.assertEqual({r["semantics"] for r in rows} - {"#counterpart"},
+          self.assertEqual({r["semantics"] for r in rows},
             {"#this", "#preview", "#cutout", "#auxiliary", "#progenitor"})
+          # (spectrum-at-position: the spectra on the tile, where there are any)
           self.assertEqual(
-            {r["local_semantics"] for r in rows if r["semantics"] == "#auxiliary"},
+            {r["local_semantics"] for r in rows if r["semantics"] == "#auxiliary"}
+            - {"spectrum-at-position"},
             {"product-file", "confidence-map", "source-catalogue", "provenance"})
           self.followUp.url.freeAttrs = [
             ("ID", rows[0]["ID"]), ("CIRCLE", "\testRA \testDec 0.01")]

@@ -624,7 +624,7 @@
             return spectraparams.format_spectrum(descriptor, args)
           </code>
         </dataFormatter>
-        <metaMaker semantics="#counterpart">
+        <metaMaker semantics="#auxiliary">
           <setup imports="casuvo.dachs.spectra"/>
           <code>
             yield from spectra.spectrum_links(descriptor, "\survey")

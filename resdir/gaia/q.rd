@@ -206,7 +206,7 @@
           return spectra.gaia_descriptor(pubDID)
         </code>
       </descriptorGenerator>
-      <metaMaker semantics="#counterpart">
+      <metaMaker semantics="#auxiliary">
         <setup imports="casuvo.dachs.spectra"/>
         <code>
           yield from spectra.gaia_links(descriptor)

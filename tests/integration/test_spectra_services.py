@@ -85,8 +85,13 @@ def _spectrum(settings: Settings, collection: str) -> tuple[str, str, dict]:
 
 
 def _file_arrays(path: Path) -> Iterator[np.ndarray]:
-    """Every 1-D float array of a FITS file: image rows and table cells/columns."""
+    """Every 1-D float array of a FITS file: image rows, table cells and columns.
+
+    WEAVE L1 keeps ``<ARM>_DATA`` uncalibrated beside ``<ARM>_SENSFUNC``
+    (formats-spectra.md): its flux is their product, which is offered too.
+    """
     with fits.open(path) as hdul:
+        names = [h.name for h in hdul]
         for hdu in hdul:
             if hdu.data is None:
                 continue
@@ -101,7 +106,11 @@ def _file_arrays(path: Path) -> Iterator[np.ndarray]:
                         yield from (cell.astype(float).ravel() for cell in column)
             elif np.asarray(hdu.data).dtype.kind == "f":
                 data = np.asarray(hdu.data, float)
-                yield from (data.reshape(-1, data.shape[-1]) if data.ndim > 1 else [data])
+                rows = data.reshape(-1, data.shape[-1]) if data.ndim > 1 else data[None]
+                yield from rows
+                sensfunc = hdu.name.replace("_DATA", "_SENSFUNC")
+                if hdu.name.endswith("_DATA") and sensfunc in names:
+                    yield from rows * np.asarray(hdul[sensfunc].data, float)
 
 
 def _is_in_file(values: np.ndarray, path: Path) -> bool:
@@ -111,7 +120,8 @@ def _is_in_file(values: np.ndarray, path: Path) -> bool:
     while position < values.size:
         for array in arrays:
             part = values[position:position + array.size]
-            if part.size == array.size and np.array_equal(part, array, equal_nan=True):
+            if part.size == array.size and np.allclose(part, array, rtol=1e-6, atol=0,
+                                                       equal_nan=True):
                 position += array.size
                 break
         else:
@@ -266,6 +276,12 @@ def test_datalink_of_a_spectrum(endpoints: dict, settings: Settings,
         assert {r["error_message"] or None for r in links} == {None}
         semantics = {r["semantics"] for r in links}
         assert {"#this", "#preview", "#cutout", "#progenitor"} <= semantics, semantics
+        # one #this is the survey's own file, byte for byte
+        own = [r for r in links if r["semantics"] == "#this"
+               and "survey-product" in urllib.parse.unquote(r["access_url"])]
+        assert len(own) == 1
+        assert requests.get(own[0]["access_url"], timeout=60).content == (
+            settings.data_dir / accref).read_bytes()
         progenitors = {urllib.parse.unquote(r["access_url"].split("/getproduct/", 1)[1])
                        for r in links if r["semantics"] == "#progenitor"}
         assert progenitors == set(str(row["progenitors"]).split())
@@ -321,3 +337,25 @@ def test_obscore_holds_spectra_ob_products_and_raw(endpoints: dict,
         spectra = len(Table.read(index / "spectra.fits"))
         assert counts.get(0, 0) == raws
         assert counts.get(2, 0) + counts.get(3, 0) >= spectra
+
+
+def test_gaia_source_datalink_lists_its_spectra(endpoints: dict, settings: Settings) -> None:
+    """The DataLink of a Gaia source (announced on gaia.sources in TAP) lists its spectra."""
+    collection = _collections(endpoints)[0]
+    did, _, row = _spectrum(settings, collection)
+    source_id = int(row["source_id"])
+    expected = set()
+    for other in _collections(endpoints):
+        index = _index(settings, other)
+        files = {str(f).strip() for f, s in zip(index["file"], index["source_id"], strict=True)
+                 if not np.ma.is_masked(s) and int(s) == source_id}
+        expected |= {r[0] for r in dal.sql(
+            f"SELECT obs_publisher_did FROM {other}.spectra WHERE accref = ANY(%s)",
+            (sorted(files),))}
+    assert did in expected
+    links = _links(endpoints["base"].rstrip("/") + "/gaia/q/dl/dlmeta", str(source_id))
+    got = {urllib.parse.parse_qs(urllib.parse.urlsplit(r["access_url"]).query)["ID"][0]
+           for r in links if r["local_semantics"] == "spectrum-at-position"}
+    assert got == expected
+    unknown = _links(endpoints["base"].rstrip("/") + "/gaia/q/dl/dlmeta", "12345")
+    assert all((r["error_message"] or "").startswith("NotFoundFault") for r in unknown)

@@ -142,15 +142,33 @@ def test_registry_holds_what_the_code_listed(tmp_path: Path) -> None:
         assert registry.by_collection(want["collection"]) is survey
 
 
+def _imaging_only(found: dict, spectroscopic: set[str]) -> dict:
+    """The services of ``found`` without the spectroscopic archives' (and ``ssa``)."""
+    return {protocol: {k: v for k, v in paths.items() if k not in spectroscopic}
+            for protocol, paths in found.items() if isinstance(paths, dict) and protocol != "ssa"}
+
+
 def test_services_and_endpoints_are_unchanged(tmp_path: Path) -> None:
+    """The imaging services are what they were; the spectroscopic ones come after them."""
     settings = _settings(tmp_path)
-    assert services(load_registry(settings)) == SERVICES_BEFORE
+    registry = load_registry(settings)
+    spectroscopic = {s.collection for s in registry.of_kind("spectroscopy")}
+    found = services(registry)
+    assert _imaging_only(found, spectroscopic) == SERVICES_BEFORE
+    if spectroscopic:
+        assert found["ssa"] == {c: f"{c}/q/ssa/ssap.xml" for c in sorted(spectroscopic)}
+        for protocol, renderer in (("soda", "dlget"), ("datalink", "dlmeta")):
+            assert list(found[protocol])[:2] == ["vista", "vst"]
+            assert {k: v for k, v in found[protocol].items() if k in spectroscopic} == {
+                c: f"{c}/q/sdl/{renderer}" for c in spectroscopic}
     urls = endpoints(settings)
-    assert list(urls) == ["base", "tap", "examples", "tables", "hipslist", *SERVICES_BEFORE]
+    assert list(urls) == ["base", "tap", "examples", "tables", "hipslist", *SERVICES_BEFORE,
+                          *(["ssa"] if spectroscopic else [])]
     assert urls["sia"] == {"vista": "http://localhost:8080/vista/q/sia2/siap2.xml",
                            "vst": "http://localhost:8080/vst/q/sia2/siap2.xml"}
-    for protocol, paths in SERVICES_BEFORE.items():
-        assert list(urls[protocol]) == list(paths)   # the order --json prints
+    for protocol, paths in _imaging_only(urls, spectroscopic).items():
+        if protocol in SERVICES_BEFORE:
+            assert list(paths) == list(SERVICES_BEFORE[protocol])   # the order --json prints
 
 
 def test_every_survey_list_is_the_registry(tmp_path: Path) -> None:
@@ -265,10 +283,13 @@ def test_third_survey_endpoints(third: Settings) -> None:
         f"vphas2.{b}": f"{base}/coverage/q/hips/static/vphas2/{b}"
         for b in ("u", "g", "r", "i", "Halpha")}
     assert urls["moc"]["vphas2"] == f"{base}/coverage/q/moc/static/vphas2.moc.fits"
-    # and the demo's surveys are as they were
-    for protocol, paths in SERVICES_BEFORE.items():
-        assert {k: v for k, v in urls[protocol].items() if not k.startswith("vphas2")} == {
-            k: f"{base}/{v}" for k, v in paths.items()}
+    # and the demo's surveys are as they were (the spectroscopic archives come after them)
+    spectroscopic = {s.collection for s in load_registry(third).of_kind("spectroscopy")}
+    for protocol, paths in _imaging_only(urls, spectroscopic).items():
+        if protocol not in SERVICES_BEFORE:
+            continue
+        assert {k: v for k, v in paths.items() if not k.startswith("vphas2")} == {
+            k: f"{base}/{v}" for k, v in SERVICES_BEFORE[protocol].items()}
 
 
 def _tile_catalogue(path: Path, field: str, band: str, ra: np.ndarray, dec: np.ndarray
