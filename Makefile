@@ -36,7 +36,7 @@ lint: install
 # Each bench writes its figures (value, same-run baseline, ratio, goal) to
 # var/bench/<name>.json; bench/report.py makes bench/results.md and .json of them.
 BENCH_OUT := var/bench
-BENCHES := ingest cone concurrency load hostile adql_limits images pipeline xmatch
+BENCHES := ingest cone concurrency load hostile adql_limits images ssa pipeline xmatch
 
 bench: demo
 	mkdir -p $(BENCH_OUT)
@@ -48,6 +48,7 @@ bench: demo
 	$(VENV)/bin/python bench/hostile.py --before bench/hostile_before.json --json $(BENCH_OUT)/hostile.json
 	$(VENV)/bin/python bench/adql_limits.py --json $(BENCH_OUT)/adql_limits.json
 	$(VENV)/bin/python bench/images.py --json $(BENCH_OUT)/images.json
+	$(VENV)/bin/python bench/ssa.py --json $(BENCH_OUT)/ssa.json
 	$(COMPUTE)/bin/python bench/pipeline.py --json $(BENCH_OUT)/pipeline.json
 	$(COMPUTE)/bin/python bench/xmatch.py --json $(BENCH_OUT)/xmatch.json
 	$(VENV)/bin/python bench/report.py $(foreach b,$(BENCHES),$(BENCH_OUT)/$(b).json)

@@ -36,6 +36,14 @@ SPECTRUM_DL_PATH = "sdl"
 #: (page key, path under ``<collection>/q/``) of each image collection's web pages;
 #: an image's page is ``<image>/<accref>``
 _PAGES = (("overview", "overview/volatile"), ("search", "sia1/form"), ("image", "image/qp"))
+#: (page key, path) of the spectroscopic web archive and the processing status
+#: (``resdir/portal``); the per-OB page is ``spectra.ob?survey=<c>&ob_id=<id>``
+_PORTAL_PAGES = (("spectra.home", "portal/q/home/volatile"),
+                 ("spectra.monitor", "portal/q/monitor/volatile"),
+                 ("spectra.ob", "portal/q/ob/volatile"),
+                 ("spectra.objects", "portal/q/objects/volatile"),
+                 ("spectra.help", "portal/q/help/volatile"),
+                 ("processing", "portal/q/processing/volatile"))
 
 
 def services(registry: Registry) -> dict[str, dict[str, str]]:
@@ -44,7 +52,9 @@ def services(registry: Registry) -> dict[str, dict[str, str]]:
     ``scs`` and ``form`` list the Gaia reference catalogue, then each survey
     with a band-merged ``sources`` table, then (``form``) each image archive;
     ``sia`` (SIA 2.0), ``sia1`` (SIA 1.0), ``soda`` (sync cutouts, ``dlget``),
-    ``datalink`` (``dlmeta``; ID = obs_publisher_did), ``pages``, ``hips``
+    ``datalink`` (``dlmeta``; ID = obs_publisher_did), ``pages`` (with the
+    spectroscopic web archive's and the processing status, ``spectra.*`` and
+    ``processing``, when there are spectroscopic surveys), ``hips``
     (one per HiPS band: ``<collection>.<FILTER>``) and ``moc`` list each
     imaging survey, in registry order.  With spectroscopic surveys in the
     registry, ``ssa`` (SSA 1.1) lists each of them, and ``soda`` and
@@ -76,6 +86,7 @@ def services(registry: Registry) -> dict[str, dict[str, str]]:
         result["soda"].update({c: f"{c}/q/{SPECTRUM_DL_PATH}/dlget" for c in spectroscopic})
         result["datalink"].update(
             {c: f"{c}/q/{SPECTRUM_DL_PATH}/dlmeta" for c in spectroscopic})
+        result["pages"].update(dict(_PORTAL_PAGES))
     return result
 
 

@@ -150,9 +150,17 @@ def site_banner(service: Any) -> Tag:
                     **{"data-nav": f"{collection}.overview"})["overview"],
                 T.a(href=_site_path(pages[f"{collection}.search"]),
                     **{"data-nav": f"{collection}.search"})["image search"]]
+    if "spectra.home" in pages:
+        nav += [T.span(class_="group")["Spectra"],
+                *[T.a(href=_site_path(pages[f"spectra.{key}"]), **{"data-nav": f"spectra.{key}"})[
+                    label] for key, label in (("home", "archive"), ("monitor", "OB monitor"),
+                                              ("objects", "objects"))]]
     nav += [T.span(class_="group")["All"],
             T.a(href=_site_path("/__system__/adql/query/form"))["ADQL query"],
             T.a(href=_site_path("/tap/examples"))["TAP examples"]]
+    if "processing" in pages:
+        nav.append(T.a(href=_site_path(pages["processing"]), **{"data-nav": "processing"})[
+            "processing"])
     if service is not None:
         nav.append(T.a(href=service.getURL("info"))["service info"])
     return T.header(class_="site")[

@@ -44,3 +44,21 @@ def test_every_image_collection_has_its_pages() -> None:
             == collections
     assert all(paths["pages"][f"{c}.search"] == paths["form"][f"{c}.images"]
                for c in collections)
+
+
+def test_the_spectroscopic_archive_and_processing_pages_are_listed() -> None:
+    registry = load_registry(Settings.from_env({}))
+    paths = services(registry)
+    assert registry.keys("spectroscopy"), "the demo has spectroscopic surveys"
+    assert {k: v for k, v in paths["pages"].items()
+            if k.startswith("spectra.") or k == "processing"} == {
+        "spectra.home": "portal/q/home/volatile",
+        "spectra.monitor": "portal/q/monitor/volatile",
+        "spectra.ob": "portal/q/ob/volatile",
+        "spectra.objects": "portal/q/objects/volatile",
+        "spectra.help": "portal/q/help/volatile",
+        "processing": "portal/q/processing/volatile"}
+    rd = (TEMPLATES.parents[2] / "resdir" / "portal" / "q.rd").read_text()
+    for path in paths["pages"].values():
+        if path.startswith("portal/q/"):
+            assert f'<service id="{path.split("/")[2]}"' in rd
