@@ -8,9 +8,9 @@ highest normalised correlation peak, and the peak (interpolated) gives the
 first velocity.  The velocity and its error then come from a χ² fit of that
 template (times a low-order polynomial continuum, solved linearly) around
 the CCF peak, weighted by the errors floored at their running median (the
-star's own lines must not shape the weights): σ_v is where χ² rises by one, scaled by √(χ²/dof) where the
-template does not fit to the noise, and a floor of 2 % of the resolution
-element added in quadrature.  The result is in the frame of the
+star's own lines must not shape the weights): σ_v is where χ² rises by one,
+scaled by √(χ²/dof) where the template does not fit to the noise, and a floor
+of 1 % of the resolution element added in quadrature.  The result is in the frame of the
 wavelengths given; :func:`helio_correction` gives the heliocentric
 (barycentric) correction to add.
 """
@@ -34,7 +34,7 @@ _OVERSAMPLE = 5
 #: polynomial degree of the continuum in the χ² fit
 _POLY = 3
 #: systematic error floor, as a fraction of the resolution element c/R
-FLOOR = 0.02
+FLOOR = 0.01
 
 
 @dataclass(frozen=True)
@@ -238,8 +238,8 @@ def measure_rv(wave: np.ndarray, flux: np.ndarray, sigma: np.ndarray, resolution
     dof = max(int(good.sum()) - (_POLY + 2), 1)
     chi2_dof = float(chi2min / dof)
     err = float(1.0 / np.sqrt(a) * np.sqrt(max(chi2_dof, 1.0)))
-    # the floor: template mismatch of blends and the wavelength calibration, 2 % of a
-    # resolution element (0.3 km/s at R 20000, 1.2 km/s at R 5000)
+    # the floor: template mismatch of blends and the wavelength calibration, 1 % of a
+    # resolution element (0.15 km/s at R 20000, 0.6 km/s at R 5000)
     err = float(np.hypot(err, FLOOR * C_KMS / resolution))
     t = tset.templates[index]
     return RVResult(float(vmin), err, t.name, peak, chi2_dof, (t.teff, t.logg, t.feh))
