@@ -36,7 +36,7 @@ lint: install
 # Each bench writes its figures (value, same-run baseline, ratio, goal) to
 # var/bench/<name>.json; bench/report.py makes bench/results.md and .json of them.
 BENCH_OUT := var/bench
-BENCHES := ingest cone concurrency load hostile adql_limits images ssa pipeline xmatch
+BENCHES := ingest cone concurrency load hostile adql_limits images ssa pipeline xmatch spectro
 
 bench: demo
 	mkdir -p $(BENCH_OUT)
@@ -51,6 +51,7 @@ bench: demo
 	$(VENV)/bin/python bench/ssa.py --json $(BENCH_OUT)/ssa.json
 	$(COMPUTE)/bin/python bench/pipeline.py --json $(BENCH_OUT)/pipeline.json
 	$(COMPUTE)/bin/python bench/xmatch.py --json $(BENCH_OUT)/xmatch.json
+	$(COMPUTE)/bin/python bench/spectro.py --json $(BENCH_OUT)/spectro.json --plot $(BENCH_OUT)/spectro_rv_snr.png
 	$(VENV)/bin/python bench/report.py $(foreach b,$(BENCHES),$(BENCH_OUT)/$(b).json)
 
 stop:

@@ -43,7 +43,8 @@ __all__ = ["OBFailed", "OBResult", "ObjectResult", "load_previous", "make_object
 SKY_RESIDUAL = 0.02
 #: a fibre with less light than this fraction of the sky fibres' median is dead
 DEAD_FRACTION = 0.3
-RESULT_VERSION = 2   # 2: Pearson CCF (zero-mean templates) picks the template
+#: 2: Pearson CCF; 3: χ² weights floored at their running median; 4: RV floor 1 %
+RESULT_VERSION = 4
 
 
 @dataclass

@@ -7,9 +7,10 @@ seen through the same resolving power: the best template is the one with the
 highest normalised correlation peak, and the peak (interpolated) gives the
 first velocity.  The velocity and its error then come from a χ² fit of that
 template (times a low-order polynomial continuum, solved linearly) around
-the CCF peak: σ_v is where χ² rises by one, scaled by √(χ²/dof) where the
-template does not fit to the noise, and a floor of 2 % of the resolution
-element added in quadrature.  The result is in the frame of the
+the CCF peak, weighted by the errors floored at their running median (the
+star's own lines must not shape the weights): σ_v is where χ² rises by one,
+scaled by √(χ²/dof) where the template does not fit to the noise, and a floor
+of 1 % of the resolution element added in quadrature.  The result is in the frame of the
 wavelengths given; :func:`helio_correction` gives the heliocentric
 (barycentric) correction to add.
 """
@@ -33,7 +34,7 @@ _OVERSAMPLE = 5
 #: polynomial degree of the continuum in the χ² fit
 _POLY = 3
 #: systematic error floor, as a fraction of the resolution element c/R
-FLOOR = 0.02
+FLOOR = 0.01
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,21 @@ def _continuum(flux: np.ndarray, good: np.ndarray, width: int) -> np.ndarray:
             ys.append(np.percentile(flux[a:b][m], 80))
     if len(xs) < 2:
         return np.full(n, np.nan)
+    return np.interp(np.arange(n), xs, ys)
+
+
+def _running_median(values: np.ndarray, good: np.ndarray, width: int) -> np.ndarray:
+    """Medians of ``values`` in blocks of ``width`` pixels, interpolated between blocks."""
+    n = values.size
+    edges = np.linspace(0, n, max(2, n // width) + 1).astype(int)
+    xs, ys = [], []
+    for a, b in itertools.pairwise(edges):
+        m = good[a:b]
+        if m.any():
+            xs.append(0.5 * (a + b))
+            ys.append(float(np.median(values[a:b][m])))
+    if not xs:
+        return np.zeros(n)
     return np.interp(np.arange(n), xs, ys)
 
 
@@ -206,7 +222,13 @@ def measure_rv(wave: np.ndarray, flux: np.ndarray, sigma: np.ndarray, resolution
     if not peaks:
         return nothing
     # --- χ² refinement of the best template around its CCF peak
-    w, f, wt = wave[good], flux[good], 1.0 / sigma[good] ** 2
+    # weights: the errors, but never below their running median. The star's own photon
+    # noise is lower in its line cores; weights that follow its lines are not symmetric
+    # about a blend whose ratio the template misses, and lean the fit to one side:
+    # -0.6 km/s at R 5000 for the demo's metal-rich cluster stars. Sky lines (errors
+    # above the median) keep their lower weight.
+    floor = _running_median(sigma, good, 100)
+    w, f, wt = wave[good], flux[good], 1.0 / np.maximum(sigma, floor)[good] ** 2
     h = 0.5 * C_KMS * tset.dlnw
     peak, index, lag = peaks[0]
     fit = _refine(tset, index, w, f, wt, C_KMS * np.expm1(lag), h)
@@ -216,8 +238,8 @@ def measure_rv(wave: np.ndarray, flux: np.ndarray, sigma: np.ndarray, resolution
     dof = max(int(good.sum()) - (_POLY + 2), 1)
     chi2_dof = float(chi2min / dof)
     err = float(1.0 / np.sqrt(a) * np.sqrt(max(chi2_dof, 1.0)))
-    # the floor: template mismatch of blends and the wavelength calibration, 2 % of a
-    # resolution element (0.3 km/s at R 20000, 1.2 km/s at R 5000)
+    # the floor: template mismatch of blends and the wavelength calibration, 1 % of a
+    # resolution element (0.15 km/s at R 20000, 0.6 km/s at R 5000)
     err = float(np.hypot(err, FLOOR * C_KMS / resolution))
     t = tset.templates[index]
     return RVResult(float(vmin), err, t.name, peak, chi2_dof, (t.teff, t.logg, t.feh))
