@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""CASU catalogues written directly (casuvo.imaging.casu.write_catalogue) are the files
-astropy's Table → BinTableHDU → writeto makes: same cards, same bytes of data, and
+"""CASU images, confidence maps and catalogues written directly (casuvo.imaging.casu) are
+the files astropy's HDU classes and writeto make: same cards, same bytes of data, and
 checksums that astropy verifies."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 from astropy.table import Table
+from astropy.wcs import WCS
 
 from casuvo.imaging import casu
 from casuvo.surveys.instruments import instrument
@@ -45,17 +46,12 @@ def _meta() -> casu.ProductMeta:
         njitter=2, noffsets=1, obstatus="Completed", qc={"SEEING": 2.5})
 
 
-def test_direct_catalogue_is_astropys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    tables = _tables(np.random.default_rng(5))
-    direct, astropy_path = tmp_path / "direct.fits", tmp_path / "astropy.fits"
-    casu.write_catalogue(direct, _meta(), "img.fit", tables)
-    monkeypatch.setattr(casu, "_bintable_bytes", lambda *args: None)  # astropy's way
-    casu.write_catalogue(astropy_path, _meta(), "img.fit", tables)
+def _same_files(direct: Path, reference: Path, n_hdus: int) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a wrong checksum is a warning on reading
-        with fits.open(direct, checksum=True) as a, fits.open(astropy_path, checksum=True) as b:
+        with fits.open(direct, checksum=True) as a, fits.open(reference, checksum=True) as b:
             a.verify("exception")
-            assert len(a) == len(b) == 5
+            assert len(a) == len(b) == n_hdus
             for x, y in zip(a, b, strict=True):
                 assert x.verify_checksum() == 1
                 skip = ("CHECKSUM", "DATASUM", "DATE")
@@ -64,9 +60,46 @@ def test_direct_catalogue_is_astropys(tmp_path: Path, monkeypatch: pytest.Monkey
                 assert x.header["DATASUM"] == y.header["DATASUM"]
                 if x.data is not None:
                     assert x.data.tobytes() == y.data.tobytes()
-            assert a[3].header["TUNIT2"] == "pix" and a[3].header["QUOTE"] == "it's"
-            got = Table.read(a[4])
-            assert np.array_equal(got["sourceID"], tables[3].table["sourceID"])
+
+
+def test_direct_image_and_confidence_map_are_astropys(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(7)
+    detectors = []
+    for k in (1, 2, 3):
+        wcs = WCS(naxis=2)
+        wcs.wcs.ctype = ["RA---TAN-SIP", "DEC--TAN-SIP"]
+        wcs.wcs.crval, wcs.wcs.crpix = [266.4 + k * 0.1, -29.0], [64.5, 30.5]
+        wcs.wcs.cd = [[-9.4e-5, 1e-7], [2e-7, 9.4e-5]]
+        data = rng.normal(0, 5, (60, 128)).astype(np.float32)
+        data[3, 4] = np.nan
+        conf = rng.integers(0, 130, (60, 128)).astype(np.int16)
+        keywords = {"MAGZPT": 23.8, "PSF_FWHM": (1.25, "[arcsec] -1: too few stars"),
+                    "NUMZPT": np.int64(12), "APCOR3": 0.2732}
+        detectors.append(casu.DetectorProduct(f"DET{k}.CHIP1", data, conf, wcs, keywords))
+    for name in ("direct", "astropy"):
+        if name == "astropy":
+            monkeypatch.setattr(casu, "_image_bytes", lambda *args: None)
+        (tmp_path / name).mkdir()
+        casu.write_image(tmp_path / name / "st.fit", tmp_path / name / "st_conf.fit", _meta(),
+                         detectors)
+    for file in ("st.fit", "st_conf.fit"):
+        _same_files(tmp_path / "direct" / file, tmp_path / "astropy" / file, 4)
+    with fits.open(tmp_path / "direct" / "st_conf.fit") as hdul:
+        assert hdul[2].data.dtype == np.dtype(">i2") and hdul[0].header["EXTEND"] is True
+
+
+def test_direct_catalogue_is_astropys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tables = _tables(np.random.default_rng(5))
+    direct, astropy_path = tmp_path / "direct.fits", tmp_path / "astropy.fits"
+    casu.write_catalogue(direct, _meta(), "img.fit", tables)
+    monkeypatch.setattr(casu, "_bintable_bytes", lambda *args: None)  # astropy's way
+    casu.write_catalogue(astropy_path, _meta(), "img.fit", tables)
+    _same_files(direct, astropy_path, 5)
+    with fits.open(direct) as a:
+        assert a[3].header["TUNIT2"] == "pix" and a[3].header["QUOTE"] == "it's"
+        got = Table.read(a[4])
+        assert np.array_equal(got["sourceID"], tables[3].table["sourceID"])
 
 
 def test_a_table_that_is_not_plain_takes_astropys_path(tmp_path: Path) -> None:
