@@ -71,6 +71,7 @@ def test_all_steps_run_and_are_reported(settings: Settings, capsys) -> None:
     assert [(p["name"], p["status"]) for p in report["phases"]] == [
         ("one", "ok"), ("optional", "exit status 3"), ("two", "ok")]
     assert all(p["seconds"] >= 0 for p in report["phases"])
+    assert report["cpu_seconds"] >= 0
     starts = [p["start"] for p in report["phases"]]
     assert starts == sorted(starts) and starts[0] >= 0
     out = capsys.readouterr().out.splitlines()
