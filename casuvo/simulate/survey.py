@@ -58,9 +58,12 @@ import contextlib
 import json
 import logging
 import math
+import multiprocessing
+import os
 import warnings
 import zlib
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -622,9 +625,22 @@ class _Skies:
             sky.write(tmp, format="fits", overwrite=True)
 
 
+#: Fewer frames to write than this are written in this process: starting worker
+#: processes (numpy, astropy imports) costs more than it saves.
+PARALLEL_MIN_FRAMES = 24
+
+
+def _n_workers(workers: int | None, n_frames: int) -> int:
+    """Worker processes for ``n_frames`` frames: ``workers``, or by default the cores (4 at
+    most); 1 (this process) for a few frames."""
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if n_frames >= PARALLEL_MIN_FRAMES else 1
+    return max(1, min(workers, n_frames))
+
+
 def write_survey(out: Path, seed: int, detector_scale: float | None = None,
                  gaia_dir: Path | None = None, *, density_factor: float = 1.0,
-                 plan: SurveyPlan = DEMO_PLAN) -> SurveyManifest:
+                 plan: SurveyPlan = DEMO_PLAN, workers: int | None = None) -> SurveyManifest:
     """Write the raw frames, their truth, the sky models and raw/manifest.json under ``out``.
 
     ``detector_scale`` is the instrument miniature factor for both cameras; None
@@ -633,6 +649,11 @@ def write_survey(out: Path, seed: int, detector_scale: float | None = None,
     ``gaia_dir/../truth/gaia_<field>_truth.fits`` when that exists, else
     simulated with :func:`~casuvo.simulate.gaia.simulate_gaia` (same seed,
     ``density_factor``).
+
+    The frames are written by ``workers`` processes (default: one per core, see
+    :func:`_n_workers`), each building the sky models it needs itself.  Every
+    frame draws from its own generator (seed and file name) and the sky models
+    from the seed, so the files are the same bytes however many write them.
     """
     if not (math.isfinite(density_factor) and density_factor > 0):
         raise ValueError(f"density_factor must be a positive number, not {density_factor}")
@@ -644,25 +665,70 @@ def write_survey(out: Path, seed: int, detector_scale: float | None = None,
     skies = _Skies(out, seed, gaia_dir, _sky_regions(frames, insts), _epoch_ranges(frames),
                    density_factor)
     manifest = SurveyManifest(seed=seed, detector_scale=scales)
+    todo: list[tuple[PlannedFrame, str]] = []
     for frame in frames:
-        inst = insts[frame.telescope]
         raw, truth = out / frame.raw_relpath, out / frame.truth_relpath
-        manifest.files.append(_entry(frame, inst))
+        manifest.files.append(_entry(frame, insts[frame.telescope]))
         key = skies.frame_key(frame)
         if _is_complete(raw, truth, seed, scales[frame.telescope], key):
             manifest.skipped.append(frame.raw_relpath)
             continue
-        with contextlib.suppress(FileNotFoundError):
-            raw.unlink()  # never leave a raw file next to a truth of other parameters
-        rng = np.random.default_rng([seed, zlib.crc32(frame.raw_name.encode())])
-        _write_frame(frame, inst, raw, truth, rng, skies, seed, scales[frame.telescope], key)
-        manifest.written.append(frame.raw_relpath)
-        log.info("wrote %s", frame.raw_relpath)
+        todo.append((frame, key))
+    for relpath in _write_all(todo, skies, scales, _n_workers(workers, len(todo))):
+        manifest.written.append(relpath)
+        log.info("wrote %s", relpath)
     for name in sorted(skies.regions):
-        skies.ensure_file(name)
         manifest.sky[name] = str(skies.path(name).relative_to(out))
     write_text(out / "raw" / "manifest.json", manifest.to_json())
     return manifest
+
+
+def _write_all(todo: list[tuple[PlannedFrame, str]], skies: _Skies, scales: dict[str, float],
+               n: int) -> Iterator[str]:
+    """Write the sky model files, then the frames of ``todo`` (in ``n`` processes); yield
+    each frame's raw path as it is written (in plan order)."""
+    if n == 1:
+        _init_worker(skies, scales)
+        try:
+            for name in sorted(skies.regions):
+                _ensure_sky(name)
+            yield from map(_write_planned, todo)
+        finally:
+            _WORKER.clear()
+        return
+    with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_init_worker, initargs=(skies, scales)) as pool:
+        list(pool.map(_ensure_sky, sorted(skies.regions)))
+        yield from pool.map(_write_planned, todo)
+
+
+#: What the frame writer of this process uses: the sky models and detector scales.
+_WORKER: dict[str, object] = {}
+
+
+def _init_worker(skies: _Skies, scales: dict[str, float]) -> None:
+    _WORKER.update(skies=skies, scales=scales,
+                   insts={tel: instrument(_CAMERA[tel], scales[tel]) for tel in scales})
+
+
+def _ensure_sky(name: str) -> None:
+    skies = _WORKER["skies"]
+    assert isinstance(skies, _Skies)
+    skies.ensure_file(name)
+
+
+def _write_planned(item: tuple[PlannedFrame, str]) -> str:
+    """Write one planned frame (in a worker process, or this one); its raw path."""
+    frame, key = item
+    skies, scales, insts = _WORKER["skies"], _WORKER["scales"], _WORKER["insts"]
+    assert isinstance(skies, _Skies) and isinstance(scales, dict) and isinstance(insts, dict)
+    raw, truth = skies.out / frame.raw_relpath, skies.out / frame.truth_relpath
+    with contextlib.suppress(FileNotFoundError):
+        raw.unlink()  # never leave a raw file next to a truth of other parameters
+    rng = np.random.default_rng([skies.seed, zlib.crc32(frame.raw_name.encode())])
+    _write_frame(frame, insts[frame.telescope], raw, truth, rng, skies, skies.seed,
+                 scales[frame.telescope], key)
+    return frame.raw_relpath
 
 
 def _write_frame(frame: PlannedFrame, inst: Instrument, raw: Path, truth: Path,

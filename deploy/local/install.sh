@@ -22,6 +22,23 @@ apt-get install -y --no-install-recommends \
 /usr/bin/python3 deploy/local/mend_pgsphere.py
 
 mkdir -p var
+
+# The compute environment: a plain venv on the same python3 with current
+# numpy/astropy for pipelines, cross-matches and HATS (design decision 12).
+# Its third-party packages install in the background while the service
+# environment is made (each pip keeps about one core busy); casuvo itself goes
+# into it after, so that the two editable installs never build in the tree at once.
+COMPUTE=${CASUVO_COMPUTE_VENV:-var/venv-compute}
+COMPUTE_LOG=var/install-compute.log
+(
+    if [ ! -x "$COMPUTE/bin/python" ]; then
+        /usr/bin/python3 -m venv "$COMPUTE"
+    fi
+    "$COMPUTE/bin/pip" install --disable-pip-version-check -q --upgrade "pip>=23,<26"
+    "$COMPUTE/bin/pip" install --disable-pip-version-check -q -r deploy/local/requirements-compute.txt
+) > "$COMPUTE_LOG" 2>&1 &
+COMPUTE_PID=$!
+
 if [ ! -x "$VENV/bin/python" ]; then
     /usr/bin/python3 -m venv --system-site-packages "$VENV"
 fi
@@ -29,13 +46,11 @@ fi
 "$VENV/bin/pip" install --disable-pip-version-check -q -e ".[test]"
 "$VENV/bin/python" -c "import gavo, casuvo, numpy, astropy; print('service environment ready:', 'numpy', numpy.__version__, 'astropy', astropy.__version__)"
 
-# The compute environment: a plain venv on the same python3 with current
-# numpy/astropy for pipelines, cross-matches and HATS (design decision 12).
-COMPUTE=${CASUVO_COMPUTE_VENV:-var/venv-compute}
-if [ ! -x "$COMPUTE/bin/python" ]; then
-    /usr/bin/python3 -m venv "$COMPUTE"
+if ! wait "$COMPUTE_PID"; then
+    cat "$COMPUTE_LOG"
+    echo "install.sh: the compute environment failed (log above, $COMPUTE_LOG)" >&2
+    exit 1
 fi
-"$COMPUTE/bin/pip" install --disable-pip-version-check -q --upgrade "pip>=23,<26"
-"$COMPUTE/bin/pip" install --disable-pip-version-check -q -r deploy/local/requirements-compute.txt
+cat "$COMPUTE_LOG"
 "$COMPUTE/bin/pip" install --disable-pip-version-check -q --no-deps -e .
 "$COMPUTE/bin/python" -c "import casuvo.imaging.combine, numpy, astropy; print('compute environment ready:', 'numpy', numpy.__version__, 'astropy', astropy.__version__)"

@@ -404,6 +404,28 @@ def test_write_survey_small_is_resumable(tmp_path: Path) -> None:
         hdul.verify("exception")
 
 
+def test_write_survey_in_worker_processes_writes_the_same_bytes(tmp_path: Path) -> None:
+    """Frames written by two worker processes are the files one process writes."""
+    plan = SurveyPlan(
+        nights=DEMO_PLAN.nights[:1],
+        blocks=(Block("vst", "ngc6791", 0, "r", 20.0, 1, "T", "60.A-9999(A)",
+                      "2024-05-11T08:20:05.902"),),
+        n_calib=1)
+    (tmp_path / "truth").mkdir()
+    synthetic_truth(field_by_name("ngc6791"), 300).write(
+        tmp_path / "truth" / "gaia_ngc6791_truth.fits")
+    one = write_survey(tmp_path / "one", seed=SEED, detector_scale=0.05,
+                       gaia_dir=tmp_path / "gaia", plan=plan, workers=1)
+    two = write_survey(tmp_path / "two", seed=SEED, detector_scale=0.05,
+                       gaia_dir=tmp_path / "gaia", plan=plan, workers=2)
+    assert one.written == two.written and len(one.written) == 5
+    files = sorted(p.relative_to(tmp_path / "one")
+                   for p in (tmp_path / "one").rglob("*") if p.is_file())
+    assert len(files) == 2 * 5 + 2  # raw and truth per frame, the sky model, the manifest
+    for rel in files:
+        assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes(), rel
+
+
 def test_density_factor_multiplies_the_sources_the_simulator_renders(tmp_path: Path) -> None:
     """``casuvo simulate --scale`` (CASUVO_SCALE) reaches the imaging simulator as its density
     factor: with the same Gaia truth, the sky it observes holds that many times the
