@@ -143,8 +143,13 @@ def test_registry_holds_what_the_code_listed(tmp_path: Path) -> None:
 
 
 def _imaging_only(found: dict, spectroscopic: set[str]) -> dict:
-    """The services of ``found`` without the spectroscopic archives' (and ``ssa``)."""
-    return {protocol: {k: v for k, v in paths.items() if k not in spectroscopic}
+    """The services of ``found`` without the spectroscopic archives' (``ssa``, their
+    SODA and DataLink, the web archive's ``spectra.*`` pages and the processing status)."""
+    def theirs(key: str) -> bool:
+        return (key in spectroscopic or key.startswith("spectra.")
+                or (bool(spectroscopic) and key == "processing"))
+
+    return {protocol: {k: v for k, v in paths.items() if not theirs(k)}
             for protocol, paths in found.items() if isinstance(paths, dict) and protocol != "ssa"}
 
 
