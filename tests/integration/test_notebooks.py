@@ -96,3 +96,37 @@ def test_cutouts_notebook(kernel_name: str, settings: Settings) -> None:
             dy, dx = (h - top) // 3, w // 4
             middle = grey[y0 + dy // 3: y0 + 2 * dy // 3, x0 + dx // 3: x0 + 2 * dx // 3]
             assert middle.std() > 5, f"panel {i},{j} looks empty"
+
+
+def test_spectra_notebook(kernel_name: str, settings: Settings, gaia_catalogue) -> None:
+    """SSA → SDM plot → DataLink to the Gaia source and to the VISTA images at the star."""
+    import psycopg
+
+    figure = settings.var / "notebooks" / "spectrum.png"
+    before = figure.stat().st_mtime if figure.exists() else 0.0
+    _, text, elapsed = _run(NOTEBOOKS / "spectra.ipynb", kernel_name)
+    print(f"spectra.ipynb ran in {elapsed:.1f} s")
+    ra, dec = 194.27937, -64.82838
+    with psycopg.connect(settings.dsn) as conn:
+        # independent of the services: the spectra within SIZE = 4″ (DaCHS reads SSA's
+        # SIZE as a radius), their source, the images
+        ids = conn.execute(
+            "SELECT source_id, count(*) OVER () FROM fourmost.spectra WHERE"
+            " spoint(radians(ra), radians(dec)) <@ scircle(spoint(radians(%s), radians(%s)),"
+            " radians(4.0 / 3600))", (ra, dec)).fetchall()
+        n_images = conn.execute(
+            "SELECT count(*) FROM vista.images WHERE coverage @> spoint(radians(%s),"
+            " radians(%s))", (ra, dec)).fetchone()[0]
+    assert ids and f"spectra found: {ids[0][1]}\n" in text
+    source_id = int(re.search(r"^gaia source_id: (\d+)$", text, re.M).group(1))
+    assert source_id in {int(i) for i, _ in ids}
+    truth = gaia_catalogue[gaia_catalogue["source_id"] == source_id]
+    assert f"G = {float(truth['phot_g_mean_mag'][0]):.2f}\n" in text
+    assert f"VISTA images at the position: {n_images}\n" in text and n_images >= 1
+    assert "the star on the image: True\n" in text
+    assert re.search(r"^spectrum: 23201 points, 3700-9500 Angstrom$", text, re.M)
+    assert f"figure: {figure}\n" in text and figure.stat().st_mtime > before
+    with Image.open(figure) as img:
+        assert img.format == "PNG" and img.size == (800, 320)
+        grey = np.asarray(img.convert("L"), dtype=float)
+    assert grey.std() > 5  # a drawn spectrum, not a blank
