@@ -43,6 +43,7 @@ _PORTAL_PAGES = (("spectra.home", "portal/q/home/volatile"),
                  ("spectra.ob", "portal/q/ob/volatile"),
                  ("spectra.objects", "portal/q/objects/volatile"),
                  ("spectra.help", "portal/q/help/volatile"),
+                 ("raw", "portal/q/raw/volatile"),
                  ("processing", "portal/q/processing/volatile"))
 
 

@@ -158,9 +158,9 @@ def site_banner(service: Any) -> Tag:
     nav += [T.span(class_="group")["All"],
             T.a(href=_site_path("/__system__/adql/query/form"))["ADQL query"],
             T.a(href=_site_path("/tap/examples"))["TAP examples"]]
-    if "processing" in pages:
-        nav.append(T.a(href=_site_path(pages["processing"]), **{"data-nav": "processing"})[
-            "processing"])
+    for key, label in (("raw", "raw data"), ("processing", "processing")):
+        if key in pages:
+            nav.append(T.a(href=_site_path(pages[key]), **{"data-nav": key})[label])
     if service is not None:
         nav.append(T.a(href=service.getURL("info"))["service info"])
     return T.header(class_="site")[

@@ -70,6 +70,7 @@ __all__ = [
     "processing_args",
     "processing_filter",
     "processing_page",
+    "raw_args",
     "run_log",
     "run_log_path",
     "sexagesimal",
@@ -84,6 +85,7 @@ PAGES: dict[str, str] = {
     "ob": "ob/volatile",
     "objects": "objects/volatile",
     "processing": "processing/volatile",
+    "raw": "raw/volatile",
     "help": "help/volatile",
     "plot": "plot/api",
     "log": "log/api",
@@ -393,7 +395,7 @@ def _mjd_iso(mjd: float | None) -> str:
 def portal_nav(current: str | None = None) -> Tag:
     """The archive's own menu (the talk's Home · Observations · Objects · Processing · Help)."""
     items = (("home", "Home"), ("monitor", "Observations"), ("objects", "Objects"),
-             ("processing", "Processing"), ("help", "Help"))
+             ("raw", "Raw data"), ("processing", "Processing"), ("help", "Help"))
     return T.nav(class_="portal")[[
         T.a(href=page_path(key), class_="current" if key == current else "",
             **{"data-nav": key})[label] for key, label in items]]
@@ -1072,6 +1074,13 @@ def ob_args(args: Mapping[str, Any]) -> Tag:
 def objects_args(args: Mapping[str, Any]) -> Tag:
     """The object search for the request's name or position."""
     return objects_page(object_query(args))
+
+
+def raw_args(args: Mapping[str, Any]) -> Tag:
+    """The raw-data page (:mod:`casuvo.dachs.rawpage`) for the request's selection."""
+    from casuvo.dachs import rawpage
+
+    return rawpage.raw_args(args)
 
 
 def processing_args(args: Mapping[str, Any]) -> Tag:

@@ -2,7 +2,7 @@
 <!-- SPDX-License-Identifier: BSD-3-Clause
   The spectroscopic archives' web pages (the Gaia-ESO archive and 4MOST
   operational repository pages of the data centre): home, OB progress
-  monitor, one OB, object search with spectrum plots, processing status
+  monitor, one OB, object search with spectrum plots, raw data (ObsCore calib_level 0), processing status
   (imaging and spectroscopy, from the ledger) and help.  No tables of its
   own: the pages read the collections' obs_blocks, targets and spectra
   tables (the registry's spectroscopic surveys) and ledger.runs/products,
@@ -118,6 +118,27 @@
         <inputKey name="radius" type="text" description="Search radius, arcsec."/>
       </inputTable>
       <FEED source="pageCore" page="objects_args"/>
+    </pythonCore>
+  </service>
+
+  <service id="raw" allowed="volatile">
+    <meta name="shortName">raw data</meta>
+    <meta name="title">Query for raw data</meta>
+    <meta name="description">The raw exposures of every survey, imaging
+      frames and spectroscopic count spectra, as ObsCore holds them
+      (calib_level 0): by collection, kind, night and position, each with
+      its file, and the ADQL of the same query.</meta>
+    <publish render="volatile" sets="local"/>
+    <FEED source="page"/>
+    <pythonCore>
+      <inputTable>
+        <inputKey name="collection" type="text" description="ObsCore obs_collection."/>
+        <inputKey name="kind" type="text" description="image or spectrum."/>
+        <inputKey name="night" type="text" description="Night, YYYYMMDD (evening date)."/>
+        <inputKey name="pos" type="text" description="RA,Dec (ICRS, degrees or sexagesimal)."/>
+        <inputKey name="radius" type="text" description="Search radius, degrees."/>
+      </inputTable>
+      <FEED source="pageCore" page="raw_args"/>
     </pythonCore>
   </service>
 

@@ -13,6 +13,7 @@ to ``/tmp/shots``.
 
 from __future__ import annotations
 
+import datetime
 import io
 import math
 import time
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import psycopg
 import pytest
+import pyvo
 import requests
 from astropy.io import votable
 from PIL import Image
@@ -34,7 +36,7 @@ from selenium.webdriver.support.ui import Select
 
 from casuvo.config import Settings
 from casuvo.spectra.read import read_spectrum
-from casuvo.surveys.registry import Registry
+from casuvo.surveys.registry import Registry, load_registry
 
 pytestmark = pytest.mark.integration
 
@@ -459,6 +461,10 @@ def test_help_page_names_each_survey(driver: Any, endpoints: dict, registry: Reg
     ("objects", {"pos": "232.0,-50.7", "radius": "-3"}, 400, "radius"),
     ("objects", {"name": "x", "pos": "1,2"}, 400, "pos"),
     ("processing", {"pipeline": "nosuch"}, 400, "pipeline"),
+    ("raw", {"kind": "cube"}, 400, "kind"),
+    ("raw", {"night": "20240230"}, 400, "night"),
+    ("raw", {"collection": "nosuch"}, 400, "collection"),
+    ("raw", {"pos": "194.3,-64.75", "radius": "7"}, 400, "radius"),
     ("help", {"x": "1"}, 400, "x"),
 ])
 def test_bad_parameters_are_4xx(page: str, params: dict, status: int, text: str,
@@ -491,3 +497,67 @@ def test_unknown_ob_is_404(driver: Any, endpoints: dict, spectro: dict[str, str]
     driver.get(_url(endpoints, "monitor", status="finished"))
     assert "status must be one of" in driver.page_source
     _screenshot(driver, "spectro-monitor-error")
+
+
+# ---------------------------------------------------------------- raw data
+
+def _raw_truth(settings: Settings) -> dict[str, dict[str, Any]]:
+    """Every raw science exposure on disk, not from ObsCore: the imaging frames whose
+    own header says DPR CATG = SCIENCE (calibrations have no sky position and are
+    not in ObsCore), and every spectroscopic raw file the pipelines' index lists."""
+    from astropy.io import fits
+    from astropy.table import Table
+
+    truth: dict[str, dict[str, Any]] = {}
+    for survey in load_registry(settings).of_kind("spectroscopy"):
+        index = settings.data_dir / "products" / survey.collection / "index" / "raw.fits"
+        for row in Table.read(index):
+            truth[str(row["file"]).strip()] = {"kind": "spectrum", "mjd": float(row["mjd_obs"])}
+    for path in sorted((settings.data_dir / "raw").glob("v*/2*/*.fits")):
+        header = fits.getheader(path)
+        if header.get("HIERARCH ESO DPR CATG") == "SCIENCE":
+            truth[str(path.relative_to(settings.data_dir))] = {
+                "kind": "image", "mjd": float(header["MJD-OBS"])}
+    return truth
+
+
+def test_raw_data_page_lists_every_raw_exposure(driver: Any, endpoints: dict,
+                                                settings: Settings) -> None:
+    """The talk's "query for raw data": every raw exposure, imaging and spectroscopic."""
+    truth = _raw_truth(settings)
+    assert {t["kind"] for t in truth.values()} == {"image", "spectrum"}
+
+    def shown(**params: Any) -> dict[str, float]:
+        driver.get(_url(endpoints, "raw", **params))
+        _no_traceback(driver.page_source)
+        rows = driver.execute_script("""
+          return Array.from(document.querySelectorAll('#raw tbody tr.data')).map(tr =>
+            [tr.dataset.obsId, tr.querySelector('td[data-col=t_min]').dataset.value]);""")
+        assert int(driver.find_element("id", "matched").text) == len(rows)
+        return {obs_id: float(mjd) for obs_id, mjd in rows}
+
+    everything = shown()
+    assert set(everything) == set(truth)
+    for obs_id, mjd in everything.items():
+        assert abs(mjd - truth[obs_id]["mjd"]) < 1e-6, obs_id
+    _screenshot(driver, "spectro-raw")
+    spectra = shown(kind="spectrum")
+    assert set(spectra) == {k for k, t in truth.items() if t["kind"] == "spectrum"}
+    # a night: the exposures whose start falls between that evening's and the next noon
+    night = min(truth.values(), key=lambda t: t["mjd"])["mjd"]
+    evening = datetime.date(1858, 11, 17) + datetime.timedelta(days=int(night - 0.5))
+    in_night = shown(night=evening.strftime("%Y%m%d"))
+    start = (evening - datetime.date(1858, 11, 17)).days + 0.5
+    assert set(in_night) == {k for k, t in truth.items() if start <= t["mjd"] <= start + 1}
+    assert in_night
+    # each file link downloads that file
+    link = driver.find_elements("css selector", "#raw a.rawfile")[0]
+    obs_id = link.find_element("xpath", "./ancestor::tr").get_attribute("data-obs-id")
+    answer = requests.get(link.get_attribute("href"), timeout=60)
+    assert answer.status_code == 200
+    assert answer.content == (settings.data_dir / obs_id).read_bytes()
+    # the page says its ADQL, and TAP answers it with the same rows
+    adql = driver.find_element("id", "raw-adql").text
+    assert "calib_level = 0" in adql
+    tap = pyvo.dal.TAPService(endpoints["tap"]).run_sync(adql, maxrec=100_000).to_table()
+    assert {str(x) for x in tap["obs_id"]} == set(in_night)

@@ -51,12 +51,13 @@ def test_the_spectroscopic_archive_and_processing_pages_are_listed() -> None:
     paths = services(registry)
     assert registry.keys("spectroscopy"), "the demo has spectroscopic surveys"
     assert {k: v for k, v in paths["pages"].items()
-            if k.startswith("spectra.") or k == "processing"} == {
+            if k.startswith("spectra.") or k in ("processing", "raw")} == {
         "spectra.home": "portal/q/home/volatile",
         "spectra.monitor": "portal/q/monitor/volatile",
         "spectra.ob": "portal/q/ob/volatile",
         "spectra.objects": "portal/q/objects/volatile",
         "spectra.help": "portal/q/help/volatile",
+        "raw": "portal/q/raw/volatile",
         "processing": "portal/q/processing/volatile"}
     rd = (TEMPLATES.parents[2] / "resdir" / "portal" / "q.rd").read_text()
     for path in paths["pages"].values():

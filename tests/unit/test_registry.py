@@ -147,7 +147,7 @@ def _imaging_only(found: dict, spectroscopic: set[str]) -> dict:
     SODA and DataLink, the web archive's ``spectra.*`` pages and the processing status)."""
     def theirs(key: str) -> bool:
         return (key in spectroscopic or key.startswith("spectra.")
-                or (bool(spectroscopic) and key == "processing"))
+                or (bool(spectroscopic) and key in ("processing", "raw")))
 
     return {protocol: {k: v for k, v in paths.items() if not theirs(k)}
             for protocol, paths in found.items() if isinstance(paths, dict) and protocol != "ssa"}
