@@ -6,9 +6,12 @@
 calibration, stack, S/N, RVs, QC, the per-OB product) and one per object
 and mode (:func:`~casuvo.pipeline.spectro_tasks.make_object`: the epochs,
 heliocentric, stacked; the per-object product), on Dask's threads (or the
-scheduler given).  Every product and failure goes into the processing
-ledger; an OB found reduced with the same inputs is not redone.  The run
-ends by writing the index tables of docs/spectroscopy.md,
+scheduler given); then, where the survey's format has them (WEAVE), the
+superstacks of every OB specification observed in several OBs with one
+instrument configuration (:func:`~casuvo.pipeline.spectro_tasks.make_superstacks`).
+Every product and failure goes into the processing ledger; an OB found
+reduced with the same inputs is not redone.  The run ends by writing the index
+tables of docs/spectroscopy.md,
 ``products/<survey>/index/{obs_blocks,targets,spectra,raw}.fits``,
 atomically.  An OB whose input is bad is named in the run's failures; its
 previous reduction (if any) stays what the index and the objects use.
@@ -37,6 +40,7 @@ from casuvo.pipeline.spectro_tasks import (
     OBResult,
     load_previous,
     make_object,
+    make_superstacks,
     reduce_ob,
 )
 from casuvo.spectra.fitsio import table_hdu, write_atomic
@@ -288,6 +292,36 @@ def run_spectro_pipeline(entry: Survey, data_dir: Path, dsn: str | None = None,
                {"rv": r["rv"], "ob_id": r["ob_id"], "n_epochs": r["n_epochs"],
                 "setting": r["setting"], "target_name": r["target_name"]},
                "resumed" if res.resumed else "ok", None, res.seconds)
+
+    # ---- superstacks: per OB specification and instrument configuration observed in
+    # more than one OB, the singles of all its OBs (WEAVE; files and ledger, no index)
+    groups: dict[tuple[str, ...], list[OBResult]] = defaultdict(list)
+    for res in ob_results.values():
+        if isinstance(res, OBResult):
+            o = res.ob.ob
+            groups[(str(o.get("obspec") or o["ob_name"]), str(o["setting"]),
+                    str(o.get("binning", "")), str(o.get("proc_template", "")))].append(res)
+    for (obspec, setting, *_), members in sorted(groups.items()):
+        if len(members) < 2:
+            continue
+        try:
+            sup = make_superstacks(entry.key, obspec, members, data_dir, out_dir)
+        except (OSError, ValueError) as exc:
+            msg = f"superstack {obspec}: {exc}"
+            failures.append(msg)
+            record(f"superstack {obspec}", "failed", [], (), None, {"obspec": obspec},
+                   "failed", msg, None)
+            continue
+        if sup is None:
+            continue
+        made.extend(sup.files)
+        if sup.resumed:
+            resumed += 1
+        else:
+            ok += 1
+        record(f"superstack {obspec}", "superstack", sup.files, sup.inputs, None,
+               {"obspec": obspec, "ob_ids": list(sup.ob_ids), "runs": list(sup.runs),
+                "setting": setting}, "resumed" if sup.resumed else "ok", None, sup.seconds)
 
     # ---- the index tables
     write_index(entry, data_dir, plan, raws, ob_results, obj_results, fibtabs)

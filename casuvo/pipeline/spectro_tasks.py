@@ -36,8 +36,8 @@ from casuvo.spectra.products import ArmData, Epoch, OBData, ObjectData
 from casuvo.spectra.rv import helio_correction, measure_rv
 from casuvo.spectra.templates import C_KMS
 
-__all__ = ["OBFailed", "OBResult", "ObjectResult", "load_previous", "make_object", "reduce_ob",
-           "writer"]
+__all__ = ["OBFailed", "OBResult", "ObjectResult", "SuperstackResult", "load_previous",
+           "make_object", "make_superstacks", "reduce_ob", "writer"]
 
 #: sky-subtraction residual (fraction of the sky) added to the variance
 SKY_RESIDUAL = 0.02
@@ -78,6 +78,19 @@ class ObjectResult:
     seconds: float
     resumed: bool
     inputs: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass
+class SuperstackResult:
+    """The superstacks of one OB specification (one file per arm)."""
+
+    obspec: str
+    files: list[str]
+    inputs: tuple[str, ...]
+    ob_ids: tuple[int, ...]
+    runs: tuple[int, ...]
+    seconds: float
+    resumed: bool
 
 
 def writer(survey: str):  # -> module with write_ob / write_object / read_object
@@ -493,3 +506,39 @@ def load_previous(out_dir: Path, ob_id: int) -> OBResult | None:
         return None
     loaded = _load(cache, key, out_dir.parents[1])
     return None if loaded is None else OBResult(loaded[0], loaded[1], 0.0, True, (), key)
+
+
+def make_superstacks(survey: str, obspec: str, obs: list[OBResult], root: Path,
+                     out_dir: Path) -> SuperstackResult | None:
+    """The superstacks of one OB specification from the singles of its reduced OBs
+    (``<out_dir>/superstacks/``), when the survey's format has them (WEAVE); None
+    otherwise.  Not remade while its OBs' input keys and singles are those it was
+    made from and its files are there, whole (the sizes recorded)."""
+    t0 = time.perf_counter()
+    mod = writer(survey)
+    if not hasattr(mod, "write_superstacks"):
+        return None
+    obs = sorted(obs, key=lambda r: int(r.ob.ob["ob_id"]))
+    singles = [f for r in obs for f in r.files if Path(f).name.startswith("single_")]
+    if not singles:
+        return None
+    ob_ids = tuple(int(r.ob.ob["ob_id"]) for r in obs)
+    runs = tuple(sorted(int(Path(f).stem.split("_")[1]) for f in singles))
+    key = "" if any(not r.key for r in obs) else hashlib.sha256(json.dumps(
+        [obspec, mod.__name__, RESULT_VERSION, [(r.key, r.files) for r in obs]]
+    ).encode()).hexdigest()[:16]
+    marker = out_dir / "work" / "superstacks" / f"{obspec}.json"
+    if key and marker.is_file():
+        try:
+            done = json.loads(marker.read_text(encoding="utf-8"))
+            if done.get("key") == key and all(
+                    (root / f).stat().st_size == n for f, n in done["sizes"].items()):
+                return SuperstackResult(obspec, list(done["sizes"]), tuple(singles), ob_ids,
+                                        runs, time.perf_counter() - t0, True)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            pass
+    paths = mod.write_superstacks([root / f for f in singles], out_dir / "superstacks")
+    files = [str(p.relative_to(root)) for p in paths]
+    _write_marker(marker, {"key": key, "sizes": {f: (root / f).stat().st_size for f in files}})
+    return SuperstackResult(obspec, files, tuple(singles), ob_ids, runs,
+                            time.perf_counter() - t0, False)

@@ -57,7 +57,7 @@ TARGET_RADIUS = 0.12
 #: fibre-to-fibre throughput scatter (unknown to the pipeline: sky residuals)
 THROUGHPUT_SCATTER = 0.02
 #: raw file format version (bump to remake the raw data)
-RAW_VERSION = 1
+RAW_VERSION = 2   # 2: WEAVE OB specifications (obspec, CAT-NAME)
 
 
 def flux_zero(g: np.ndarray | float) -> np.ndarray:
@@ -273,6 +273,11 @@ def write_spectro_survey(survey: Survey, data_dir: Path, seed: int) -> SpectroMa
                 "airmass": airmass if n_exp else np.nan, "seeing": seeing if n_exp else np.nan,
                 "exptime": cfg.exptime * n_exp,
             }
+            if survey.key == "weave":
+                # the OB's specification (CAT-NAME): one per field and mode, so the
+                # mode's later passes repeat it (the same targets and configuration) and
+                # the pipeline makes its superstacks
+                ob["obspec"] = f"{survey.name}_{fname.upper()}_{mode.name}_F{fidx}"
             obs_rows.append(ob)
             if not n_exp:
                 continue

@@ -10,8 +10,10 @@ Facts followed (``formats-spectra.md`` §1 row 6, §2.1, §3):
   arm, rows = fibres, sky not subtracted — the demo draws no 2D frames, see
   ``docs/spectroscopy.md``), ``FIBTABLE``, ``GUIDINFO``, ``METINFO`` (the last two
   only in raw files);
-* L1 ``single_<run:07d>.fit`` per run and ``stack_<run:07d>.fit`` per OB and arm,
-  named after the lowest contributing run, with the FIXED order 0 PRIMARY,
+* L1 ``single_<run:07d>.fit`` per run, ``stack_<run:07d>.fit`` per OB and arm and
+  ``superstack_<run:07d>.fit`` per OBSpec (``CAT-NAME``) and arm — the singles of
+  all the OBs observed from one OB specification with one instrument configuration —
+  each named after the lowest contributing run, with the FIXED order 0 PRIMARY,
   1 ``<ARM>_DATA``, 2 ``<ARM>_IVAR``, 3 ``<ARM>_DATA_NOSS``, 4 ``<ARM>_IVAR_NOSS``,
   5 ``<ARM>_SENSFUNC``, 6 ``FIBTABLE``; rows = spectra, ``FIBTABLE.NSPEC`` (1-based)
   indexes them; linear wavelength WCS ``λ = CRVAL1 + i·CD1_1`` (Å, i from 0 at
@@ -73,6 +75,7 @@ __all__ = [
     "object_from_stacks",
     "object_name",
     "objects_from_stacks",
+    "obspec_name",
     "parse_progtemp",
     "progtemp_code",
     "raw_hdus",
@@ -83,6 +86,8 @@ __all__ = [
     "read_raw",
     "single_name",
     "stack_name",
+    "superstack",
+    "superstack_name",
     "validate",
     "weave_cname",
     "write_l1",
@@ -90,6 +95,7 @@ __all__ = [
     "write_object",
     "write_object_file",
     "write_raw",
+    "write_superstacks",
 ]
 
 #: The two arms; one file holds one of them.
@@ -156,6 +162,7 @@ PRIMARY_KEYWORDS: dict[str, str] = {
     "AUTHOR": "OB author",
     "STATUS": "OB status",
     "NCOMBINE": "Number of runs combined",
+    "NOBS": "Number of OBs combined (superstack)",
     "CNAME": "WEAVE object name (from coordinates)",
 }
 _REQUIRED = ("RUN", "OBTITLE", "CAT-NAME", "OBID", "OBSTART", "PROGTEMP", "OBSTEMP",
@@ -251,6 +258,17 @@ def stack_name(runs: Iterable[int]) -> str:
     return f"stack_{min(int(r) for r in runs):07d}.fit"
 
 
+def superstack_name(runs: Iterable[int]) -> str:
+    """``superstack_<run:07d>.fit`` after the lowest contributing run."""
+    return f"superstack_{min(int(r) for r in runs):07d}.fit"
+
+
+def obspec_name(ob: Mapping[str, Any]) -> str:
+    """The OB's specification (``CAT-NAME`` without ``./`` and ``.xml``): the plan's
+    ``obspec`` where it has one, else the OB's own name (one OB per specification)."""
+    return str(ob.get("obspec") or ob["ob_name"])
+
+
 def object_name(cname: str, setting: str = "") -> str:
     """The per-object file of a CNAME: ``WVE_<coordinates>.fit``, or with the
     instrument mode, ``WVE_<coordinates>_<LR|HR>.fit``, when one object has a spectrum
@@ -304,6 +322,8 @@ class L1File:
         """The file name the format gives it."""
         if self.kind == "stack":
             return stack_name(self.runs)
+        if self.kind == "superstack":
+            return superstack_name(self.runs)
         return single_name(int(self.header["RUN"]))
 
 
@@ -445,7 +465,7 @@ def write_l1(path: Path | str, l1: L1File) -> Path:
     nspec = np.shape(l1.spectra.data)[0]
     keywords = dict(l1.header)
     prov: list[str] = []
-    if l1.kind == "stack":
+    if l1.kind in ("stack", "superstack"):
         if not l1.runs:
             raise ValueError(f"{path.name}: a stack needs its contributing runs")
         keywords["RUN"] = min(l1.runs)
@@ -454,7 +474,8 @@ def write_l1(path: Path | str, l1: L1File) -> Path:
             keywords[f"RUNS{n:03d}"] = int(run)
         prov = [single_name(run) for run in sorted(l1.runs)]
     elif l1.kind != "single":
-        raise ValueError(f"{path.name}: kind must be single or stack, not {l1.kind!r}")
+        raise ValueError(f"{path.name}: kind must be single, stack or superstack, not "
+                         f"{l1.kind!r}")
     hdul = fits.HDUList([_primary(keywords, l1.arm, path.name),
                          *_l1_hdus(l1.arm, l1.spectra, prov),
                          _fibtable(l1.fibtable, nspec, path.name)])
@@ -582,7 +603,8 @@ def identify(path: Path | str) -> str | None:
     """``raw``, ``single``, ``stack`` or ``object`` for a WEAVE file name, else None."""
     name = Path(path).name
     for kind, pattern in (("raw", r"r\d{7}\.fit"), ("single", r"single_\d{7}\.fit"),
-                          ("stack", r"stack_\d{7}\.fit"), ("object", r"WVE_.+\.fit")):
+                          ("stack", r"stack_\d{7}\.fit"),
+                          ("superstack", r"superstack_\d{7}\.fit"), ("object", r"WVE_.+\.fit")):
         if re.fullmatch(pattern, name):
             return kind
     return None
@@ -634,7 +656,8 @@ def read_l1(path: Path | str) -> L1File:
                                    f"{arm}_DATA {spectra.data.shape[0]} spectra")
         header = _header_dict(hdul[0].header)
     runs = tuple(int(v) for k, v in header.items() if re.fullmatch(r"RUNS\d{3}", k))
-    kind = "stack" if runs else "single"
+    kind = ("superstack" if path.name.startswith("superstack_") else "stack") if runs \
+        else "single"
     return L1File(arm, header, spectra, fibtable, runs or (int(header["RUN"]),), kind)
 
 
@@ -717,7 +740,8 @@ def validate(path: Path | str) -> None:
     kind = identify(path)
     if kind is None:
         raise ProductFileError(f"{Path(path).name}: not a WEAVE file name")
-    {"raw": read_raw, "single": read_l1, "stack": read_l1, "object": read_object_file}[kind](path)
+    {"raw": read_raw, "single": read_l1, "stack": read_l1, "superstack": read_l1,
+     "object": read_object_file}[kind](path)
 
 
 # -- the pipeline's writer protocol (casuvo.spectra.products) --------------------------
@@ -753,8 +777,8 @@ def _from_sigma(arm: ArmData) -> ArmSpectra:
 def _ob_keywords(o: Mapping[str, Any]) -> dict[str, Any]:
     """The WEAVE primary keywords of a reduced OB (the pipeline's OB row)."""
     return {
-        "OBTITLE": str(o["ob_name"]), "CAT-NAME": f"./{o['ob_name']}.xml",
-        "INFILE": f"./{o['ob_name']}.xml", "OBID": int(o["ob_id"]),
+        "OBTITLE": str(o["ob_name"]), "CAT-NAME": f"./{obspec_name(o)}.xml",
+        "INFILE": f"./{obspec_name(o)}.xml", "OBID": int(o["ob_id"]),
         "OBSTART": float(o["mjd_obs"]), "CASUID": f"casuvo-{o.get('version', '')}",
         "SYSVER": str(o.get("version", "")), "PROGTEMP": str(o["proc_template"]),
         "OBSTEMP": str(o["obs_template"]), "MODE": str(o.get("mode", "LR")),
@@ -864,6 +888,89 @@ def write_ob(ob: OBData, out_dir: Path) -> list[Path]:
     return paths
 
 
+#: Primary keywords of one run or one OB that a superstack (many OBs) does not keep.
+#: (OBID, OBTITLE, AIRMASS, seeing, weather: the first OB's; MJD-OBS, OBSTART: the earliest.)
+_PER_OB = ("RUN", "NCOMBINE", "DATE-OBS", "SNR", "QCSTATUS")
+
+
+def superstack(singles: Sequence[L1File]) -> L1File:
+    """The superstack of one arm's singles (those of all the OBs of one OBSpec): per
+    target the inverse-variance mean of ``DATA`` and of ``DATA_NOSS``, ``IVAR`` and
+    ``IVAR_NOSS`` their sums (pixels with IVAR 0 add nothing; DATA is 0 where no single
+    has information).  Rows follow the first single's FIBTABLE; the others' rows are
+    matched to them by ``CNAME``, so an OB whose fibre allocation differs adds to the
+    targets it shares and nothing to the others (its targets not in the first OB are
+    left out).  The singles must share the arm, the wavelength grid and the sensitivity
+    function (one instrument configuration), else ValueError naming the single."""
+    if not singles:
+        raise ValueError("a superstack needs at least one single")
+    first = singles[0]
+    ref = first.spectra
+    row_of = dict(_keyed(first.fibtable["CNAME"]))
+    shape = np.shape(ref.data)
+    sums = {k: np.zeros(shape) for k in ("w", "s", "wn", "sn")}
+    runs: list[int] = []
+    for l1 in singles:
+        sp = l1.spectra
+        if l1.arm != first.arm or sp.grid != ref.grid or not np.allclose(
+                sp.sensfunc, ref.sensfunc, rtol=1e-6):
+            raise ValueError(f"{l1.name}: arm, wavelength grid or sensitivity function "
+                             f"differs from {first.name}'s (another instrument configuration)")
+        rows = np.array([row_of.get(k, -1) for k, _ in _keyed(l1.fibtable["CNAME"])])
+        keep = rows >= 0
+        for data, ivar, w, s in ((sp.data, sp.ivar, "w", "s"),
+                                 (sp.data_noss, sp.ivar_noss, "wn", "sn")):
+            iv = np.where(np.isfinite(ivar) & (ivar > 0), ivar, 0.0).astype(np.float64)[keep]
+            d = np.where(iv > 0, np.asarray(data, dtype=np.float64)[keep], 0.0)
+            np.add.at(sums[w], rows[keep], iv)
+            np.add.at(sums[s], rows[keep], iv * d)
+        runs.extend(int(r) for r in l1.runs)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        data = np.where(sums["w"] > 0, sums["s"] / sums["w"], 0.0)
+        data_n = np.where(sums["wn"] > 0, sums["sn"] / sums["wn"], 0.0)
+        snr = np.nanmedian(np.where(sums["w"] > 0, data * np.sqrt(sums["w"]), np.nan), axis=1)
+    fib = first.fibtable.copy()
+    alive = (sums["w"] > 0).any(axis=1)
+    if "STATUS" in fib.dtype.names:
+        fib["STATUS"] = np.where(alive, "A", "D")
+    if "SNR" in fib.dtype.names:
+        fib["SNR"] = snr
+    header = {k: v for k, v in first.header.items()
+              if k not in _PER_OB and not re.fullmatch(r"(RUNS|PROV)\d{3}", k)}
+    header.update({"MJD-OBS": min(float(x.header["MJD-OBS"]) for x in singles),
+                   "OBSTART": min(float(x.header["OBSTART"]) for x in singles),
+                   "EXPTIME": float(sum(float(x.header["EXPTIME"]) for x in singles)),
+                   "NOBS": len({x.header.get("OBID") for x in singles})})
+    spectra = ArmSpectra(ref.grid, data.astype(np.float32), sums["w"].astype(np.float32),
+                         data_n.astype(np.float32), sums["wn"].astype(np.float32),
+                         np.asarray(ref.sensfunc, dtype=np.float32))
+    return L1File(first.arm, header, spectra, fib, tuple(sorted(runs)), "superstack")
+
+
+def _keyed(cnames: Iterable[Any]) -> list[tuple[tuple[str, int], int]]:
+    """(CNAME, its occurrence number) per row, and the row: a name given to several
+    fibres (blank sky positions) matches the other file's rows in order."""
+    seen: dict[str, int] = {}
+    out = []
+    for i, c in enumerate(cnames):
+        c = str(c).strip()
+        seen[c] = seen.get(c, -1) + 1
+        out.append(((c, seen[c]), i))
+    return out
+
+
+def write_superstacks(singles: Sequence[Path | str], out_dir: Path | str) -> list[Path]:
+    """The superstacks of one OBSpec from its singles' files (all its OBs, both arms):
+    one ``superstack_<lowest run>.fit`` per arm under ``out_dir``, red first."""
+    by_arm: dict[str, list[L1File]] = {}
+    for path in singles:
+        l1 = read_l1(path)
+        by_arm.setdefault(l1.arm, []).append(l1)
+    return [write_l1(Path(out_dir) / (s := superstack(
+                sorted(by_arm[arm], key=lambda x: min(x.runs)))).name, s)
+            for arm in sorted(by_arm, key=ARMS.index)]
+
+
 def _finite(keywords: Mapping[str, Any]) -> dict[str, Any]:
     """The keywords without NaN or infinite values (FITS has no NaN keyword)."""
     return {k: v for k, v in keywords.items() if not (isinstance(v, float) and
@@ -929,8 +1036,8 @@ def raw_hdus(hdus: list[Any], ob: Mapping[str, Any], arm: str) -> list[Any]:
                "TELTEMPB": 8.0 + ob_id % 5, "TELTEMPE": 7.5 + ob_id % 5,
                "SKYBRTEL": 21.0 + 0.1 * (ob_id % 7)}
     keywords = {"CAMERA": CAMERAS.get(arm, ""), "VPH": vph(mode, arm),
-                "OBTITLE": str(ob["ob_name"]), "CAT-NAME": f"./{ob['ob_name']}.xml",
-                "INFILE": f"./{ob['ob_name']}.xml", "OBSTART": float(ob["mjd_obs"]),
+                "OBTITLE": str(ob["ob_name"]), "CAT-NAME": f"./{obspec_name(ob)}.xml",
+                "INFILE": f"./{obspec_name(ob)}.xml", "OBSTART": float(ob["mjd_obs"]),
                 "SEEINGB": seeing, "SEEINGE": seeing, **weather, "OBSERVER": "casuvo"}
     for key, value in keywords.items():
         if not (isinstance(value, float) and not np.isfinite(value)):
