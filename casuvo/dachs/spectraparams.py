@@ -23,7 +23,8 @@ from typing import Any
 
 from casuvo.dachs.params import MAX_CONE_RADIUS, check_interval
 
-__all__ = ["FORMATS", "NATIVE", "check_soda", "check_ssa", "format_key", "format_spectrum"]
+__all__ = ["FORMATS", "NATIVE", "check_soda", "check_ssa", "format_key", "format_spectrum",
+           "size_is_diameter"]
 
 #: SODA FORMAT of the survey's own product file (GES singlespec, WEAVE L1, 4MOST L1)
 NATIVE = "application/fits;content=survey-product"
@@ -60,6 +61,28 @@ SSA_FORMATS = frozenset({
     "all", "compliant", "native", "graphic", "votable", "fits", "xml", "metadata",
     "application/x-votable+xml", "application/x-votable+xml;content=spectrum",
     "application/fits", "text/xml", "text/csv", "text/plain", "image/png"})
+
+
+def size_is_diameter(pars: dict[str, Any]) -> None:
+    """Make SSA's SIZE the cone's diameter, as SSA 1.1 (§8.4.1.2) defines it.
+
+    DaCHS 2.7's SSA cone condition (``//pql#coneParameter``) uses SIZE as the
+    radius, so pyvo's ``search(pos, diameter=d)`` (which sends SIZE = d) got
+    every spectrum within d, twice the cone asked for.  Called before the
+    cone condition, with the request's parsed parameters, it halves SIZE in
+    place (keeping its type: DaCHS parses the value again).
+    """
+    value = pars.get("SIZE")
+    if isinstance(value, list | tuple):
+        pars["SIZE"] = type(value)(_halved(v) for v in value)
+    elif value is not None:
+        pars["SIZE"] = _halved(value)
+
+
+def _halved(value: Any) -> Any:
+    if isinstance(value, str):
+        return repr(float(value) / 2) if value.strip() else value
+    return None if value is None else float(value) / 2
 
 
 def check_ssa(pars: Mapping[str, Any]) -> None:

@@ -655,6 +655,7 @@
             <setup imports="casuvo.dachs.spectraparams"/>
             <code>
               spectraparams.check_ssa(inPars)
+              spectraparams.size_is_diameter(inPars)
               return
               yield
             </code>

@@ -108,12 +108,12 @@ def test_spectra_notebook(kernel_name: str, settings: Settings, gaia_catalogue) 
     print(f"spectra.ipynb ran in {elapsed:.1f} s")
     ra, dec = 194.27937, -64.82838
     with psycopg.connect(settings.dsn) as conn:
-        # independent of the services: the spectra within SIZE = 4″ (DaCHS reads SSA's
-        # SIZE as a radius), their source, the images
+        # independent of the services: the spectra within SIZE = 4″ (a diameter),
+        # their source, the images
         ids = conn.execute(
             "SELECT source_id, count(*) OVER () FROM fourmost.spectra WHERE"
             " spoint(radians(ra), radians(dec)) <@ scircle(spoint(radians(%s), radians(%s)),"
-            " radians(4.0 / 3600))", (ra, dec)).fetchall()
+            " radians(2.0 / 3600))", (ra, dec)).fetchall()
         n_images = conn.execute(
             "SELECT count(*) FROM vista.images WHERE coverage @> spoint(radians(%s),"
             " radians(%s))", (ra, dec)).fetchone()[0]

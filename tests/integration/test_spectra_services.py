@@ -146,8 +146,8 @@ def test_pyvo_ssa_finds_exactly_the_spectra_there(ssa: dict, settings: Settings)
         assert len(files) >= 2, "the sample cone holds one spectrum: the check has no teeth"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            # DaCHS reads SSA's SIZE as the radius of the cone
-            result = pyvo.dal.SSAService(url).search(pos=(ra, dec), diameter=radius)
+            # SSA 1.1: SIZE is the cone's diameter (DaCHS alone read it as the radius)
+            result = pyvo.dal.SSAService(url).search(pos=(ra, dec), diameter=2 * radius)
         got = {_accref(str(r["ssa_pubDID"])) for r in result}
         assert got == files, (collection, sorted(got ^ files)[:4])
         assert {r["ssa_collection"] for r in result} == {result[0]["ssa_collection"]}
@@ -245,7 +245,7 @@ def test_votlint_accepts_ssa_and_sdm(ssa: dict, settings: Settings, tmp_path: Pa
     did, _, _ = _spectrum(settings, collection)
     documents = {
         "ssa": requests.get(url, params={"REQUEST": "queryData", "POS": f"{ra},{dec}",
-                                         "SIZE": str(radius)}, timeout=60).content,
+                                         "SIZE": str(2 * radius)}, timeout=60).content,
         "sdm": requests.get(settings.server_url.rstrip("/") + f"/{collection}/q/sdl/dlget",
                             params={"ID": did}, timeout=60).content,
     }

@@ -5,8 +5,8 @@ Bad SSA input (POS malformed or beyond the pole, SIZE negative, zero, NaN or
 too wide, a reversed BAND, an unknown FORMAT, a TIME that is no ISO date)
 gets HTTP 400 and the DALI error VOTable naming the parameter.  Valid SSA
 cones return exactly the spectra whose positions lie in them (the positions
-from SQL on the collection's table, distances in numpy; DaCHS reads SIZE
-as the cone's radius).  A spectrum's SODA (``dlget``) refuses a reversed,
+from SQL on the collection's table, distances in numpy; SIZE is the cone's
+diameter, as SSA 1.1 says).  A spectrum's SODA (``dlget``) refuses a reversed,
 one-number or non-overlapping BAND, an unknown FORMAT and an unknown ID
 with SODA's text/plain errors; its DataLink (``dlmeta``) refuses a missing
 ID with DALI's error VOTable and answers an unknown one with a
@@ -73,10 +73,10 @@ def _ssa(schema: str, url: str) -> Iterator[Case]:
                    check=error_naming(name))
     for radius in (0.001, 0.02, 0.2):
         yield Case(SERVICE, f"cone-{radius}", url,
-                   qs(("REQUEST", "queryData"), ("POS", pos), ("SIZE", str(radius))),
+                   qs(("REQUEST", "queryData"), ("POS", pos), ("SIZE", str(2 * radius))),
                    status=200, check=spectra_within(schema, ra, dec, radius))
     yield Case(SERVICE, "cone-empty-sky", url,
-               qs(("REQUEST", "queryData"), ("POS", "10,10"), ("SIZE", "0.1")),
+               qs(("REQUEST", "queryData"), ("POS", "10,10"), ("SIZE", "0.2")),
                status=200, check=spectra_within(schema, 10.0, 10.0, 0.1))
 
 
