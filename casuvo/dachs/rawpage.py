@@ -12,7 +12,6 @@ appear here with no change.  Served by ``resdir/portal`` (service ``raw``).
 from __future__ import annotations
 
 import datetime
-import math
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -66,27 +65,9 @@ def raw_query(args: Mapping[str, Any]) -> RawQuery:
     kind = sp._check_choice(sp._value(args, "kind"), "kind", KINDS)
     night = sp._check_night(sp._value(args, "night"))
     pos = sp._check_text(sp._value(args, "pos"), "pos")
-    radius_text = sp._value(args, "radius")
-    radius = RawQuery.radius_deg
-    if radius_text is not None:
-        try:
-            radius = float(radius_text)
-        except ValueError:
-            radius = math.nan
-        if not 0 < radius <= MAX_RADIUS_DEG:
-            raise sp._error(f"radius must be a number of degrees in (0, {MAX_RADIUS_DEG:g}],"
-                            f" not {radius_text[:40]!r}", "radius")
-    ra = dec = None
-    if pos is not None:
-        try:
-            ra, dec = sp._parse_position(pos)
-        except ValueError:
-            raise sp._error(f"{pos!r} is not a position: give RA,DEC in degrees"
-                            " (194.3,-64.75) or sexagesimal (12:57:12 -64:45:00)",
-                            "pos") from None
-        if not (0 <= ra < 360 and -90 <= dec <= 90):
-            raise sp._error(f"{pos!r}: RA must be within [0, 360) and Dec within [-90, 90]"
-                            " degrees", "pos")
+    radius = sp.check_radius(sp._value(args, "radius"), RawQuery.radius_deg, MAX_RADIUS_DEG,
+                             "degrees")
+    ra, dec = sp.check_position(pos, "194.3,-64.75", "12:57:12 -64:45:00")
     return RawQuery(collection, kind, night, ra, dec, radius)
 
 

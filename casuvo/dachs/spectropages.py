@@ -51,6 +51,8 @@ __all__ = [
     "STATUSES",
     "MonitorFilter",
     "ObjectQuery",
+    "check_position",
+    "check_radius",
     "help_args",
     "help_page",
     "home_args",
@@ -327,26 +329,42 @@ def object_query(args: Mapping[str, Any]) -> ObjectQuery:
     radius_text = _value(args, "radius")
     if name and pos:
         raise _error("give a name or a position (pos), not both", "pos")
-    radius = DEFAULT_RADIUS_ARCSEC
-    if radius_text is not None:
-        try:
-            radius = float(radius_text)
-        except ValueError:
-            radius = math.nan
-        if not 0 < radius <= MAX_RADIUS_ARCSEC:
-            raise _error(f"radius must be a number of arcsec in (0, {MAX_RADIUS_ARCSEC:g}],"
-                         f" not {radius_text[:40]!r}", "radius")
-    ra = dec = None
-    if pos is not None:
-        try:
-            ra, dec = _parse_position(pos)
-        except ValueError:
-            raise _error(f"{pos!r} is not a position: give RA,DEC in degrees (232.01,-50.71)"
-                         " or sexagesimal (15:28:03.5 -50:42:34)", "pos") from None
-        if not (0 <= ra < 360 and -90 <= dec <= 90):
-            raise _error(f"{pos!r}: RA must be within [0, 360) and Dec within [-90, 90]"
-                         " degrees", "pos")
+    radius = check_radius(radius_text, DEFAULT_RADIUS_ARCSEC, MAX_RADIUS_ARCSEC, "arcsec")
+    ra, dec = check_position(pos, "232.01,-50.71", "15:28:03.5 -50:42:34")
     return ObjectQuery(survey, name, ra, dec, radius)
+
+
+def check_radius(text: str | None, default: float, maximum: float, unit: str) -> float:
+    """A search radius in (0, maximum] (``default`` when not given); else a 400 naming it."""
+    if text is None:
+        return default
+    try:
+        radius = float(text)
+    except ValueError:
+        radius = math.nan
+    if not 0 < radius <= maximum:
+        raise _error(f"radius must be a number of {unit} in (0, {maximum:g}],"
+                     f" not {text[:40]!r}", "radius")
+    return radius
+
+
+def check_position(text: str | None, decimal: str, sexagesimal: str
+                   ) -> tuple[float, float] | tuple[None, None]:
+    """(ra, dec) of a ``pos`` parameter (None, None when not given); else a 400 naming it.
+
+    ``decimal`` and ``sexagesimal`` are the examples the message gives.
+    """
+    if text is None:
+        return None, None
+    try:
+        ra, dec = _parse_position(text)
+    except ValueError:
+        raise _error(f"{text!r} is not a position: give RA,DEC in degrees ({decimal})"
+                     f" or sexagesimal ({sexagesimal})", "pos") from None
+    if not (0 <= ra < 360 and -90 <= dec <= 90):
+        raise _error(f"{text!r}: RA must be within [0, 360) and Dec within [-90, 90]"
+                     " degrees", "pos")
+    return ra, dec
 
 
 def processing_filter(args: Mapping[str, Any]) -> str | None:

@@ -34,6 +34,7 @@ from astropy.io import fits
 from tqdm import tqdm
 
 from casuvo._version import __version__
+from casuvo.pipeline.runner import RunSummary
 from casuvo.pipeline.spectro_tasks import (
     OBFailed,
     ObjectResult,
@@ -53,14 +54,9 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class SpectroRunSummary:
-    run_id: str
-    ok: int
-    resumed: int
-    failed: int
-    products: tuple[str, ...]
-    failures: tuple[str, ...]
-    seconds: float
+class SpectroRunSummary(RunSummary):
+    """A run's summary (:class:`RunSummary`), plus the object spectra made and the CPU time."""
+
     n_spectra: int = 0
     cpu_seconds: float = 0.0
 
