@@ -84,7 +84,8 @@ def image_files(survey_dir: Path) -> list[ImageFile]:
 
 
 def release_date(night: str, proprietary_days: int = PROPRIETARY_DAYS) -> date:
-    """The date a product of ``night`` (YYYYMMDD) becomes public."""
+    """The date a product of ``night`` (YYYYMMDD) becomes public by ESO's default rule
+    (a survey's own rules: :meth:`casuvo.surveys.access.AccessPolicy.release`)."""
     return date(int(night[:4]), int(night[4:6]), int(night[6:8])) + timedelta(
         days=proprietary_days)
 
@@ -129,7 +130,7 @@ def image_records(products_dir: Path, survey: Survey,
     ``coverage`` and ObsCore ``s_region``) from :func:`casuvo.sky.footprint.footprint`.
     """
     runs = runs or {}
-    name, inst = survey.name, survey.instrument
+    name, inst, policy = survey.name, survey.instrument, survey.access
     for product in image_files(products_dir / survey.key):
         rel = product.path.relative_to(products_dir.parent).as_posix()
         night = product.path.parent.name
@@ -177,7 +178,8 @@ def image_records(products_dir: Path, survey: Survey,
                     obstatus=str(primary.get("OBSTATUS", "")).strip(),
                     qcstatus=str(h.get("QCSTATUS", primary.get("QCSTATUS", ""))).strip(),
                     run_id=runs.get(product.path.name),
-                    release=release_date(night),
+                    release=policy.release(night, str(primary["OBJECT"]).strip()),
+                    owner_group=policy.group,
                     wavelength_nm=filt.wavelength_nm, width_nm=filt.width_nm,
                     ncombine=int(primary.get("NCOMBINE", 1)), nx=nx, ny=ny,
                     calib_level=3 if product.is_tile else 2,
@@ -205,7 +207,7 @@ def ancillary_records(products_dir: Path, survey: Survey) -> Iterator[dict[str, 
     s_region), their field the circle enclosing it; their band and times are the
     image's.
     """
-    name, inst = survey.name, survey.instrument
+    name, inst, policy = survey.name, survey.instrument, survey.access
     for product in image_files(products_dir / survey.key):
         night = product.path.parent.name
         with fits.open(product.path, memmap=True) as hdul:
@@ -221,7 +223,10 @@ def ancillary_records(products_dir: Path, survey: Survey) -> Iterator[dict[str, 
             mjdend=float(primary["MJD-END"]), totexptime=float(primary["TEXPTIME"]),
             em_min=(filt.wavelength_nm - filt.width_nm / 2) * 1e-9,
             em_max=(filt.wavelength_nm + filt.width_nm / 2) * 1e-9,
-            calib_level=3 if product.is_tile else 2, release=release_date(night))
+            calib_level=3 if product.is_tile else 2,
+            release=policy.release(night, str(primary["OBJECT"]).strip()),
+            owner_group=policy.group)
+        common["release_date"] = common["release"]
         for path, prodcatg, prodtype, subtype, mime, what in (
                 (product.conf, "ANCILLARY.WEIGHTMAP", "image", "confidence-map", "image/fits",
                  "confidence map"),

@@ -48,7 +48,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["MANAGERS", "connection_manager", "install", "is_alive",
+__all__ = ["MANAGERS", "TAKE_HOOKS", "connection_manager", "install", "is_alive",
            "remove_stranded_sync_jobs"]
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,11 @@ MANAGERS: dict[str, tuple[str, bool]] = {
     "getWritableTableConn": ("trustedquery", False),
     "getWritableAdminConn": ("admin", False),
 }
+
+#: Called with (connection, autocommitted) on every connection handed out, after
+#: the liveness test (:mod:`casuvo.dachs.access` tells the database whom the
+#: request acts for).
+TAKE_HOOKS: list[Callable[[Any, bool], None]] = []
 
 #: Connections taken and found dead before one request gives up (a pool holds
 #: at most ``minconn`` idle connections; all of them die together).
@@ -128,6 +133,8 @@ def connection_manager(profile: str, autocommitted: bool = True, min_conn: int =
     def manager() -> Iterator[Any]:
         pool, conn = take()
         try:
+            for hook in TAKE_HOOKS:
+                hook(conn, autocommitted)
             yield conn
         except Exception as ex:
             if (isinstance(ex, sqlsupport.OperationalError) and ex.pgcode is None) \

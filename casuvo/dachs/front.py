@@ -81,6 +81,7 @@ from pathlib import Path
 import requests
 
 from casuvo.config import Settings
+from casuvo.dachs import access
 from casuvo.dachs.limits import ADQL, MAX_FORM_BODY
 
 __all__ = [
@@ -373,7 +374,7 @@ def start(settings: Settings, n: int) -> FrontState:
     pids = []
     logs = settings.dachs_root / "logs"
     for i, port in enumerate(ports):
-        env = dachs_env(settings)
+        env = access.server_environment(dachs_env(settings))
         env["GAVOSETTINGS"] = str(_worker_rc(settings, i, port))
         role = [] if i == 0 else ["--secondary"]
         stderr = (logs / f"server-{i}" / "server.stderr").open("a")

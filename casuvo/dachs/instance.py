@@ -26,6 +26,7 @@ import psycopg
 import requests
 
 from casuvo.config import Settings
+from casuvo.dachs import access
 
 __all__ = [
     "DachsError",
@@ -66,7 +67,10 @@ def dachs(settings: Settings, *args: str, check: bool = True,
     """Run ``dachs ARGS`` for this instance and return the finished process."""
     cmd = [sys.executable, "-m", "casuvo.dachs.server", *args]
     log.debug("running %s", " ".join(cmd))
-    proc = subprocess.run(cmd, env=dachs_env(settings), capture_output=True, text=True,
+    env = dachs_env(settings)
+    if args[:1] == ("serve",):
+        env = access.server_environment(env)  # its connections start as anonymous
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
                           check=False, timeout=timeout)
     if check and proc.returncode:
         raise DachsError(f"dachs {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
@@ -180,6 +184,30 @@ def ensure_initialised(settings: Settings) -> None:
     dachs(settings, "init", "-d", dsn)
     # ObsCore must exist before any RD using an ObsCore mixin is imported.
     dachs(settings, "imp", "//obscore")
+
+
+def ensure_users(settings: Settings) -> None:
+    """Make DaCHS's users and groups match ``services/access.toml`` (when it changed).
+
+    The file's digest is kept beside DaCHS's state; an unchanged file costs
+    nothing, a changed one one process (:mod:`casuvo.dachs.users`).
+    """
+    import hashlib
+
+    source = settings.home / "services" / "access.toml"
+    if not source.exists():
+        return
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    marker = settings.dachs_root / "state" / "access.sha256"
+    if marker.exists() and marker.read_text() == digest:
+        return
+    log.info("DaCHS users and groups from %s", source)
+    proc = subprocess.run([sys.executable, "-m", "casuvo.dachs.users", str(source)],
+                          env=dachs_env(settings), capture_output=True, text=True,
+                          check=False, timeout=300)
+    if proc.returncode:
+        raise DachsError(f"setting up the users of {source} failed:\n{proc.stdout}{proc.stderr}")
+    marker.write_text(digest)
 
 
 def table_exists(settings: Settings, qualified: str) -> bool:

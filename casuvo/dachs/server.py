@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     from gavo.user import cli
 
     from casuvo.dachs import (
+        access,
         adqlcache,
         adqlchecks,
         adqlguard,
@@ -118,6 +119,7 @@ def main(argv: list[str] | None = None) -> None:
     mediatypes.install()
     overflow.install()
     dbreconnect.install()
+    access.install()  # after dbreconnect: its connection managers call the hook
     inputs.install()
     htmlerrors.install()
     httpguard.install()

@@ -17,6 +17,7 @@ import psycopg
 from casuvo._version import __version__
 from casuvo.config import Settings
 from casuvo.dachs import instance
+from casuvo.storage import access as release_control
 from casuvo.storage import ledger, pgcluster, uptodate
 from casuvo.storage.tables import row_count
 from casuvo.surveys.registry import load_registry
@@ -218,6 +219,8 @@ def up(settings: Settings, *, republish: bool = False) -> None:
     pgcluster.create_database(settings)
     instance.configure(settings)
     instance.ensure_initialised(settings)
+    release_control.install(settings.dsn, settings.db_name)
+    instance.ensure_users(settings)
     publish(settings, republish=republish)
     if republish:
         instance.stop_server(settings)

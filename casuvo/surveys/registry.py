@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from casuvo.surveys.access import AccessPolicy, access_policy
 from casuvo.surveys.instruments import (
     Filter,
     Instrument,
@@ -238,6 +239,14 @@ class Survey:
     def epoch_columns(self) -> tuple[str, ...]:
         """Per-band epoch columns of ``<survey>.sources``, in band order."""
         return tuple(b.epoch_column for b in self.bands)
+
+    @property
+    def access(self) -> AccessPolicy:
+        """Owning group and release rules (``[access]``, :mod:`casuvo.surveys.access`)."""
+        try:
+            return access_policy(self.config, self.key, str(self.source))
+        except ValueError as exc:
+            raise RegistryError(str(exc)) from None
 
     def band(self, name: str) -> Band:
         """The band with FILTER value or prefix ``name``."""

@@ -183,7 +183,8 @@
       <column name="release_date" type="date" unit="yr"
         ucd="time.release" tablehead="Release" verbLevel="10"
         description="Date the image becomes public (one year after the
-          night, ESO's proprietary period)."/>
+          night, ESO's proprietary period, unless the survey extends it)."/>
+      <FEED source="common/shared#releaseControl"/>
     </table>
 
     <table id="ancillary" onDisk="True" adql="True">
@@ -261,6 +262,8 @@
         ucd="em.wl;stat.max" verbLevel="15" description="Band upper limit."/>
       <column name="calib_level" type="smallint" ucd="meta.code;obs.calib" required="True"
         verbLevel="15" description="ObsCore calibration level."/>
+      <FEED source="common/shared#releaseDate"/>
+      <FEED source="common/shared#releaseControl"/>
     </table>
 
     <data id="import">
@@ -278,6 +281,7 @@
           <bind key="path">@path</bind>
           <bind key="fsize">@fsize</bind>
           <bind key="embargo">@release</bind>
+          <bind key="owner">@owner_group</bind>
           <bind key="preview">@preview</bind>
           <bind key="preview_mime">"image/png"</bind>
         </rowfilter>
@@ -287,7 +291,7 @@
             surveyname,object,instrument,facility,nightobs,mjdobs,mjdend,
             totexptime,exptime,obsfwhm,ellipticity,skylevel,skynoise,magzpt,
             magzrr,abmaglim,astrms,obstatus,qcstatus,calib_level,ncombine,
-            confname,catname,run_id">
+            confname,catname,run_id,owner_group">
           <apply procDef="//siap#computePGS"/>
           <apply procDef="//siap#setMeta">
             <bind key="title">@title</bind>
@@ -324,6 +328,7 @@
           <bind key="fsize">@fsize</bind>
           <bind key="mime">@mime</bind>
           <bind key="embargo">@release</bind>
+          <bind key="owner">@owner_group</bind>
           <bind key="preview">None</bind>
         </rowfilter>
       </embeddedGrammar>

@@ -2,6 +2,31 @@
 <!-- SPDX-License-Identifier: BSD-3-Clause
   Pieces shared by casuvo's resource descriptors (published nowhere itself). -->
 <resource schema="dc" resdir="common">
+  <STREAM id="releaseControl">
+    <doc>
+      Who owns a table's rows and when they become public: the owner_group
+      and release_date columns, and the row-level security policy that
+      enforces them on every access path (casuvo.storage.access: before the
+      release date only members of the owning group see a row, through TAP,
+      ObsCore, SCS, SIA, SSA, DataLink, SODA, downloads and the pages).
+      DaCHS re-creates the table on every import; the postCreation script
+      protects it again each time.  The table declares release_date itself
+      (a date or a timestamp), or FEEDs releaseDate.
+    </doc>
+    <column name="owner_group" type="text" ucd="meta.id"
+      tablehead="Owner" verbLevel="25"
+      description="Group (survey team) that owns the row before its release date."/>
+    <script type="postCreation" lang="SQL" name="release control">
+      SELECT casuvo.protect('\\qName')
+    </script>
+  </STREAM>
+
+  <STREAM id="releaseDate">
+    <doc>The release_date column of a table with release control (a date).</doc>
+    <column name="release_date" type="date" unit="yr"
+      ucd="time.release" tablehead="Release" verbLevel="10"
+      description="Date the row becomes public; before it only its owner_group sees it."/>
+  </STREAM>
   <STREAM id="scsCoreDescs">
     <doc>
       The condDescs of a Simple Cone Search service, as //scs#coreDescs, but

@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Whom a request acts for, told to PostgreSQL on every connection it uses.
+
+The release rule itself is a row-level security policy in the database
+(:mod:`casuvo.storage.access`); it reads the session setting
+``casuvo.groups``.  This adjustment sets that setting from DaCHS's own users
+and groups (``dc.users``/``dc.groups``, HTTP basic authentication — DaCHS's
+mechanism, managed with ``dachs admin adduser``/``addtogroup``):
+
+- every service run (``Service._runWithInputTable``: SCS, SIA 1 and 2, SSA,
+  DataLink, SODA, product downloads and previews, forms, the ADQL form) acts
+  for the groups of the request's credentials, checked against ``dc.users``;
+  credentials that do not check answer 401 (DaCHS's ``Authenticate``), none
+  act as anonymous;
+- a TAP job (sync or async, in the server or in a ``taprun`` process) acts
+  for the groups of its owner, whom DaCHS recorded from checked credentials
+  when the job was created (``uws`` ``getAuthUser``);
+- each connection handed out while a request acts for someone gets
+  ``casuvo.groups`` set first, and committed at once, so a later rollback
+  cannot bring back another request's value (:data:`dbreconnect.TAKE_HOOKS`);
+  TAP's own query connection is set just before its query;
+- outside a request (start-up, periodic jobs) connections act as anonymous.
+
+The server processes start with ``PGOPTIONS=-c casuvo.groups=-``
+(:func:`server_environment`), so a connection that none of this reaches
+sees public rows only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from casuvo.storage.access import ALL_GROUPS, ANONYMOUS, GUC, groups_setting
+
+__all__ = ["acting_for", "current_setting", "install", "owner_setting",
+           "request_setting", "server_environment"]
+
+_state = threading.local()
+
+
+def current_setting() -> str:
+    """``casuvo.groups`` of the request this thread works for (anonymous if none)."""
+    return getattr(_state, "setting", ANONYMOUS)
+
+
+@contextlib.contextmanager
+def acting_for(setting: str) -> Iterator[None]:
+    """Run the block on behalf of ``setting`` (nested blocks restore the outer one)."""
+    previous = getattr(_state, "setting", None)
+    _state.setting = setting
+    try:
+        yield
+    finally:
+        if previous is None:
+            del _state.setting
+        else:
+            _state.setting = previous
+
+
+def server_environment(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a DaCHS server process: its connections start as anonymous."""
+    options = env.get("PGOPTIONS", "")
+    env["PGOPTIONS"] = f"{options} -c {GUC}={ANONYMOUS}".strip()
+    return env
+
+
+def _groups_of(user: str) -> set[str]:
+    from gavo import base
+
+    with base.getAdminConn() as conn:
+        return {g for (g,) in conn.query(
+            "SELECT groupname FROM dc.groups WHERE username = %(user)s", {"user": user})}
+
+
+def request_setting(user: str | None, password: str | None) -> str:
+    """``casuvo.groups`` for a request's basic-auth credentials.
+
+    No user: anonymous.  A user whose password does not check: 401
+    (``svcs.Authenticate``), not a silent anonymous answer, so that a client
+    with a typo learns it at once.
+    """
+    if not user:
+        return ANONYMOUS
+    from gavo import svcs
+    from gavo.protocols import creds
+    from gavo.utils import AllEncompassingSet
+
+    groups = creds.getGroupsForUser(user, password or "")
+    if isinstance(groups, AllEncompassingSet):
+        return ALL_GROUPS
+    if not groups:  # dc.users gives every user its like-named group: none = bad password
+        raise svcs.Authenticate()
+    return groups_setting(groups)
+
+
+def owner_setting(owner: str | None) -> str:
+    """``casuvo.groups`` for a UWS job's owner (checked when the job was made)."""
+    if not owner:
+        return ANONYMOUS
+    if owner == "gavoadmin":
+        return ALL_GROUPS
+    return groups_setting(_groups_of(owner))
+
+
+def _apply(conn: Any, autocommitted: bool = True) -> None:
+    """Set ``casuvo.groups`` on ``conn`` for the current request, durably."""
+    cursor = conn.cursor()
+    try:
+        cursor.execute("SELECT set_config(%(name)s, %(value)s, false)",
+                       {"name": GUC, "value": current_setting()})
+    finally:
+        cursor.close()
+    if not autocommitted:
+        conn.commit()
+
+
+def _install_services() -> None:
+    from gavo import svcs
+
+    run = svcs.Service._runWithInputTable
+
+    def run_acting(self: Any, core: Any, input_table: Any, query_meta: Any) -> Any:
+        setting = request_setting(query_meta.get("user"), query_meta.get("password"))
+        with acting_for(setting):
+            return run(self, core, input_table, query_meta)
+
+    run_acting.casuvo_access = True  # type: ignore[attr-defined]
+    svcs.Service._runWithInputTable = run_acting
+
+
+def _install_tap() -> None:
+    from gavo.protocols import adqlglue, taprunner
+
+    get_table, run_query = taprunner.getQTableFromJob, adqlglue.runTAPQuery
+
+    def get_table_acting(parameters: Any, job: Any, query_profile: Any, timeout: Any) -> Any:
+        # A sync job runs inside the request's service run, which already acts
+        # for the checked credentials; DaCHS records an owner only for some.
+        owner = getattr(job, "owner", None)
+        with acting_for(owner_setting(owner) if owner else current_setting()):
+            return get_table(parameters, job, query_profile, timeout)
+
+    def run_query_acting(query: Any, timeout: Any, connection: Any, *args: Any,
+                         **kwargs: Any) -> Any:
+        _apply(connection)
+        return run_query(query, timeout, connection, *args, **kwargs)
+
+    taprunner.getQTableFromJob = get_table_acting
+    adqlglue.runTAPQuery = run_query_acting
+
+
+def install() -> None:
+    """Install the request hooks (idempotent)."""
+    from gavo import svcs
+
+    from casuvo.dachs import dbreconnect
+
+    if getattr(svcs.Service._runWithInputTable, "casuvo_access", False):
+        return
+    _install_services()
+    _install_tap()
+    if _apply not in dbreconnect.TAKE_HOOKS:
+        dbreconnect.TAKE_HOOKS.append(_apply)

@@ -1,0 +1,193 @@
+# SPDX-License-Identifier: BSD-3-Clause
+"""Release dates and owning groups enforced by PostgreSQL itself (row-level security).
+
+Every access path of the archive — TAP (tables, views such as ``ivoa.obscore``
+and the SSA views, joins, uploads), SCS, SIA, SSA, DataLink, SODA, product
+downloads and previews, the pages — ends in a query on a handful of tables.
+So the rule "a row is visible once its release date has come, and before that
+only to members of its owning group" is stated once, as a row-level security
+policy on each of those tables, instead of once per service:
+
+- :data:`INSTALL_SQL` creates ``casuvo.row_visible(owner, released)``: true if
+  ``released`` is NULL or has passed (``current_date``/``now()``, so a release
+  takes effect without a restart), or if ``owner`` is among the groups of the
+  session setting ``casuvo.groups`` (comma-separated; ``*`` is every group,
+  ``-`` none), and ``casuvo.protect(table, owner_column, release_column)``,
+  which enables and *forces* row-level security on a table with the one
+  policy ``casuvo_release``.  Forced, because DaCHS's views (ObsCore, SSA)
+  belong to the tables' owner, and PostgreSQL checks a view's base tables as
+  the view's owner: unforced, the owner's exemption would leak every row
+  through the views.
+- The DaCHS server sets ``casuvo.groups`` on every connection it hands to a
+  request (:mod:`casuvo.dachs.access`); its processes start with ``-``
+  (``PGOPTIONS``), so a path the request hook does not know answers as
+  anonymous: closed by default.  The command-line roles that build tables
+  (DaCHS's ``gavoadmin``) see everything (``*``, a role default); casuvo's
+  own ingests run as the superuser, which PostgreSQL never filters.
+- A policy would stop PostgreSQL from using an index for the user's own
+  conditions unless their functions are LEAKPROOF (it cannot otherwise
+  evaluate them before the policy without risking a leak through an error).
+  :func:`install` marks LEAKPROOF the functions behind pgSphere's indexable
+  operators and the position constructors of DaCHS's ADQL translation
+  (:data:`LEAKPROOF_EXTRA`): they compute geometry and raise no error that
+  depends on a row's values.  Without this, a cone search on a protected
+  table is a sequential scan (measured: ``Seq Scan`` → ``Bitmap Index Scan``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+
+import psycopg
+from psycopg import sql
+
+__all__ = [
+    "ALL_GROUPS",
+    "ANONYMOUS",
+    "GUC",
+    "INSTALL_SQL",
+    "groups_setting",
+    "install",
+    "protect",
+    "protected_tables",
+]
+
+log = logging.getLogger(__name__)
+
+#: The session setting that names the groups a query acts for.
+GUC = "casuvo.groups"
+#: ``casuvo.groups`` of the roles that build tables: every group.
+ALL_GROUPS = "*"
+#: ``casuvo.groups`` of a request without credentials: no group.
+ANONYMOUS = "-"
+#: Roles DaCHS's queries run as (``trustedquery``, ``untrustedquery`` profiles).
+QUERY_ROLES = ("gavo", "untrusted")
+#: The role DaCHS imports and creates tables as (``admin`` profile).
+BUILD_ROLES = ("gavoadmin",)
+
+_GROUP_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+INSTALL_SQL = r"""
+CREATE SCHEMA IF NOT EXISTS casuvo;
+GRANT USAGE ON SCHEMA casuvo TO PUBLIC;
+
+CREATE OR REPLACE FUNCTION casuvo.row_visible(owner text, released date)
+RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT released IS NULL OR released <= current_date
+      OR current_setting('casuvo.groups', true) = '*'
+      OR owner = ANY (string_to_array(current_setting('casuvo.groups', true), ','))
+$$;
+
+CREATE OR REPLACE FUNCTION casuvo.row_visible(owner text, released timestamp)
+RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT released IS NULL OR released <= localtimestamp
+      OR current_setting('casuvo.groups', true) = '*'
+      OR owner = ANY (string_to_array(current_setting('casuvo.groups', true), ','))
+$$;
+
+CREATE OR REPLACE FUNCTION casuvo.protect(
+    tab regclass, owner_column text DEFAULT 'owner_group',
+    release_column text DEFAULT 'release_date')
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tab);
+  EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tab);
+  EXECUTE format('DROP POLICY IF EXISTS casuvo_release ON %s', tab);
+  EXECUTE format('CREATE POLICY casuvo_release ON %s USING (casuvo.row_visible(%I, %I))',
+                 tab, owner_column, release_column);
+END
+$$;
+GRANT EXECUTE ON FUNCTION casuvo.protect(regclass, text, text) TO PUBLIC;
+"""
+
+#: Functions besides pgSphere's operator functions that appear in the index
+#: conditions of DaCHS's translated ADQL (``spoint(radians(ra), radians(dec))``).
+LEAKPROOF_EXTRA = (
+    "radians(double precision)",
+    "degrees(double precision)",
+    "spoint(double precision, double precision)",
+)
+
+#: The functions of pgSphere's GiST-indexable operators.
+_PGSPHERE_OPERATOR_FUNCTIONS = """
+SELECT DISTINCT o.oprcode::regprocedure::text
+FROM pg_amop a JOIN pg_operator o ON o.oid = a.amopopr
+JOIN pg_opfamily f ON f.oid = a.amopfamily JOIN pg_am m ON m.oid = f.opfmethod
+WHERE m.amname = 'gist' AND (o.oprleft::regtype::text = ANY(%(types)s)
+                             OR o.oprright::regtype::text = ANY(%(types)s))
+"""
+_PGSPHERE_TYPES = ("spoint", "scircle", "spoly", "sbox", "sellipse", "sline", "spath", "smoc")
+
+#: Tables DaCHS creates itself that carry an owner and a release date:
+#: table → (owner column, release column).
+SYSTEM_TABLES = {"dc.products": ("owner", "embargo")}
+
+
+def groups_setting(groups: Iterable[str] | None, *, everything: bool = False) -> str:
+    """The ``casuvo.groups`` value for a requester in ``groups`` (None: anonymous).
+
+    Raises ValueError for a group name that could split the list (a comma) or
+    is otherwise not a plain name: such a name would never match an owner.
+    """
+    if everything:
+        return ALL_GROUPS
+    names = sorted(set(groups or ()))
+    for name in names:
+        if not _GROUP_NAME.match(name):
+            raise ValueError(f"group name {name!r} is not a plain name")
+    return ",".join(names) or ANONYMOUS
+
+
+def install(dsn: str, database: str) -> list[str]:
+    """Create the functions, mark the geometry functions LEAKPROOF, set the role
+    defaults and protect DaCHS's own product table; returns the LEAKPROOF list.
+
+    Idempotent; runs at every ``casuvo up`` as the superuser (only a superuser
+    may declare a function LEAKPROOF).  The DaCHS roles must exist (DaCHS's
+    ``init`` made them).
+    """
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(INSTALL_SQL)
+        functions = [row[0] for row in conn.execute(
+            _PGSPHERE_OPERATOR_FUNCTIONS, {"types": list(_PGSPHERE_TYPES)})]
+        functions.extend(LEAKPROOF_EXTRA)
+        for signature in functions:
+            conn.execute(sql.SQL("ALTER FUNCTION {} LEAKPROOF").format(sql.SQL(signature)))
+        db = sql.Identifier(database)
+        conn.execute(sql.SQL("ALTER DATABASE {} SET casuvo.groups = {}").format(
+            db, sql.Literal(ANONYMOUS)))
+        roles = {r for (r,) in conn.execute("SELECT rolname FROM pg_roles")}
+        for role in QUERY_ROLES:
+            if role in roles:
+                conn.execute(sql.SQL("ALTER ROLE {} IN DATABASE {} SET casuvo.groups = {}")
+                             .format(sql.Identifier(role), db, sql.Literal(ANONYMOUS)))
+        for role in BUILD_ROLES:
+            if role in roles:
+                conn.execute(sql.SQL("ALTER ROLE {} IN DATABASE {} SET casuvo.groups = {}")
+                             .format(sql.Identifier(role), db, sql.Literal(ALL_GROUPS)))
+        for table, (owner, release) in SYSTEM_TABLES.items():
+            if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is not None:
+                conn.execute("SELECT casuvo.protect(%s::regclass, %s, %s)",
+                             (table, owner, release))
+    log.info("row-level release control installed; %d geometry functions LEAKPROOF",
+             len(functions))
+    return functions
+
+
+def protect(conn: psycopg.Connection, table: str, owner_column: str = "owner_group",
+            release_column: str = "release_date") -> None:
+    """Protect ``table`` (schema-qualified) with the release policy."""
+    conn.execute("SELECT casuvo.protect(%s::regclass, %s, %s)",
+                 (table, owner_column, release_column))
+
+
+def protected_tables(conn: psycopg.Connection,
+                     schemas: Sequence[str] | None = None) -> dict[str, str]:
+    """Protected tables → their policy's condition (``pg_policies``), optionally in ``schemas``."""
+    rows = conn.execute(
+        "SELECT schemaname || '.' || tablename, qual FROM pg_policies"
+        " WHERE policyname = 'casuvo_release'").fetchall()
+    return {t: q for t, q in rows
+            if schemas is None or t.split(".", 1)[0] in schemas}
