@@ -22,7 +22,7 @@ mechanism, managed with ``dachs admin adduser``/``addtogroup``):
 - outside a request (start-up, periodic jobs) connections act as anonymous.
 
 The server processes start with ``PGOPTIONS=-c casuvo.groups=-``
-(:func:`server_environment`), so a connection that none of this reaches
+(:func:`casuvo.storage.access.server_environment`), so a connection that none of this reaches
 sees public rows only.
 """
 
@@ -36,7 +36,7 @@ from typing import Any
 from casuvo.storage.access import ALL_GROUPS, ANONYMOUS, GUC, groups_setting
 
 __all__ = ["acting_for", "current_setting", "install", "owner_setting",
-           "request_setting", "server_environment"]
+           "request_setting"]
 
 _state = threading.local()
 
@@ -58,13 +58,6 @@ def acting_for(setting: str) -> Iterator[None]:
             del _state.setting
         else:
             _state.setting = previous
-
-
-def server_environment(env: dict[str, str]) -> dict[str, str]:
-    """``env`` for a DaCHS server process: its connections start as anonymous."""
-    options = env.get("PGOPTIONS", "")
-    env["PGOPTIONS"] = f"{options} -c {GUC}={ANONYMOUS}".strip()
-    return env
 
 
 def _groups_of(user: str) -> set[str]:

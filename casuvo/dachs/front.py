@@ -81,8 +81,8 @@ from pathlib import Path
 import requests
 
 from casuvo.config import Settings
-from casuvo.dachs import access
 from casuvo.dachs.limits import ADQL, MAX_FORM_BODY
+from casuvo.storage import access
 
 __all__ = [
     "HAPROXY",

@@ -26,7 +26,7 @@ import psycopg
 import requests
 
 from casuvo.config import Settings
-from casuvo.dachs import access
+from casuvo.storage import access
 
 __all__ = [
     "DachsError",

@@ -100,14 +100,31 @@ def index_rows(collection: str, table: str) -> Iterator[dict[str, Any]]:
         return
     data = Table.read(path, format="fits", character_as_bytes=False)
     names = data.colnames
+    group = _owner_group(collection)
+    # rows without a release date of their own (targets, raw exposures) take their OB's
+    ob_release = ({} if "release_date" in names or "ob_id" not in names
+                  else _ob_releases(collection))
     for row in data:
         record = {name: _python(row[name]) for name in names}
         if isinstance(record.get("release_date"), str):
             record["release_date"] = _timestamp(record["release_date"])
+        if "release_date" not in record:
+            record["release_date"] = ob_release.get(record.get("ob_id"))
+        record["owner_group"] = group
         source_id = record.get("source_id")
         if source_id is not None and source_id <= 0:
             record["source_id"] = None  # sky fibres: no Gaia source
         yield record
+
+
+def _owner_group(collection: str) -> str:
+    """The owning group of a collection's products (its survey's ``[access]``)."""
+    return load_registry(_settings()).by_collection(collection).access.group
+
+
+def _ob_releases(collection: str) -> dict[int, datetime.datetime | None]:
+    """{ob_id: release date} of a collection's OBs (from its obs_blocks index)."""
+    return {r["ob_id"]: r["release_date"] for r in index_rows(collection, "obs_blocks")}
 
 
 def _standard_pubdid(accref: str) -> str:
@@ -176,6 +193,7 @@ def ob_product_rows(collection: str) -> Iterator[dict[str, Any]]:
             "exptime": ob.get("exptime"), "setting": ob.get("setting"),
             "mode": ob.get("mode"), "em_min": ob.get("em_min"), "em_max": ob.get("em_max"),
             "resolution": ob.get("resolution"), "release_date": ob.get("release_date"),
+            "owner_group": ob.get("owner_group") or _owner_group(collection),
             "file_size": full.stat().st_size if full.exists() else None,
             "title": f"{collection} OB {ob_id} {ob.get('setting') or ''} {Path(path).name}",
         }

@@ -24,7 +24,6 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -103,9 +102,10 @@ def _fibinfo(path: Path) -> dict[str, np.ndarray] | None:
         return None
 
 
-def _release(night: int, days: int) -> str:
-    d = datetime.strptime(str(night), "%Y%m%d").replace(tzinfo=UTC) + timedelta(days=days + 1)
-    return d.strftime("%Y-%m-%dT12:00:00")
+def _release(entry: Survey, night: int, field: str | None) -> str:
+    """Release time of a product of ``field`` on ``night``: the survey's rules
+    (:meth:`casuvo.surveys.access.AccessPolicy.release`), at the start of that day."""
+    return f"{entry.access.release(night, field).isoformat()}T00:00:00"
 
 
 def _connect(dsn: str | None):  # -> psycopg.Connection | None
@@ -346,7 +346,6 @@ def write_index(entry: Survey, data_dir: Path, plan: list[dict[str, Any]], raws:
                 ob_results: dict[int, OBResult | OBFailed], objects: list[ObjectResult],
                 fibtabs: dict[int, dict[str, np.ndarray]]) -> Path:
     """The four index tables of docs/spectroscopy.md under ``products/<survey>/index``."""
-    cfg = entry.spectro
     spec = entry.spectrograph
     index = data_dir / "products" / entry.key / "index"
     units = {"ra": "deg", "dec": "deg", "em_min": "m", "em_max": "m", "exptime": "s",
@@ -382,7 +381,7 @@ def write_index(entry: Survey, data_dir: Path, plan: list[dict[str, Any]], raws:
             "em_max": mode.em_max * 1e-10,
             "snr_median": float(res.ob.qc["snr_median"]) if done else np.nan,
             "product_file": o.get("product_file", "") if done else "",
-            "release_date": _release(int(p["night"]), cfg.proprietary_days)})
+            "release_date": _release(entry, int(p["night"]), p["field"])})
     _write_table(index / "obs_blocks.fits", rows, "OBS_BLOCKS", units)
     # targets
     spectra_of = {}
@@ -420,7 +419,8 @@ def write_index(entry: Survey, data_dir: Path, plan: list[dict[str, Any]], raws:
     srows = []
     for obj in sorted(objects, key=lambda o: o.spectrum_id):
         r = dict(obj.row)
-        night = next((p["night"] for p in plan if int(p["ob_id"]) == r["ob_id"]), 20240101)
+        ob_plan = next((p for p in plan if int(p["ob_id"]) == r["ob_id"]), {})
+        night, field = ob_plan.get("night", 20240101), ob_plan.get("field")
         srows.append({"spectrum_id": r["spectrum_id"],
                       "obs_publisher_did": f"ivo://{authority}/~?{entry.collection}/"
                                            f"{r['spectrum_id']}",
@@ -429,7 +429,7 @@ def write_index(entry: Survey, data_dir: Path, plan: list[dict[str, Any]], raws:
                                            "rv_error", "rv_template", "em_min", "em_max",
                                            "resolving_power", "t_min", "t_max", "exptime",
                                            "file", "progenitors", "file_size")},
-                      "release_date": _release(int(night), cfg.proprietary_days)})
+                      "release_date": _release(entry, int(night), field)})
     _write_table(index / "spectra.fits", srows, "SPECTRA", units, {"source_id": -1})
     # raw
     rrows = []

@@ -52,6 +52,7 @@ __all__ = [
     "install",
     "protect",
     "protected_tables",
+    "server_environment",
 ]
 
 log = logging.getLogger(__name__)
@@ -138,6 +139,13 @@ def groups_setting(groups: Iterable[str] | None, *, everything: bool = False) ->
         if not _GROUP_NAME.match(name):
             raise ValueError(f"group name {name!r} is not a plain name")
     return ",".join(names) or ANONYMOUS
+
+
+def server_environment(env: dict[str, str]) -> dict[str, str]:
+    """``env`` for a DaCHS server process: its connections start as anonymous."""
+    options = env.get("PGOPTIONS", "")
+    env["PGOPTIONS"] = f"{options} -c {GUC}={ANONYMOUS}".strip()
+    return env
 
 
 def install(dsn: str, database: str) -> list[str]:

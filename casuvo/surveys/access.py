@@ -91,8 +91,7 @@ def access_policy(config: Mapping[str, Any], key: str, source: str = "") -> Acce
     sec = config.get("access", {})
     where = f"{source}: [access]"
     group = str(sec.get("group", key))
-    days = sec.get("proprietary_days",
-                   config.get("spectro", {}).get("proprietary_days", DEFAULT_PROPRIETARY_DAYS))
+    days = sec.get("proprietary_days", DEFAULT_PROPRIETARY_DAYS)
     if not isinstance(days, int) or days < 0:
         raise ValueError(f"{where} proprietary_days must be a whole number of days ≥ 0")
     embargoes = []

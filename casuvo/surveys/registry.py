@@ -136,8 +136,6 @@ class SpectroConfig:
     statuses: tuple[str, ...]
     """Planned status of the OBs after the first ones, cycled: ``observed``
     (all exposures), ``partial``, ``aborted``, ``scheduled``."""
-    proprietary_days: int = 365
-    """Release date = observation + this many days."""
     rv_templates: Mapping[str, Any] = field(default_factory=dict)
     """The RV template grid (``teff``, ``logg``, ``feh`` lists)."""
     resample: int = 1
@@ -161,7 +159,6 @@ def _spectro(raw: Mapping[str, Any], path: Path, spec: Spectrograph) -> SpectroC
             proc_templates=tuple(str(t) for t in sec["proc_templates"]),
             obs_templates=tuple(str(t) for t in sec["obs_templates"]),
             statuses=tuple(sec.get("statuses", ())),
-            proprietary_days=int(sec.get("proprietary_days", 365)),
             rv_templates=dict(sec.get("rv_templates", {})),
             resample=int(sec.get("resample", 1)))
     except KeyError as exc:

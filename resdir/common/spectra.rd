@@ -128,6 +128,7 @@
           when none)."/>
       <column name="release_date" type="timestamp" ucd="time.release"
         tablehead="Release" verbLevel="10" description="Date the OB's data become public."/>
+      <FEED source="common/shared#releaseControl"/>
       <index columns="night"/>
       <index columns="status"/>
       <index columns="field"/>
@@ -172,6 +173,9 @@
       <column name="spectrum_id" type="text" ucd="meta.id;meta.dataset"
         tablehead="Spectrum" verbLevel="5"
         description="The object's spectrum (spectra.spectrum_id); null for sky and dead fibres."/>
+      <column name="release_date" type="timestamp" ucd="time.release"
+        tablehead="Release" verbLevel="10" description="Date the fibre's OB becomes public (obs_blocks.release_date)."/>
+      <FEED source="common/shared#releaseControl"/>
       <index columns="ob_id"/>
       <index columns="source_id"/>
       <index columns="spectrum_id"/>
@@ -251,6 +255,7 @@
       </column>
       <column name="release_date" type="timestamp" ucd="time.release"
         tablehead="Release" verbLevel="10" description="Date the spectrum becomes public."/>
+      <FEED source="common/shared#releaseControl"/>
       <column name="ssa_dateObs" original="//ssap#instance.ssa_dateObs"/>
       <column name="ssa_timeExt" original="//ssap#instance.ssa_timeExt"/>
       <column name="ssa_specstart" original="//ssap#instance.ssa_specstart"/>
@@ -376,6 +381,9 @@
         verbLevel="10" description="Shortest wavelength."/>
       <column name="em_max" type="double precision" unit="m" ucd="em.wl;stat.max"
         verbLevel="10" description="Longest wavelength."/>
+      <column name="release_date" type="timestamp" ucd="time.release"
+        tablehead="Release" verbLevel="10" description="Date the product becomes public (its OB's release date)."/>
+      <FEED source="common/shared#releaseControl"/>
       <index columns="ob_id"/>
     </table>
 
@@ -427,6 +435,9 @@
         verbLevel="10" description="Longest wavelength."/>
       <column name="title" type="text" ucd="meta.title" verbLevel="15"
         description="Human-readable title."/>
+      <column name="release_date" type="timestamp" ucd="time.release"
+        tablehead="Release" verbLevel="10" description="Date the exposure becomes public (its OB's release date)."/>
+      <FEED source="common/shared#releaseControl"/>
       <index columns="ob_id"/>
     </table>
 
@@ -473,6 +484,7 @@
           <bind key="fsize">@sdm_size</bind>
           <bind key="mime">"application/x-votable+xml"</bind>
           <bind key="embargo">@release_date.date() if @release_date else None</bind>
+          <bind key="owner">@owner_group</bind>
           <bind key="preview">@preview_url</bind>
           <bind key="preview_mime">"image/png"</bind>
           <bind key="datalink">"\survey/q#sdl"</bind>
@@ -517,6 +529,7 @@
           <bind key="fsize">@file_size</bind>
           <bind key="mime">"application/fits"</bind>
           <bind key="embargo">@release_date.date() if @release_date else None</bind>
+          <bind key="owner">@owner_group</bind>
           <bind key="preview">None</bind>
         </rowfilter>
       </embeddedGrammar>
@@ -541,6 +554,8 @@
           <bind key="fsize">@file_size</bind>
           <bind key="mime">"application/fits"</bind>
           <bind key="preview">None</bind>
+          <bind key="embargo">@release_date.date() if @release_date else None</bind>
+          <bind key="owner">@owner_group</bind>
         </rowfilter>
       </embeddedGrammar>
       <make table="raw">
