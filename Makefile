@@ -36,12 +36,13 @@ lint: install
 # Each bench writes its figures (value, same-run baseline, ratio, goal) to
 # var/bench/<name>.json; bench/report.py makes bench/results.md and .json of them.
 BENCH_OUT := var/bench
-BENCHES := ingest cone concurrency load hostile adql_limits images ssa pipeline xmatch spectro
+BENCHES := ingest positions cone concurrency load hostile adql_limits images ssa pipeline xmatch spectro
 
 bench: demo
 	mkdir -p $(BENCH_OUT)
 	rm -f $(foreach b,$(BENCHES),$(BENCH_OUT)/$(b).json)
 	$(VENV)/bin/python bench/ingest.py --json $(BENCH_OUT)/ingest.json
+	$(VENV)/bin/python bench/positions.py --json $(BENCH_OUT)/positions.json
 	$(VENV)/bin/python bench/cone.py --json $(BENCH_OUT)/cone.json
 	$(VENV)/bin/python bench/concurrency.py --json $(BENCH_OUT)/concurrency.json
 	$(VENV)/bin/python bench/load.py --seconds 30 --json $(BENCH_OUT)/load.json

@@ -21,7 +21,10 @@ run, the goal, pass/miss), then the ingest's breakdown (COPY, ANALYZE, each
 index build, swap; medians) against the same baseline; ``--json PATH`` writes
 the figures for ``bench/report.py``.  ``--order-experiment`` also times the
 GiST build on the loaded rows in HEALPix (source_id) order against the same
-rows in random order.
+rows in random order.  ``--compare-q3c`` adds a fifth path, the same ingest into
+a copy of ``gaia.sources`` whose pgSphere GiST is replaced by the q3c btree of
+DaCHS's ``//scs#q3cindex`` (what that index design would give the ingest;
+``bench/positions.py`` measures what it would cost the queries).
 """
 
 from __future__ import annotations
@@ -150,6 +153,8 @@ def main() -> None:
                         help="leave out the slow per-row COPY")
     parser.add_argument("--order-experiment", action="store_true",
                         help="also time the GiST build on rows in HEALPix vs random order")
+    parser.add_argument("--compare-q3c", action="store_true",
+                        help="also ingest into a copy with a q3c btree instead of the GiST")
     parser.add_argument("--json", type=Path, metavar="PATH",
                         help="write the figures for bench/report.py")
     args = parser.parse_args()
@@ -160,12 +165,20 @@ def main() -> None:
     files = [r.catalogue for r in simulate_demo(out, seed=settings.seed + 1, scale=args.scale)]
     print(f"simulated/reused {len(files)} files in {time.perf_counter() - t:.1f} s")
 
-    plain, full = "bench.raw_sources", "bench.gaia_sources"
+    plain, full, q3c = "bench.raw_sources", "bench.gaia_sources", "bench.gaia_sources_q3c"
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         conn.execute("CREATE SCHEMA IF NOT EXISTS bench")
-        conn.execute(f"DROP TABLE IF EXISTS {full}, {plain}")
+        conn.execute(f"DROP TABLE IF EXISTS {full}, {plain}, {q3c}")
         # INCLUDING ALL: generated columns and every index gaia.sources has.
         conn.execute(f"CREATE TABLE {full} (LIKE gaia.sources INCLUDING ALL)")
+        if args.compare_q3c:
+            conn.execute(f"CREATE TABLE {q3c} (LIKE gaia.sources INCLUDING ALL)")
+            for (name,) in conn.execute(
+                    "SELECT indexname FROM pg_indexes WHERE schemaname = 'bench'"
+                    " AND tablename = 'gaia_sources_q3c' AND indexdef LIKE '%%USING gist%%'"
+                    ).fetchall():
+                conn.execute(f"DROP INDEX bench.{name}")
+            conn.execute(f"CREATE INDEX gaia_sources_q3c_pos ON {q3c} (q3c_ang2ipix(ra, dec))")
         columns = copy_columns(conn, "gaia.sources")
         conn.execute(f"CREATE TABLE {plain} AS SELECT "
                      + ", ".join(c.name for c in columns)
@@ -187,11 +200,18 @@ def main() -> None:
         print(f"  {definition}")
 
     ingests = []
+    q3c_ingests = []
 
     def ingest() -> float:
         result = ingest_catalogue(settings.dsn, full, files, order_by="source_id",
                                   force=True, progress=False)
         ingests.append(result)
+        return result.seconds
+
+    def ingest_q3c() -> float:
+        result = ingest_catalogue(settings.dsn, q3c, files, order_by="source_id",
+                                  force=True, progress=False)
+        q3c_ingests.append(result)
         return result.seconds
 
     full_label = "casuvo ingest: COPY, generated cols, indexes, ANALYZE"
@@ -203,6 +223,9 @@ def main() -> None:
             lambda: stream_copy(settings.dsn, plain, columns, files),
         full_label: ingest,
     }
+    q3c_label = "the same ingest, q3c btree instead of the GiST"
+    if args.compare_q3c:
+        paths[q3c_label] = ingest_q3c
     if args.no_write_row:
         del paths["psycopg write_row binary COPY, same table"]
     runs: dict[str, list[float]] = {label: [] for label in paths}
@@ -218,9 +241,12 @@ def main() -> None:
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         n_full = conn.execute(f"SELECT count(*) FROM {full}").fetchone()[0]
         n_plain = conn.execute(f"SELECT count(*) FROM {plain}").fetchone()[0]
-        conn.execute(f"DROP TABLE {full}, {plain}")
-        conn.execute("DELETE FROM ledger.ingests WHERE target = %s", (full,))
-        conn.execute("DELETE FROM ledger.builds WHERE target = %s", (full,))
+        if args.compare_q3c:
+            assert conn.execute(f"SELECT count(*) FROM {q3c}").fetchone()[0] == nrows
+        conn.execute(f"DROP TABLE IF EXISTS {full}, {plain}, {q3c}")
+        for target in (full, q3c):
+            conn.execute("DELETE FROM ledger.ingests WHERE target = %s", (target,))
+            conn.execute("DELETE FROM ledger.builds WHERE target = %s", (target,))
     assert n_full == n_plain == nrows, (n_full, n_plain, nrows)
 
     base_s = statistics.median(runs[BASELINE])
@@ -232,7 +258,7 @@ def main() -> None:
     for label, seconds in runs.items():
         median = statistics.median(seconds)
         ratio = base_s / median
-        goal = INGEST_GOAL if label == full_label else None
+        goal = INGEST_GOAL if label in (full_label, q3c_label) else None
         met = None if goal is None else ratio >= goal
         verdict = "" if met is None else ("pass" if met else "miss")
         goal_text = "—" if goal is None else f"≥{goal:.1f}×"
@@ -246,11 +272,12 @@ def main() -> None:
 
     # Where the full ingest's time goes: each phase against the raw COPY's time.
     phases: dict[str, list[float]] = {}
-    for result in ingests:
-        for name, secs in result.phases.items():
-            phases.setdefault(name, []).append(secs)
-        for name, secs in result.index_seconds.items():
-            phases.setdefault(f"  index {name} (overlaps)", []).append(secs)
+    for prefix, results in (("", ingests), ("q3c design: ", q3c_ingests)):
+        for result in results:
+            for name, secs in result.phases.items():
+                phases.setdefault(f"{prefix}{name}", []).append(secs)
+            for name, secs in result.index_seconds.items():
+                phases.setdefault(f"  {prefix}index {name} (overlaps)", []).append(secs)
     print(f"\nbreakdown of the ingest (median s; ÷ raw COPY {base_s:.2f} s):")
     for name, secs in phases.items():
         median = statistics.median(secs)
