@@ -20,7 +20,8 @@ from reproject.mosaicking import find_optimal_celestial_wcs
 
 from casuvo.imaging.resample import resample
 
-__all__ = ["Combined", "Input", "mosaic", "stack"]
+__all__ = ["Combined", "Input", "Piece", "TileGrid", "coadd", "mosaic", "resample_piece", "stack",
+           "tile_grid"]
 
 
 @dataclass(frozen=True)
@@ -83,32 +84,79 @@ def stack(inputs: Sequence[Input]) -> Combined:
     return Combined(out, _normalise_conf(wsum), ref.wcs, zp)
 
 
+@dataclass(frozen=True)
+class TileGrid:
+    """The pixel grid of a tile and the zero point its inputs are scaled to."""
+
+    wcs: WCS
+    shape: tuple[int, int]
+    magzpt: float
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One input resampled into the box ``[y0:y1, x0:x1]`` of a tile grid, with its
+    weight: what an input adds to the weighted mean of the tile."""
+
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+    data: np.ndarray
+    weight: np.ndarray
+
+
+def tile_grid(inputs: Sequence[tuple[tuple[int, int], WCS, float]]) -> TileGrid:
+    """The optimal TAN grid of a tile over (shape, WCS, zero point) of all its inputs,
+    and the median zero point it is made at.
+
+    Only geometry and zero points: the pieces of a tile can be resampled apart
+    (on different workers) onto the same grid.
+    """
+    if not inputs:
+        raise ValueError("nothing to mosaic")
+    wcs, shape = find_optimal_celestial_wcs([(s, w) for s, w, _ in inputs], projection="TAN")
+    return TileGrid(wcs, tuple(shape), float(np.median([z for _, _, z in inputs])))
+
+
+def resample_piece(inp: Input, grid: TileGrid, total_exptime: float) -> Piece | None:
+    """``inp`` resampled into the part of the tile grid it covers (None: it covers none)."""
+    data = inp.data * np.float32(_scale(inp, grid.magzpt) / inp.exptime * total_exptime)
+    ny, nx = inp.data.shape
+    corners = inp.wcs.pixel_to_world([0, nx - 1, 0, nx - 1], [0, 0, ny - 1, ny - 1])
+    xo, yo = grid.wcs.world_to_pixel(corners)
+    x0, x1 = max(int(np.floor(xo.min())) - 2, 0), min(int(np.ceil(xo.max())) + 3, grid.shape[1])
+    y0, y1 = max(int(np.floor(yo.min())) - 2, 0), min(int(np.ceil(yo.max())) + 3, grid.shape[0])
+    if x1 <= x0 or y1 <= y0:
+        return None
+    out, weight = resample(data, inp.conf, inp.wcs, grid.wcs[y0:y1, x0:x1],
+                           (y1 - y0, x1 - x0))
+    return Piece(y0, y1, x0, x1, out, weight)
+
+
+def coadd(pieces: Sequence[Piece | None], grid: TileGrid) -> Combined:
+    """The weighted mean of resampled pieces on their tile grid (pieces in input order:
+    the sums, and so the tile, are then those of :func:`mosaic`)."""
+    acc = np.zeros(grid.shape, np.float64)
+    wsum = np.zeros(grid.shape, np.float64)
+    for piece in pieces:
+        if piece is None:
+            continue
+        box = (slice(piece.y0, piece.y1), slice(piece.x0, piece.x1))
+        acc[box] += piece.data * piece.weight
+        wsum[box] += piece.weight
+    with np.errstate(invalid="ignore", divide="ignore"):
+        data = np.where(wsum > 0, acc / wsum, np.nan).astype(np.float32)
+    return Combined(data, _normalise_conf(wsum), grid.wcs, grid.magzpt)
+
+
 def mosaic(inputs: Sequence[Input], total_exptime: float) -> Combined:
     """Co-add detector images into one tile on an optimal TAN grid.
 
     Each input and its weight map are resampled into the part of the tile grid
-    they cover, and accumulated as a weighted mean.
+    they cover, and accumulated as a weighted mean.  (:func:`tile_grid`,
+    :func:`resample_piece` and :func:`coadd` are its steps, for a tile whose
+    inputs are resampled in parallel.)
     """
-    if not inputs:
-        raise ValueError("nothing to mosaic")
-    zp = float(np.median([i.magzpt for i in inputs]))
-    wcs, shape = find_optimal_celestial_wcs([(i.data.shape, i.wcs) for i in inputs],
-                                            projection="TAN")
-    acc = np.zeros(shape, np.float64)
-    wsum = np.zeros(shape, np.float64)
-    for inp in inputs:
-        data = inp.data * np.float32(_scale(inp, zp) / inp.exptime * total_exptime)
-        ny, nx = inp.data.shape
-        corners = inp.wcs.pixel_to_world([0, nx - 1, 0, nx - 1], [0, 0, ny - 1, ny - 1])
-        xo, yo = wcs.world_to_pixel(corners)
-        x0, x1 = max(int(np.floor(xo.min())) - 2, 0), min(int(np.ceil(xo.max())) + 3, shape[1])
-        y0, y1 = max(int(np.floor(yo.min())) - 2, 0), min(int(np.ceil(yo.max())) + 3, shape[0])
-        if x1 <= x0 or y1 <= y0:
-            continue
-        out, weight = resample(data, inp.conf, inp.wcs, wcs[y0:y1, x0:x1],
-                               (y1 - y0, x1 - x0))
-        acc[y0:y1, x0:x1] += out * weight
-        wsum[y0:y1, x0:x1] += weight
-    with np.errstate(invalid="ignore", divide="ignore"):
-        data = np.where(wsum > 0, acc / wsum, np.nan).astype(np.float32)
-    return Combined(data, _normalise_conf(wsum), wcs, zp)
+    grid = tile_grid([(i.data.shape, i.wcs, i.magzpt) for i in inputs])
+    return coadd([resample_piece(i, grid, total_exptime) for i in inputs], grid)

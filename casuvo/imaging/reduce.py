@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import sep
-from scipy import ndimage
 
 from casuvo.imaging.calib import MasterCalibration
 
@@ -50,7 +49,9 @@ def subtract_sky(data: np.ndarray, mesh: int | None = None) -> tuple[np.ndarray,
     which a local background would subtract away.
     """
     mask = ~np.isfinite(data)
-    filled = np.where(mask, np.nanmedian(data), data).astype(np.float32)
+    # (the median of the good pixels only where there are bad ones to fill)
+    filled = (np.where(mask, np.median(data[~mask]), data) if mask.any() else data
+              ).astype(np.float32)
     if mesh == 0:  # one level for the whole image: keeps nebulae larger than a detector
         bkg = sep.Background(filled, mask=mask, bw=data.shape[1], bh=data.shape[0], fw=1,
                              fh=1)
@@ -75,9 +76,21 @@ def mask_spikes(sky: np.ndarray, noise: float) -> int:
     Returns the number of spikes.
     """
     filled = np.nan_to_num(sky).astype(np.float32)
-    neighbours = (ndimage.uniform_filter(filled, 3, mode="nearest") * 9 - filled) / 8
+    neighbours = (_box3(np.pad(filled, 1, mode="edge")) - filled) / 8
     spikes = ((filled - neighbours > SPIKE_SIGMA * noise)
               & (filled > SPIKE_RATIO * np.maximum(neighbours, noise)))
     if spikes.any():
-        sky[ndimage.binary_dilation(spikes, np.ones((3, 3), bool))] = np.nan
+        sky[_box3(np.pad(spikes, 1)).astype(bool)] = np.nan
     return int(spikes.sum())
+
+
+def _box3(padded: np.ndarray) -> np.ndarray:
+    """Sum over every 3 × 3 box of an image padded by one pixel on each side.
+
+    Four shifted additions: ndimage's uniform_filter and binary_dilation took
+    0.2 s per 2048² detector for the same neighbour mean and 3 × 3 dilation
+    (a boolean image sums in uint8: any nonzero box is a dilated pixel).
+    """
+    work = padded.astype(np.uint8) if padded.dtype == bool else padded
+    rows = work[:, :-2] + work[:, 1:-1] + work[:, 2:]
+    return rows[:-2] + rows[1:-1] + rows[2:]

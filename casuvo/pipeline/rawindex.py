@@ -20,7 +20,8 @@ from astropy.io import fits
 from astropy.time import Time
 from astropy.utils.exceptions import AstropyWarning
 
-__all__ = ["RawFile", "RawIndex", "RawProblem", "index_raw", "night_of"]
+__all__ = ["RawFile", "RawIndex", "RawProblem", "build_index", "index_raw", "night_of",
+           "read_raw"]
 
 REQUIRED = ("INSTRUME", "MJD-OBS", "EXPTIME", "HIERARCH ESO DPR TYPE",
             "HIERARCH ESO INS FILT1 NAME")
@@ -79,7 +80,9 @@ _KINDS = {"OBJECT": "science", "DARK": "dark", "BIAS": "bias", "FLAT,TWILIGHT": 
           "FLAT,SKY": "flat"}
 
 
-def _read(path: Path, filters: dict[str, str]) -> RawFile | RawProblem:
+def read_raw(path: Path, filters: dict[str, str]) -> RawFile | RawProblem:
+    """One raw file classified from its headers, or what is wrong with it (a Dask
+    worker may read many at once: this is most of a run's start)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", AstropyWarning)
         try:
@@ -120,10 +123,14 @@ def _read(path: Path, filters: dict[str, str]) -> RawFile | RawProblem:
 
 def index_raw(paths: Iterable[Path], filters: dict[str, str]) -> RawIndex:
     """Classify raw files; ``filters`` maps ESO filter names to band names."""
+    return build_index([read_raw(path, filters) for path in sorted(paths)])
+
+
+def build_index(items: Iterable[RawFile | RawProblem]) -> RawIndex:
+    """The index of files classified by :func:`read_raw` (in the order of their paths)."""
     files: list[RawFile] = []
     problems: list[RawProblem] = []
-    for path in sorted(paths):
-        item = _read(path, filters)
+    for item in items:
         (files if isinstance(item, RawFile) else problems).append(item)
     files.sort(key=lambda f: f.mjd)
     runs: dict[str, int] = {}

@@ -32,7 +32,13 @@ from casuvo.imaging.astrometry import (
     DetectorStars,
     solve_mosaic,
 )
-from casuvo.imaging.calib import MasterCalibration, combine_darks, combine_flats, confidence_map
+from casuvo.imaging.calib import (
+    MasterCalibration,
+    combine_darks,
+    combine_flats,
+    confidence_map,
+    image_median,
+)
 from casuvo.imaging.detector import (
     Calibrated,
     ExposureInfo,
@@ -50,7 +56,7 @@ from casuvo.storage.files import write_fits, write_json
 from casuvo.surveys.instruments import Filter, Instrument
 
 __all__ = ["Failed", "ProcessingError", "ProductResult", "make_masters", "make_stack",
-           "make_tile", "reduce_exposure"]
+           "make_tile", "reduce_exposure", "tile_pieces"]
 
 warnings.filterwarnings("ignore", category=FITSFixedWarning)
 
@@ -144,9 +150,13 @@ def _detectors(path: Path) -> list[_Extension]:
         warnings.simplefilter("error", AstropyWarning)
         warnings.simplefilter("ignore", FITSFixedWarning)
         try:
-            with fits.open(path, memmap=False) as hdul:
+            # mapped, then copied once into native float32 (reading whole and then
+            # converting copied every detector twice); scaled integers cannot be mapped
+            scaled = any(k in fits.getheader(path, 1) for k in ("BZERO", "BSCALE", "BLANK"))
+            with fits.open(path, memmap=not scaled) as hdul:
                 return [_Extension(h.header.get("EXTNAME", f"EXT{i}"),
-                                   np.asarray(h.data, np.float32), h.header.copy())
+                                   np.asarray(h.data, np.float32) if scaled
+                                   else h.data.astype(np.float32), h.header.copy())
                         for i, h in enumerate(hdul[1:], start=1) if h.data is not None]
         except Exception as exc:
             raise ProcessingError(f"{path.name}: unreadable or truncated FITS ({exc})") from exc
@@ -171,14 +181,16 @@ def _masters_impl(inst: Instrument, night: str, band: str, darks: Sequence[RawFi
     darks_k = [combine_darks([frame[k].data for frame in dark_frames])
                for k in range(len(dark_frames[0]))]
     # Each twilight frame's level over the whole mosaic keeps chip-to-chip gains.
-    levels = [float(np.median([np.median(d.data - darks_k[k]) for k, d in enumerate(frame)]))
+    levels = [float(np.median([image_median(d.data - darks_k[k]) for k, d in enumerate(frame)]))
               for frame in flat_frames]
     flats_k = [combine_flats([frame[k].data for frame in flat_frames], darks_k[k], levels)
                for k in range(len(darks_k))]
-    norm = float(np.median([np.median(f) for f in flats_k]))
+    norm = float(np.median([image_median(f) for f in flats_k]))
+    cals = []
     for k, ext in enumerate(dark_frames[0]):
         flat = flats_k[k] / norm
         conf = confidence_map(flat, darks_k[k])
+        cals.append(MasterCalibration(darks_k[k], flat, conf))
         for hdus, data in ((dark_hdus, darks_k[k]), (flat_hdus, flat), (conf_hdus, conf)):
             hdus.append(fits.ImageHDU(data, name=ext.name))
     files = []
@@ -187,6 +199,7 @@ def _masters_impl(inst: Instrument, night: str, band: str, darks: Sequence[RawFi
         path = out / fname
         write_fits(fits.HDUList(hdus), path)
         files.append(str(path))
+    _remember_masters(files, cals)
     return _finish(ProductResult(
         "masters", first.name, tuple(files),
         tuple(str(f.path) for f in (*darks, *flats)),
@@ -267,11 +280,35 @@ def _calibrate_all(measured: Sequence[_Measured],
     return final
 
 
+#: The master calibrations this process made or read last, by their files' paths,
+#: sizes and modification times: every exposure of a night and band uses the same
+#: masters, and reading them back (3 × 16 full-size detectors, big-endian) cost as
+#: much as calibrating one detector.  One entry: a worker goes through a night's
+#: exposures band by band.
+_recent_masters: dict[tuple, list[MasterCalibration]] = {}
+
+
+def _masters_key(files: Sequence[str]) -> tuple:
+    return tuple((f, (st := Path(f).stat()).st_size, st.st_mtime_ns) for f in files)
+
+
+def _remember_masters(files: Sequence[str], cals: list[MasterCalibration]) -> None:
+    _recent_masters.clear()
+    _recent_masters[_masters_key(files)] = cals
+
+
 def _load_masters(masters: ProductResult) -> list[MasterCalibration]:
+    key = _masters_key(masters.files)
+    if (cals := _recent_masters.get(key)) is not None:
+        return cals
     flat_path, dark_path, conf_path = (Path(f) for f in masters.files)
     with fits.open(flat_path) as f, fits.open(dark_path) as d, fits.open(conf_path) as c:
-        return [MasterCalibration(np.asarray(d[i].data), np.asarray(f[i].data),
-                                  np.asarray(c[i].data)) for i in range(1, len(f))]
+        # native byte order: arithmetic on big-endian arrays is several times slower
+        cals = [MasterCalibration(d[i].data.astype(np.float32),
+                                  f[i].data.astype(np.float32),
+                                  c[i].data.astype(np.int16)) for i in range(1, len(f))]
+    _remember_masters(masters.files, cals)
+    return cals
 
 
 # ------------------------------------------------------------------- exposures
@@ -539,22 +576,71 @@ def make_stack(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
                   gaia_files, out)
 
 
+def _tile_exptime(stacks: Sequence[ProductResult]) -> float:
+    return float(np.median([s.meta["exptime"] for s in stacks]))
+
+
+def _stack_inputs(stack: ProductResult, exptime: float) -> list[combine.Input]:
+    """The detectors of a stacked pawprint as inputs of its tile."""
+    with fits.open(stack.files[0]) as img, fits.open(stack.files[1]) as conf:
+        return [combine.Input(np.asarray(hi.data, np.float32), np.asarray(hc.data),
+                              WCS(hi.header), float(hi.header["MAGZPT"]), exptime)
+                for hi, hc in zip(img[1:], conf[1:], strict=True)]
+
+
+def _tile_grid(stacks: Sequence[ProductResult]) -> combine.TileGrid:
+    """The tile's grid from the headers of its stacks' detectors (no pixels read)."""
+    geometry = []
+    for s in stacks:
+        with fits.open(s.files[0]) as img:
+            geometry += [((h.header["NAXIS2"], h.header["NAXIS1"]), WCS(h.header),
+                          float(h.header["MAGZPT"])) for h in img[1:]]
+    return combine.tile_grid(geometry)
+
+
+def _pieces_impl(inst: Instrument, group: GroupInfo, stacks: Sequence[ProductResult],
+                 index: int, out: Path) -> list[combine.Piece | None] | None:
+    if _done(out / casu.product_name(inst, group.night, group.run, "tl")):
+        return None  # the tile is made: it resumes without its pieces
+    grid = _tile_grid(stacks)
+    exptime = _tile_exptime(stacks)
+    return [combine.resample_piece(i, grid, exptime)
+            for i in _stack_inputs(stacks[index], exptime)]
+
+
+def tile_pieces(inst: Instrument, group: GroupInfo,
+                stacks: Sequence[ProductResult | Failed], index: int,
+                out: Path) -> list[combine.Piece | None] | Failed | None:
+    """Stack ``index`` of a tile resampled onto the tile's grid: the tile's resampling,
+    one task per stack, so that it spreads over the workers instead of running
+    alone at the end of a night (it was half of the tile's time).
+
+    None where the stack failed or the tile is made already; :func:`make_tile`
+    resamples itself whatever comes to it as None or Failed.
+    """
+    good = [s for s in stacks if isinstance(s, ProductResult)]
+    if not isinstance(stacks[index], ProductResult):
+        return None
+    what = casu.product_name(inst, group.night, group.run, "tl")
+    return _guard(what, [s.files[0] for s in good], _pieces_impl, inst, group, good,
+                  good.index(stacks[index]), out)
+
+
 def _tile_impl(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
                stacks: Sequence[ProductResult], gaia_files: Sequence[Path],
-               out: Path) -> ProductResult:
+               out: Path, pieces: Sequence[list[combine.Piece | None] | None]) -> ProductResult:
     t0 = time.perf_counter()
     path = out / casu.product_name(inst, group.night, group.run, "tl")
     if done := _done(path):
         return done
-    inputs = []
-    exptime = float(np.median([s.meta["exptime"] for s in stacks]))
-    for s in stacks:
-        with fits.open(s.files[0]) as img, fits.open(s.files[1]) as conf:
-            for hi, hc in zip(img[1:], conf[1:], strict=True):
-                inputs.append(combine.Input(np.asarray(hi.data, np.float32),
-                                            np.asarray(hc.data), WCS(hi.header),
-                                            float(hi.header["MAGZPT"]), exptime))
-    tile = combine.mosaic(inputs, exptime)
+    exptime = _tile_exptime(stacks)
+    grid = _tile_grid(stacks)
+    resampled: list[combine.Piece | None] = []
+    for s, part in zip(stacks, pieces, strict=True):
+        if part is None:  # not resampled apart: here, as the others were
+            part = [combine.resample_piece(i, grid, exptime) for i in _stack_inputs(s, exptime)]
+        resampled += part
+    tile = combine.coadd(resampled, grid)
     centre = tile.wcs.pixel_to_world((tile.data.shape[1] - 1) / 2, (tile.data.shape[0] - 1) / 2)
     radius = np.hypot(*tile.data.shape) * inst.pixel_scale / 3600 / 2 * 1.1
     products, tables, qcs = _calibrate_products(
@@ -574,11 +660,19 @@ def _tile_impl(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
 
 def make_tile(cfg: PipelineConfig, inst: Instrument, group: GroupInfo,
               stacks: Sequence[ProductResult | Failed], gaia_files: Sequence[Path],
-              out: Path) -> ProductResult | Failed:
-    """The tile of an OB: the mosaic of its stacked pawprints that succeeded."""
-    good = [s for s in stacks if isinstance(s, ProductResult)]
+              out: Path,
+              pieces: Sequence[list[combine.Piece | None] | Failed | None] | None = None
+              ) -> ProductResult | Failed:
+    """The tile of an OB: the mosaic of its stacked pawprints that succeeded.
+
+    ``pieces`` (one per stack, from :func:`tile_pieces`) are stacks resampled
+    already; the tile resamples any stack without them itself.
+    """
+    pieces = pieces or [None] * len(stacks)
+    good = [(s, p if isinstance(p, list) else None)
+            for s, p in zip(stacks, pieces, strict=True) if isinstance(s, ProductResult)]
     what = casu.product_name(inst, group.night, group.run, "tl")
     if not good:
         return Failed(what, (), f"{what}: no stacked pawprint to tile")
-    return _guard(what, [s.files[0] for s in good], _tile_impl, cfg, inst, group, good,
-                  gaia_files, out)
+    return _guard(what, [s.files[0] for s, _ in good], _tile_impl, cfg, inst, group,
+                  [s for s, _ in good], gaia_files, out, [p for _, p in good])
