@@ -97,6 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         httpguard,
         inputs,
         mediatypes,
+        nodelay,
         overflow,
         strictnum,
         timeouts,
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     httpguard.install()
     strictnum.install()
     uwsparams.install()
+    nodelay.install()
     if args[:1] == ["serve"]:
         datalinks.install_response_ucd()
     sys.argv = ["dachs", *args]
