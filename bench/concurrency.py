@@ -5,9 +5,21 @@ The baseline is one DaCHS process of the running stack, reached on its own
 internal port (bypassing haproxy: exactly a single server); the candidate is
 the public port, where haproxy spreads requests over all DaCHS processes
 (``CASUVO_SERVER_PROCESSES``, ``casuvo.dachs.front``).  Both are measured in the
-same run with 1 and 8 concurrent clients (threads, one HTTP session each), each
-client sending a fixed number of 5″ cone queries at random centres in the demo
-fields.  Printed: throughput, p50, p95, the ratios, and the goals of issue 12
+same run with 1 and 8 concurrent clients, each sending 5″ cone queries at random
+centres in the demo fields, over keep-alive connections.
+
+The load generator is Debian's ``wrk`` (``deploy/local/install.sh`` installs
+it; ``--generator wrk``, the default when it is installed): one C thread drives
+all connections at well under 1 % of a core per 100 requests/s, so the
+servers get the machine's two cores.  The former generator, Python threads
+with one ``requests`` session each (``--generator threads``), spent about
+2 ms of CPU per request on the same two cores and so held the measured
+throughput of the front below what its servers could give (1.4–1.65× where
+the CPU-time projection said 2.1×).  Both the 1-process baseline and the
+front are always measured with the same generator, and every answer is
+checked for a 200 and a ``<TABLE``.
+
+Printed: throughput, p50, p95, the ratios, and the goals of issue 12
 (8 clients ≥ 1.8× one process; TAP p50 ≤ 30 ms, SCS p50 ≤ 10 ms).  The CPU
 time of DaCHS, haproxy and PostgreSQL per request is measured too: on a shared
 machine the wall-clock throughput depends on what else runs, while the
@@ -20,10 +32,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
 import requests
@@ -94,12 +110,24 @@ class Run:
     """CPU seconds the DaCHS processes spent in the run."""
     total_cpu: float
     """CPU seconds of DaCHS, haproxy and PostgreSQL in the run."""
+    generator_cpu: float = 0.0
+    """CPU seconds of the load generator itself (wrk's child rusage; 0 for threads)."""
+    percentiles_ms: dict[float, float] = field(default_factory=dict)
+    """Latency percentiles wrk measured (its latencies are not kept one by one)."""
+    requests: int = 0
+    """Answers in the run, when ``latencies`` does not hold them all (wrk)."""
+
+    @property
+    def count(self) -> int:
+        return self.requests or len(self.latencies)
 
     @property
     def throughput(self) -> float:
-        return len(self.latencies) / self.seconds
+        return self.count / self.seconds
 
     def percentile(self, q: float) -> float:
+        if q in self.percentiles_ms:
+            return self.percentiles_ms[q]
         return float(np.percentile(self.latencies, q) * 1e3)
 
     def capacity(self, processes: int, cores: int = 2) -> float:
@@ -107,7 +135,7 @@ class Run:
         DaCHS process is one interpreter (at most one core), and DaCHS, haproxy and
         PostgreSQL together get ``cores``.  Independent of other load on the
         machine, which the wall-clock throughput is not."""
-        n = len(self.latencies)
+        n = self.count
         return min(processes * n / self.dachs_cpu, cores * n / self.total_cpu)
 
 
@@ -152,6 +180,110 @@ def measure(base: str, target: str, kind: str, clients: int, per_client: int,
     return Run(target, kind, clients, seconds, latencies, dachs_cpu, total_cpu)
 
 
+#: wrk script: cycles through the given requests, checks every answer, and prints
+#: the figures as one JSON line (``done`` runs in wrk's main Lua state; the
+#: per-connection-thread counters are read back through ``thread:get``)
+WRK_SCRIPT = """
+local requests = {%(requests)s}
+local i = 0
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) bad = 0; sample = "" end
+function request()
+  i = i %% #requests + 1
+  local r = requests[i]
+  return wrk.format(r[1], r[2], r[3], r[4])
+end
+function response(status, headers, body)
+  if status ~= 200 or not string.find(body, "<TABLE", 1, true) then
+    bad = bad + 1
+    if sample == "" then sample = status .. " " .. string.sub(body or "", 1, 300) end
+  end
+end
+function done(summary, latency, requests)
+  local bad, sample = 0, ""
+  for _, t in ipairs(threads) do
+    bad = bad + t:get("bad")
+    if sample == "" then sample = t:get("sample") end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %%d, "duration_us": %%d, "p50_us": %%d, "p95_us": %%d, '
+    .. '"socket_errors": %%d, "bad": %%d}\\nsample: %%s\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(95),
+    e.connect + e.read + e.write + e.timeout, bad, sample))
+end
+"""
+
+
+def _lua_string(text: str) -> str:
+    return json.dumps(text)  # a JSON string of ASCII text is a valid Lua string
+
+
+def _wrk_requests(base: str, kind: str, seed: int, n: int) -> list[tuple[str, str, dict, str]]:
+    """``n`` requests (method, path, headers, body) at random cone centres."""
+    out = []
+    for ra, dec in cone_centres(np.random.default_rng(seed), n):
+        if kind == "tap":
+            adql = ("SELECT source_id, ra, dec, phot_g_mean_mag FROM gaia.sources WHERE "
+                    f"1=CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', {ra}, {dec}, "
+                    f"{RADIUS_DEG}))")
+            body = urlencode({"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": adql})
+            out.append(("POST", "/tap/sync",
+                        {"Content-Type": "application/x-www-form-urlencoded"}, body))
+        else:
+            query = urlencode({"RA": ra, "DEC": dec, "SR": RADIUS_DEG})
+            out.append(("GET", f"/gaia/q/cone/scs.xml?{query}", {}, ""))
+    return out
+
+
+def _wrk_script(requests_: list[tuple[str, str, dict, str]]) -> str:
+    rows = []
+    for method, path, headers, body in requests_:
+        hdrs = ", ".join(f"[{_lua_string(k)}] = {_lua_string(v)}" for k, v in headers.items())
+        rows.append(f"{{{_lua_string(method)}, {_lua_string(path)}, {{{hdrs}}}, "
+                    f"{_lua_string(body) if body else 'nil'}}}")
+    return WRK_SCRIPT % {"requests": ",\n".join(rows)}
+
+
+def _wrk(base: str, script: Path, clients: int, seconds: float) -> dict:
+    """One wrk run; its JSON line, and its CPU time under ``cpu``."""
+    before = os.times()
+    proc = subprocess.run(
+        ["wrk", "-t1", f"-c{clients}", f"-d{seconds:g}s", "--timeout", "60s",
+         "-s", str(script), base],
+        capture_output=True, text=True, check=True)
+    after = os.times()
+    line = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if not line:
+        raise RuntimeError(f"wrk printed no figures: {proc.stdout}{proc.stderr}")
+    out = json.loads(line[-1])
+    if out["socket_errors"] or out["bad"]:
+        sample = proc.stdout.split("sample: ", 1)[-1].strip()
+        raise RuntimeError(f"wrk against {base}: {out['socket_errors']} socket errors, "
+                           f"{out['bad']} answers without a table, e.g. {sample}")
+    out["cpu"] = ((after.children_user - before.children_user)
+                  + (after.children_system - before.children_system))
+    return out
+
+
+def measure_wrk(base: str, target: str, kind: str, clients: int, seconds: float,
+                seed: int, dachs_pids: list[int], other_pids: list[int]) -> Run:
+    """wrk with ``clients`` keep-alive connections for ``seconds`` (after a 1-s warm-up)."""
+    with tempfile.TemporaryDirectory(prefix="casuvo-wrk-") as tmp:
+        script = Path(tmp) / "cones.lua"
+        script.write_text(_wrk_script(_wrk_requests(base, kind, seed, 500)))
+        _wrk(base, script, clients, 1)
+        cpu0 = _cpu_seconds(dachs_pids), _cpu_seconds(other_pids)
+        out = _wrk(base, script, clients, seconds)
+        dachs_cpu = _cpu_seconds(dachs_pids) - cpu0[0]
+        total_cpu = dachs_cpu + _cpu_seconds(other_pids) - cpu0[1]
+    return Run(target, kind, clients, out["duration_us"] / 1e6, [], dachs_cpu, total_cpu,
+               generator_cpu=out["cpu"],
+               percentiles_ms={50: out["p50_us"] / 1e3, 95: out["p95_us"] / 1e3},
+               requests=out["requests"])
+
+
 def _figure(name: str, value: float, unit: str, baseline: str, baseline_value: float,
             ratio: float, goal: str, met: bool) -> dict:
     return {"name": name, "value": round(value, 3), "unit": unit, "baseline": baseline,
@@ -163,6 +295,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=40,
                         help="requests per client (single client: 2n)")
+    parser.add_argument("--seconds", type=float, default=10,
+                        help="seconds per measurement (wrk)")
+    parser.add_argument("--generator", choices=("wrk", "threads"),
+                        default="wrk" if shutil.which("wrk") else "threads",
+                        help="load generator (default: wrk where installed)")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args()
     settings = Settings.from_env()
@@ -177,20 +314,26 @@ def main() -> None:
 
     runs: dict[tuple[str, str, int], Run] = {}
     other = [state.haproxy_pid, *_postgres_pids(settings)]
+    print(f"generator: {args.generator}")
     print(f"{'target':<13} {'kind':<4} {'clients':>7} {'req/s':>8} {'p50 ms':>8} "
-          f"{'p95 ms':>8} {'CPU ms/req':>10} {'2-core req/s':>12}")
+          f"{'p95 ms':>8} {'CPU ms/req':>10} {'2-core req/s':>12} {'gen ms/req':>10}")
     for kind in ("tap", "scs"):
         for clients in (1, 8):
             for seed, (target, base) in enumerate(targets.items()):
-                per_client = 2 * args.n if clients == 1 else args.n
-                run = measure(base, target, kind, clients, per_client, seed + 10 * clients,
-                              state.pids, other)
+                if args.generator == "wrk":
+                    run = measure_wrk(base, target, kind, clients, args.seconds,
+                                      seed + 10 * clients, state.pids, other)
+                else:
+                    per_client = 2 * args.n if clients == 1 else args.n
+                    run = measure(base, target, kind, clients, per_client,
+                                  seed + 10 * clients, state.pids, other)
                 runs[(target, kind, clients)] = run
                 procs = 1 if target == "1 process" else n_proc
                 print(f"{target:<13} {kind:<4} {clients:>7} {run.throughput:8.1f} "
                       f"{run.percentile(50):8.1f} {run.percentile(95):8.1f} "
-                      f"{run.total_cpu / len(run.latencies) * 1e3:10.1f} "
-                      f"{run.capacity(procs):12.1f}")
+                      f"{run.total_cpu / run.count * 1e3:10.1f} "
+                      f"{run.capacity(procs):12.1f} "
+                      f"{run.generator_cpu / run.count * 1e3:10.2f}")
 
     figures = []
     multi = f"{n_proc} processes"
@@ -227,7 +370,8 @@ def main() -> None:
         print(f"{f['name']:<62} {f['value']:8.1f} {f['unit']:<5} vs {f['baseline_value']:8.1f}"
               f"  {f['ratio']:5.2f}x  goal {f['goal']:<22} {'met' if f['met'] else 'NOT met'}")
     if args.json:
-        args.json.write_text(json.dumps({"bench": "concurrency", "figures": figures},
+        args.json.write_text(json.dumps({"bench": "concurrency", "generator": args.generator,
+                                         "figures": figures},
                                         indent=2) + "\n")
 
 
