@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         nodelay,
         overflow,
         strictnum,
+        synctap,
         timeouts,
         uwsparams,
     )
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     strictnum.install()
     uwsparams.install()
     nodelay.install()
+    synctap.install()
     if args[:1] == ["serve"]:
         datalinks.install_response_ucd()
     sys.argv = ["dachs", *args]
