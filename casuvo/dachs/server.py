@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         mediatypes,
         nodelay,
         overflow,
+        querypool,
         strictnum,
         synctap,
         timeouts,
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     strictnum.install()
     uwsparams.install()
     nodelay.install()
+    querypool.install()
     synctap.install()
     if args[:1] == ["serve"]:
         datalinks.install_response_ucd()

@@ -23,7 +23,8 @@ exact-overflow one), the result in an anonymous temporary file in DaCHS's
 ``base.Error(message, hint=…)`` as DaCHS makes it from the job's error
 record, logged as DaCHS's ``flagError`` logs it.  The DaCHS functions are
 looked up on their modules at call time, so adjustments that wrap them
-(timeouts, overflow, access rules) apply unchanged.
+(timeouts, overflow, access rules) apply unchanged.  The query connection
+comes from :mod:`casuvo.dachs.querypool` (reused, reset between requests).
 
 Kept on DaCHS's own path: requests with uploads (the upload files live in
 the job's work directory) and DaCHS's test instrumentation queries
@@ -70,13 +71,17 @@ def _job_parameters(param_dict: dict[str, Any]) -> dict[str, Any]:
 
 
 class _TransientJob:
-    """What ``taprunner.getQTableFromJob`` needs of a job: its id (for messages).
+    """What ``taprunner.getQTableFromJob`` and its wrappers read of a job: its id
+    (for messages), its parameters and its owner (None: DaCHS's sync jobs have
+    none; the request's user is the request's, not the job's).
 
-    Uploads, the only reason it opens the job's files, never take this path.
+    Uploads, the only reason DaCHS opens the job's files, never take this path.
     """
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, parameters: dict[str, Any]) -> None:
         self.jobId = job_id
+        self.parameters = parameters
+        self.owner = None
 
     def openFile(self, name: str, mode: str = "r") -> Any:  # noqa: N802 -- DaCHS's name
         raise RuntimeError(f"a sync query without a job has no file {name!r}")
@@ -91,17 +96,20 @@ def _run_without_job(parameters: dict[str, Any]) -> tuple[Any, str]:
     from gavo import base, formats, svcs, utils
     from gavo.protocols import taprunner
 
+    from casuvo.dachs import querypool
+
     timeout = base.getConfig("async", "defaultExecTimeSync")
     default_format = "votable"
     if base.getConfig("ivoa", "votDefaultEncoding") == "td":
         default_format = "votable/td"
-    job = _TransientJob(utils.getRandomString(10))
+    job = _TransientJob(utils.getRandomString(10), parameters)
     try:
         raw_format = (parameters.get("responseformat") or parameters.get("format")
                       or default_format)
         result_format = formats.getKeyFor(raw_format)
-        res = taprunner._makeDataFor(taprunner.getQTableFromJob(
-            parameters, job, "untrustedquery", timeout))
+        with querypool.lease():
+            table = taprunner.getQTableFromJob(parameters, job, querypool.PROFILE, timeout)
+        res = taprunner._makeDataFor(table)
         # handed to DaCHS's renderer, which streams and closes it
         result = tempfile.TemporaryFile(dir=base.getConfig("tempDir"))  # noqa: SIM115
         try:

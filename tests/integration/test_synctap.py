@@ -14,6 +14,7 @@ import io
 import xml.etree.ElementTree as ET
 
 import numpy as np
+import psycopg
 import pytest
 import requests
 from astropy.io.votable import parse_single_table
@@ -101,3 +102,53 @@ def test_sync_query_without_upload_makes_no_job(endpoints: dict, settings) -> No
     assert jobs_dir.stat().st_mtime_ns == before
     assert _post(endpoints, query, with_job=True).status_code == 200
     assert jobs_dir.stat().st_mtime_ns != before  # the reference: a job was made
+
+
+def _untrusted_backends(settings) -> set[tuple[int, str]]:
+    """(pid, start) of the idle backends of DaCHS's query role ``untrusted``."""
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid, backend_start::text FROM pg_stat_activity "
+                            "WHERE usename = 'untrusted' AND state = 'idle'").fetchall()
+    return {(pid, start) for pid, start in rows}
+
+
+def test_sync_queries_reuse_their_connections(endpoints: dict, settings) -> None:
+    """casuvo.dachs.querypool: after a first round, sync queries start no new backend."""
+    query = "SELECT TOP 1 source_id FROM gaia.sources"
+    for _ in range(6):
+        assert _post(endpoints, query, with_job=False).status_code == 200
+    warm = _untrusted_backends(settings)
+    assert warm  # pooled connections stay open between requests
+    for _ in range(6):
+        assert _post(endpoints, query, with_job=False).status_code == 200
+    assert _untrusted_backends(settings) <= warm
+
+
+def test_pooled_connection_forgets_session_settings(settings) -> None:
+    """A connection given back is reset: what one request SET never reaches the next."""
+    import psycopg2
+
+    from casuvo.dachs import querypool
+
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        default = conn.execute("SHOW statement_timeout").fetchone()[0]
+    class Connection(psycopg2.extensions.connection):
+        """A Python subclass, as DaCHS's ``GAVOConnection`` is (``close`` replaceable)."""
+
+    conn = querypool._take(
+        lambda _profile: psycopg2.connect(settings.dsn, connection_factory=Connection), "test")
+    try:
+        with conn.cursor() as cursor:
+            cursor.execute("SET statement_timeout = '1234ms'")
+            cursor.execute("SET application_name = 'someone else'")
+        conn.close()  # back to the pool, not closed
+        assert not conn.closed
+        again = querypool._take(lambda _profile: pytest.fail("not reused"), "test")
+        assert again is conn
+        with again.cursor() as cursor:
+            cursor.execute("SHOW statement_timeout")
+            assert cursor.fetchone()[0] == default
+            cursor.execute("SHOW application_name")
+            assert cursor.fetchone()[0] != "someone else"
+    finally:
+        type(conn).close(conn)
