@@ -23,8 +23,10 @@ Printed: throughput, p50, p95, the ratios, and the goals of issue 12
 (8 clients ≥ 1.8× one process; TAP p50 ≤ 30 ms, SCS p50 ≤ 10 ms).  The CPU
 time of DaCHS, haproxy and PostgreSQL per request is measured too: on a shared
 machine the wall-clock throughput depends on what else runs, while the
-throughput that CPU time allows on two free cores does not.
-``--json PATH`` writes the figures.
+throughput that CPU time allows on two free cores does not.  Every pair
+(baseline, front) is measured back to back, ``--repeat`` rounds in
+alternating order; the figures are medians, the ratios medians of the
+pairs' ratios.  ``--json PATH`` writes the figures.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -262,6 +265,8 @@ def _wrk(base: str, script: Path, clients: int, seconds: float) -> dict:
         sample = proc.stdout.split("sample: ", 1)[-1].strip()
         raise RuntimeError(f"wrk against {base}: {out['socket_errors']} socket errors, "
                            f"{out['bad']} answers without a table, e.g. {sample}")
+    if not out["requests"]:
+        raise RuntimeError(f"wrk against {base}: no answer within {seconds:g} s")
     out["cpu"] = ((after.children_user - before.children_user)
                   + (after.children_system - before.children_system))
     return out
@@ -300,6 +305,8 @@ def main() -> None:
     parser.add_argument("--generator", choices=("wrk", "threads"),
                         default="wrk" if shutil.which("wrk") else "threads",
                         help="load generator (default: wrk where installed)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of every measurement pair; medians are reported")
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args()
     settings = Settings.from_env()
@@ -312,66 +319,87 @@ def main() -> None:
     n_proc = len(state.ports)
     targets = {"1 process": single, f"{n_proc} processes": public}
 
-    runs: dict[tuple[str, str, int], Run] = {}
+    runs: dict[tuple[str, str, int], list[Run]] = {}
     other = [state.haproxy_pid, *_postgres_pids(settings)]
-    print(f"generator: {args.generator}")
+    print(f"generator: {args.generator}, {args.repeat} rounds")
     print(f"{'target':<13} {'kind':<4} {'clients':>7} {'req/s':>8} {'p50 ms':>8} "
           f"{'p95 ms':>8} {'CPU ms/req':>10} {'2-core req/s':>12} {'gen ms/req':>10}")
-    for kind in ("tap", "scs"):
-        for clients in (1, 8):
-            for seed, (target, base) in enumerate(targets.items()):
-                if args.generator == "wrk":
-                    run = measure_wrk(base, target, kind, clients, args.seconds,
-                                      seed + 10 * clients, state.pids, other)
-                else:
-                    per_client = 2 * args.n if clients == 1 else args.n
-                    run = measure(base, target, kind, clients, per_client,
-                                  seed + 10 * clients, state.pids, other)
-                runs[(target, kind, clients)] = run
-                procs = 1 if target == "1 process" else n_proc
-                print(f"{target:<13} {kind:<4} {clients:>7} {run.throughput:8.1f} "
-                      f"{run.percentile(50):8.1f} {run.percentile(95):8.1f} "
-                      f"{run.total_cpu / run.count * 1e3:10.1f} "
-                      f"{run.capacity(procs):12.1f} "
-                      f"{run.generator_cpu / run.count * 1e3:10.2f}")
+    for rnd in range(args.repeat):
+        for kind in ("tap", "scs"):
+            for clients in (1, 8):
+                # baseline and front back to back, in alternating order: load from
+                # elsewhere on the machine drifts alike over both of a pair
+                order = list(enumerate(targets.items()))
+                for seed, (target, base) in (order if rnd % 2 == 0 else order[::-1]):
+                    if args.generator == "wrk":
+                        run = measure_wrk(base, target, kind, clients, args.seconds,
+                                          seed + 10 * clients + 100 * rnd, state.pids, other)
+                    else:
+                        per_client = 2 * args.n if clients == 1 else args.n
+                        run = measure(base, target, kind, clients, per_client,
+                                      seed + 10 * clients + 100 * rnd, state.pids, other)
+                    runs.setdefault((target, kind, clients), []).append(run)
+                    procs = 1 if target == "1 process" else n_proc
+                    print(f"{target:<13} {kind:<4} {clients:>7} {run.throughput:8.1f} "
+                          f"{run.percentile(50):8.1f} {run.percentile(95):8.1f} "
+                          f"{run.total_cpu / run.count * 1e3:10.1f} "
+                          f"{run.capacity(procs):12.1f} "
+                          f"{run.generator_cpu / run.count * 1e3:10.2f}")
+
+    def median(key: tuple[str, str, int], value: Callable[[Run], float]) -> float:
+        return float(np.median([value(r) for r in runs[key]]))
+
+    def paired(key: tuple[str, str, int], base_key: tuple[str, str, int],
+               value: Callable[[Run], float]) -> float:
+        """Median over the rounds of the ratio of a pair measured back to back."""
+        return float(np.median([value(r) / value(b)
+                                for r, b in zip(runs[key], runs[base_key], strict=True)]))
+
+    def p50(r: Run) -> float:
+        return r.percentile(50)
+
+    def p95(r: Run) -> float:
+        return r.percentile(95)
 
     figures = []
     multi = f"{n_proc} processes"
-    print()
+    print(f"\nmedians of {args.repeat} rounds; ratios: median of the back-to-back pairs")
     for kind in ("tap", "scs"):
         label = "TAP sync" if kind == "tap" else "SCS"
-        base_run, run = runs[("1 process", kind, 8)], runs[(multi, kind, 8)]
-        ratio = run.throughput / base_run.throughput
+        key, base_key = (multi, kind, 8), ("1 process", kind, 8)
+        ratio = paired(key, base_key, lambda r: r.throughput)
         figures.append(_figure(
             f"{label} 5\" cone, 8 clients, throughput, {multi} behind haproxy",
-            run.throughput, "req/s", "1 DaCHS process, 8 clients", base_run.throughput,
+            median(key, lambda r: r.throughput), "req/s", "1 DaCHS process, 8 clients",
+            median(base_key, lambda r: r.throughput),
             ratio, f">= {THROUGHPUT_GOAL}x one process", ratio >= THROUGHPUT_GOAL))
-        cap, cap_base = run.capacity(n_proc), base_run.capacity(1)
+        cap_ratio = float(np.median([r.capacity(n_proc) / b.capacity(1) for r, b in
+                                     zip(runs[key], runs[base_key], strict=True)]))
         figures.append(_figure(
             f"{label} 5\" cone, 8 clients, 2-core capacity from CPU time, {multi}",
-            cap, "req/s", "1 DaCHS process, same model", cap_base, cap / cap_base,
-            f">= {THROUGHPUT_GOAL}x one process (projected)", cap / cap_base >= THROUGHPUT_GOAL))
+            median(key, lambda r: r.capacity(n_proc)), "req/s", "1 DaCHS process, same model",
+            median(base_key, lambda r: r.capacity(1)), cap_ratio,
+            f">= {THROUGHPUT_GOAL}x one process (projected)", cap_ratio >= THROUGHPUT_GOAL))
         figures.append(_figure(
-            f"{label} 5\" cone, 8 clients, p95 latency, {multi}", run.percentile(95), "ms",
-            "1 DaCHS process, 8 clients", base_run.percentile(95),
-            run.percentile(95) / base_run.percentile(95), "reported", True))
-        one, one_base = runs[(multi, kind, 1)], runs[("1 process", kind, 1)]
+            f"{label} 5\" cone, 8 clients, p95 latency, {multi}", median(key, p95), "ms",
+            "1 DaCHS process, 8 clients", median(base_key, p95),
+            paired(key, base_key, p95), "reported", True))
+        one, one_base = (multi, kind, 1), ("1 process", kind, 1)
         goal = P50_GOAL_MS[kind]
         figures.append(_figure(
-            f"{label} 5\" cone, 1 client, p50 latency through the front", one.percentile(50),
-            "ms", "1 DaCHS process directly, 1 client", one_base.percentile(50),
-            one.percentile(50) / one_base.percentile(50), f"<= {goal:g} ms",
-            one.percentile(50) <= goal))
+            f"{label} 5\" cone, 1 client, p50 latency through the front", median(one, p50),
+            "ms", "1 DaCHS process directly, 1 client", median(one_base, p50),
+            paired(one, one_base, p50), f"<= {goal:g} ms", median(one, p50) <= goal))
         figures.append(_figure(
-            f"{label} 5\" cone, 1 client, p95 latency through the front", one.percentile(95),
-            "ms", "1 DaCHS process directly, 1 client", one_base.percentile(95),
-            one.percentile(95) / one_base.percentile(95), "reported", True))
+            f"{label} 5\" cone, 1 client, p95 latency through the front", median(one, p95),
+            "ms", "1 DaCHS process directly, 1 client", median(one_base, p95),
+            paired(one, one_base, p95), "reported", True))
     for f in figures:
         print(f"{f['name']:<62} {f['value']:8.1f} {f['unit']:<5} vs {f['baseline_value']:8.1f}"
               f"  {f['ratio']:5.2f}x  goal {f['goal']:<22} {'met' if f['met'] else 'NOT met'}")
     if args.json:
         args.json.write_text(json.dumps({"bench": "concurrency", "generator": args.generator,
-                                         "figures": figures},
+                                         "rounds": args.repeat, "figures": figures},
                                         indent=2) + "\n")
 
 
