@@ -249,6 +249,19 @@ def _wrk_script(requests_: list[tuple[str, str, dict, str]]) -> str:
     return WRK_SCRIPT % {"requests": ",\n".join(rows)}
 
 
+def warm(urls: list[str], kind: str, seed: int) -> None:
+    """Two requests to every DaCHS process directly, before anything is measured.
+
+    A fresh process builds DaCHS's ADQL grammar and loads its RDs' code on its
+    first query (seconds on a loaded machine); behind the front, leastconn
+    would hand that first query to whichever process is idle, in the middle
+    of a measurement."""
+    session = requests.Session()
+    for base in urls:
+        for ra, dec in cone_centres(np.random.default_rng(seed), 2):
+            _request(session, base, kind, ra, dec)
+
+
 def _wrk(base: str, script: Path, clients: int, seconds: float) -> dict:
     """One wrk run; its JSON line, and its CPU time under ``cpu``."""
     before = os.times()
@@ -321,6 +334,8 @@ def main() -> None:
 
     runs: dict[tuple[str, str, int], list[Run]] = {}
     other = [state.haproxy_pid, *_postgres_pids(settings)]
+    for kind in ("tap", "scs"):
+        warm(state.process_urls(), kind, 999)
     print(f"generator: {args.generator}, {args.repeat} rounds")
     print(f"{'target':<13} {'kind':<4} {'clients':>7} {'req/s':>8} {'p50 ms':>8} "
           f"{'p95 ms':>8} {'CPU ms/req':>10} {'2-core req/s':>12} {'gen ms/req':>10}")
