@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -122,7 +123,16 @@ def _take(connect: Any, profile: Any, *args: Any, **kwargs: Any) -> Any:
             return conn
         _really_close(conn)
     conn = connect(profile, *args, **kwargs)
-    conn.close = lambda: _give_back(conn)
+    # a weak reference: a connection dropped without close() is freed (and so
+    # closed) at once, as DaCHS's own are, not kept by a reference cycle
+    ref = weakref.ref(conn)
+
+    def close() -> None:
+        live = ref()
+        if live is not None:
+            _give_back(live)
+
+    conn.close = close
     with _lock:
         _counts["made"] += 1
     return conn

@@ -36,6 +36,7 @@ it runs).
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from typing import Any
 
@@ -103,6 +104,7 @@ def _run_without_job(parameters: dict[str, Any]) -> tuple[Any, str]:
     if base.getConfig("ivoa", "votDefaultEncoding") == "td":
         default_format = "votable/td"
     job = _TransientJob(utils.getRandomString(10), parameters)
+    table = None
     try:
         raw_format = (parameters.get("responseformat") or parameters.get("format")
                       or default_format)
@@ -124,6 +126,12 @@ def _run_without_job(parameters: dict[str, Any]) -> tuple[Any, str]:
             raise
         return result, formats.getMIMEFor(result_format, raw_format)
     except Exception as ex:
+        if table is not None:
+            # a query that fails at its start (DECLARE) skips QueryTable's own
+            # clean-up: the connection goes back (rolled back) or closes now,
+            # not when the garbage collector finds it
+            with contextlib.suppress(Exception):
+                table.cleanup()
         # what runTAPJob and the ERROR transition (flagError) log, and the
         # error TAPCore.run makes of the job's error record
         if not isinstance(ex, base.Error):

@@ -152,3 +152,18 @@ def test_pooled_connection_forgets_session_settings(settings) -> None:
             assert cursor.fetchone()[0] != "someone else"
     finally:
         type(conn).close(conn)
+
+
+def test_query_failing_in_the_database_leaves_no_open_transaction(endpoints: dict,
+                                                                   settings) -> None:
+    """A query PostgreSQL refuses at its start (pgSphere: negative radius) gives its
+    connection back rolled back, not left 'idle in transaction (aborted)'."""
+    query = ("SELECT source_id FROM gaia.sources WHERE "
+             "1=CONTAINS(POINT('ICRS', ra, dec), CIRCLE('ICRS', 10, 10, -1))")
+    for _ in range(3):
+        resp = _post(endpoints, query, with_job=False)
+        assert 400 <= resp.status_code < 500, resp.text[:300]
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        stuck = conn.execute("SELECT pid, state FROM pg_stat_activity WHERE usename = "
+                             "'untrusted' AND state LIKE 'idle in transaction%'").fetchall()
+    assert stuck == []
