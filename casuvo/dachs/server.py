@@ -104,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         synctap,
         timeouts,
         uwsparams,
+        votcodec,
     )
 
     args = sys.argv[1:] if argv is None else argv
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> None:
     nodelay.install()
     querypool.install()
     synctap.install()
+    votcodec.install()
     if args[:1] == ["serve"]:
         datalinks.install_response_ucd()
     sys.argv = ["dachs", *args]
