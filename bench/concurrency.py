@@ -71,17 +71,33 @@ def _request(session: requests.Session, base: str, kind: str, ra: float, dec: fl
         raise RuntimeError(f"{kind} answered without a table: {resp.text[:300]}")
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of the processes (``/proc/<pid>/stat``)."""
+def _cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each process still there (``/proc/<pid>/stat``)."""
     tick = os.sysconf("SC_CLK_TCK")
-    total = 0
+    out = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except FileNotFoundError:
             continue
-        total += int(fields[11]) + int(fields[12])
-    return total / tick
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+class _CpuMeter:
+    """CPU seconds the processes spent since the meter was made.
+
+    Only processes present at both readings count: a database backend that
+    exits in between (its CPU time gone with it) must not make the sum negative.
+    """
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.start = _cpu_by_pid(pids)
+
+    def spent(self) -> float:
+        now = _cpu_by_pid(self.pids)
+        return sum(now[p] - self.start[p] for p in now.keys() & self.start.keys())
 
 
 def _postgres_pids(settings: Settings) -> list[int]:
@@ -172,12 +188,12 @@ def measure(base: str, target: str, kind: str, clients: int, per_client: int,
         t.start()
     barrier.wait()
     start = time.perf_counter()
-    cpu0 = _cpu_seconds(dachs_pids), _cpu_seconds(other_pids)
+    dachs_meter, other_meter = _CpuMeter(dachs_pids), _CpuMeter(other_pids)
     for t in threads:
         t.join()
     seconds = time.perf_counter() - start
-    dachs_cpu = _cpu_seconds(dachs_pids) - cpu0[0]
-    total_cpu = dachs_cpu + _cpu_seconds(other_pids) - cpu0[1]
+    dachs_cpu = dachs_meter.spent()
+    total_cpu = dachs_cpu + other_meter.spent()
     if errors:
         raise errors[0]
     return Run(target, kind, clients, seconds, latencies, dachs_cpu, total_cpu)
@@ -286,16 +302,17 @@ def _wrk(base: str, script: Path, clients: int, seconds: float) -> dict:
 
 
 def measure_wrk(base: str, target: str, kind: str, clients: int, seconds: float,
-                seed: int, dachs_pids: list[int], other_pids: list[int]) -> Run:
-    """wrk with ``clients`` keep-alive connections for ``seconds`` (after a 1-s warm-up)."""
+                seed: int, dachs_pids: list[int], other_pids: Callable[[], list[int]]) -> Run:
+    """wrk with ``clients`` keep-alive connections for ``seconds`` (after a 1-s warm-up;
+    ``other_pids`` is asked after it, so that the database backends it opened count)."""
     with tempfile.TemporaryDirectory(prefix="casuvo-wrk-") as tmp:
         script = Path(tmp) / "cones.lua"
         script.write_text(_wrk_script(_wrk_requests(base, kind, seed, 500)))
         _wrk(base, script, clients, 1)
-        cpu0 = _cpu_seconds(dachs_pids), _cpu_seconds(other_pids)
+        dachs_meter, other_meter = _CpuMeter(dachs_pids), _CpuMeter(other_pids())
         out = _wrk(base, script, clients, seconds)
-        dachs_cpu = _cpu_seconds(dachs_pids) - cpu0[0]
-        total_cpu = dachs_cpu + _cpu_seconds(other_pids) - cpu0[1]
+        dachs_cpu = dachs_meter.spent()
+        total_cpu = dachs_cpu + other_meter.spent()
     return Run(target, kind, clients, out["duration_us"] / 1e6, [], dachs_cpu, total_cpu,
                generator_cpu=out["cpu"],
                percentiles_ms={50: out["p50_us"] / 1e3, 95: out["p95_us"] / 1e3},
@@ -333,7 +350,11 @@ def main() -> None:
     targets = {"1 process": single, f"{n_proc} processes": public}
 
     runs: dict[tuple[str, str, int], list[Run]] = {}
-    other = [state.haproxy_pid, *_postgres_pids(settings)]
+
+    def other() -> list[int]:
+        """haproxy and the database processes now (backends come and go)."""
+        return [state.haproxy_pid, *_postgres_pids(settings)]
+
     for kind in ("tap", "scs"):
         warm(state.process_urls(), kind, 999)
     print(f"generator: {args.generator}, {args.repeat} rounds")
@@ -348,11 +369,12 @@ def main() -> None:
                 for seed, (target, base) in (order if rnd % 2 == 0 else order[::-1]):
                     if args.generator == "wrk":
                         run = measure_wrk(base, target, kind, clients, args.seconds,
-                                          seed + 10 * clients + 100 * rnd, state.pids, other)
+                                          seed + 10 * clients + 100 * rnd, state.pids,
+                                          other)
                     else:
                         per_client = 2 * args.n if clients == 1 else args.n
                         run = measure(base, target, kind, clients, per_client,
-                                      seed + 10 * clients + 100 * rnd, state.pids, other)
+                                      seed + 10 * clients + 100 * rnd, state.pids, other())
                     runs.setdefault((target, kind, clients), []).append(run)
                     procs = 1 if target == "1 process" else n_proc
                     print(f"{target:<13} {kind:<4} {clients:>7} {run.throughput:8.1f} "
