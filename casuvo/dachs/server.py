@@ -98,10 +98,14 @@ def main(argv: list[str] | None = None) -> None:
         httpguard,
         inputs,
         mediatypes,
+        nodelay,
         overflow,
+        querypool,
         strictnum,
+        synctap,
         timeouts,
         uwsparams,
+        votcodec,
     )
 
     args = sys.argv[1:] if argv is None else argv
@@ -125,6 +129,10 @@ def main(argv: list[str] | None = None) -> None:
     httpguard.install()
     strictnum.install()
     uwsparams.install()
+    nodelay.install()
+    querypool.install()
+    synctap.install()
+    votcodec.install()
     if args[:1] == ["serve"]:
         datalinks.install_response_ucd()
     sys.argv = ["dachs", *args]

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # Installs everything casuvo needs on Debian 12, as root: Debian packages
 # (DaCHS, PostgreSQL 15 with pgSphere and q3c, STILTS, Aladin for its HiPS
-# generator Hipsgen, haproxy as the front of several DaCHS processes), the pgSphere mend for
+# generator Hipsgen, haproxy as the front of several DaCHS processes, wrk as the load
+# generator of bench/concurrency.py), the pgSphere mend for
 # PostgreSQL >= 15.19, and the service virtual environment in var/venv
 # (Debian's python3 with --system-site-packages, so that `import gavo` works
 # beside pinned PyPI packages).  Idempotent; the Makefile runs it once per
@@ -17,7 +18,7 @@ apt-get install -y --no-install-recommends \
     python3 python3-venv python3-dev python3-gavo \
     postgresql-15 postgresql-client-15 postgresql-15-pgsphere postgresql-15-q3c \
     stilts default-jre-headless make gcc ca-certificates source-extractor aladin \
-    chromium chromium-driver fonts-dejavu-core haproxy
+    chromium chromium-driver fonts-dejavu-core haproxy wrk
 
 /usr/bin/python3 deploy/local/mend_pgsphere.py
 
