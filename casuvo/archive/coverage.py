@@ -25,7 +25,7 @@ from pathlib import Path
 
 from casuvo.archive._builds import CoverageError
 from casuvo.archive.hips import HipsResult, build_hips, hips_specs, write_hipslist
-from casuvo.archive.imagemeta import image_files
+from casuvo.archive.imagemeta import public_image_files
 from casuvo.archive.moc import MOC_ORDER, MocResult, build_moc
 from casuvo.config import Settings
 from casuvo.surveys.registry import load_registry
@@ -61,8 +61,9 @@ def build_coverage(settings: Settings, collections: Sequence[str] | None = None,
     """
     report = CoverageReport()
     for collection in image_collections(settings) if collections is None else collections:
-        if not image_files(settings.data_dir / "products" / collection):
-            log.warning("no finished image products of %s: no MOC or HiPS", collection)
+        policy = load_registry(settings).by_collection(collection).access
+        if not public_image_files(settings.data_dir / "products" / collection, policy):
+            log.warning("no finished public image products of %s: no MOC or HiPS", collection)
             continue
         if moc:
             report.mocs.append(build_moc(settings, collection, order=moc_order, force=force))

@@ -44,6 +44,7 @@ _PORTAL_PAGES = (("spectra.home", "portal/q/home/volatile"),
                  ("spectra.objects", "portal/q/objects/volatile"),
                  ("spectra.help", "portal/q/help/volatile"),
                  ("raw", "portal/q/raw/volatile"),
+                 ("mydata", "portal/q/mydata/volatile"),
                  ("processing", "portal/q/processing/volatile"))
 
 

@@ -30,11 +30,11 @@ from casuvo.sky.footprint import celestial_images, enclosing_outline, footprint,
 from casuvo.storage.files import atomic_path
 
 if TYPE_CHECKING:
+    from casuvo.surveys.access import AccessPolicy
     from casuvo.surveys.registry import Survey
 
 __all__ = ["IMAGE_PATTERNS", "ImageFile", "ancillary_records", "image_files", "image_records",
-           "ledger_runs", "release_date",
-           "write_preview"]
+           "ledger_runs", "public_image_files", "release_date", "write_preview"]
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,20 @@ def image_files(survey_dir: Path) -> list[ImageFile]:
             files.append(ImageFile(path, path.with_name(stem + "_conf.fit"),
                                    path.with_name(stem + "_cat.fits")))
     return sorted(files, key=lambda f: f.path.name)
+
+
+def public_image_files(survey_dir: Path, policy: AccessPolicy,
+                       today: date | None = None) -> list[ImageFile]:
+    """The finished science images of a survey that are public on ``today``.
+
+    What the archive shows everyone without asking who it is — the MOCs and
+    HiPS — is made of these only, by the same rule that sets the products'
+    ``release_date`` (the survey's access policy: night, field, embargoes).
+    """
+    today = today or date.today()
+    return [f for f in image_files(survey_dir)
+            if policy.release(f.path.parent.name,
+                              str(fits.getheader(f.path, 0).get("OBJECT", "")).strip()) <= today]
 
 
 def release_date(night: str, proprietary_days: int = PROPRIETARY_DAYS) -> date:

@@ -27,11 +27,12 @@ import numpy as np
 from astropy.io import fits
 
 from casuvo.archive._builds import CoverageError
-from casuvo.archive.imagemeta import image_files
+from casuvo.archive.imagemeta import public_image_files
 from casuvo.config import Settings
 from casuvo.sky.footprint import celestial_images, footprint
 from casuvo.storage import uptodate
 from casuvo.storage.files import atomic_path
+from casuvo.surveys.registry import load_registry
 
 __all__ = ["EDGE_SAMPLES", "MOC_ORDER", "MocResult", "build_moc", "collection_moc",
            "image_footprints", "moc_path"]
@@ -94,14 +95,16 @@ class MocResult:
 
 def build_moc(settings: Settings, collection: str, *, order: int = MOC_ORDER,
               force: bool = False) -> MocResult:
-    """Write ``coverage/<collection>.moc.fits`` from all finished science images.
+    """Write ``coverage/<collection>.moc.fits`` from the finished, public science images.
 
     Skipped (the recorded area returned) when the ledger says the file is up to
     date with the products' SHA-256 and the parameters.
     """
-    products = [f.path for f in image_files(settings.data_dir / "products" / collection)]
+    policy = load_registry(settings).by_collection(collection).access
+    products = [f.path for f in public_image_files(settings.data_dir / "products" / collection,
+                                                   policy)]
     if not products:
-        raise CoverageError(f"no finished image products of {collection} under "
+        raise CoverageError(f"no finished public image products of {collection} under "
                             f"{settings.data_dir / 'products' / collection}")
     out = moc_path(settings, collection)
 

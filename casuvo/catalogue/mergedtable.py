@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from casuvo.catalogue.framesets import TileFrame
     from casuvo.surveys.registry import Survey
 
-__all__ = ["BAND_COLUMNS", "band_columns", "column_names", "frame_set_id", "merged_path",
+__all__ = ["BAND_COLUMNS", "band_columns", "column_names", "frame_set_id", "frame_set_members",
+           "merged_path",
            "source_ids", "write_merged"]
 
 #: Per-band columns: (suffix, numpy dtype, unit).
@@ -81,6 +82,29 @@ def merged_path(products_dir: Path, survey: str) -> Path:
 def frame_set_id(survey: Survey, field: str) -> int:
     """VSA-style frameSetID: survey code × 2^32 + CRC-32 of the field name."""
     return survey.code * 2**32 + zlib.crc32(field.encode("utf-8"))
+
+
+def frame_set_members(path: Path, survey: Survey, products_dir: Path) -> list[tuple[int, str]]:
+    """``(frameSetID, tile catalogue name)`` of every tile a merged file was made from.
+
+    The tiles are the file's ``PROVn`` cards; their fields come from the tile
+    catalogues themselves (under ``products_dir``), so that the frame sets the
+    database records are the ones :func:`frame_set_id` gave the rows.
+    """
+    from casuvo.catalogue.framesets import BandMergeError, read_tile_frame, tile_catalogues
+
+    header = fits.getheader(path)
+    names = [str(header[k]) for k in header if k.startswith("PROV") and k[4:].isdigit()]
+    if not names:
+        raise BandMergeError(f"{path}: no PROVn cards, so no frame sets to record")
+    tiles = {p.name: p for p in tile_catalogues(products_dir, survey.key)}
+    members = []
+    for name in names:
+        if name not in tiles:
+            raise BandMergeError(f"{path}: tile catalogue {name} (a PROVn card) is not under "
+                                 f"{products_dir / survey.key}")
+        members.append((frame_set_id(survey, read_tile_frame(tiles[name]).field), name))
+    return members
 
 
 def source_ids(ra: np.ndarray, dec: np.ndarray, survey: Survey, field: str) -> np.ndarray:

@@ -166,6 +166,25 @@ def ingest_sources(settings: Settings, survey: str, file: Path | None = None, *,
     result = ingest_catalogue(settings.dsn, table, [path], order_by="sourceid",
                               force=options.force, progress=options.progress)
     _report(table, result)
+    return _record_framesets(settings, survey, collection, path)
+
+
+def _record_framesets(settings: Settings, survey: str, collection: str, path: Path) -> int:
+    """Record which tiles each frame set came from: its rows' release follows theirs."""
+    from casuvo.catalogue.framesets import BandMergeError
+    from casuvo.catalogue.mergedtable import frame_set_members
+    from casuvo.storage.access import record_framesets
+
+    try:
+        members = frame_set_members(path, load_registry(settings)[survey],
+                                    settings.data_dir / "products")
+    except (OSError, BandMergeError) as exc:
+        print(f"casuvo ingest: {exc}; {collection}.sources stays hidden from all but its "
+              "builders until its frame sets are recorded")
+        return 1
+    n = record_framesets(settings.dsn, collection, members)
+    print(f"{collection}.sources: {len({f for f, _ in members})} frame sets from {n} tiles "
+          "recorded (release control)")
     return 0
 
 

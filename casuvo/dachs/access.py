@@ -9,7 +9,10 @@ mechanism, managed with ``dachs admin adduser``/``addtogroup``):
 
 - every service run (``Service._runWithInputTable``: SCS, SIA 1 and 2, SSA,
   DataLink, SODA, product downloads and previews, forms, the ADQL form) acts
-  for the groups of the request's credentials, checked against ``dc.users``;
+  for the groups of the request's credentials, checked against ``dc.users``,
+  and so does DataLink's and SODA's dataset lookup, which DaCHS makes earlier,
+  while adapting the core to the request (``DatalinkCore.adaptForRenderer``),
+  and SSA's second lookup of a result's product while it writes the answer;
   credentials that do not check answer 401 (DaCHS's ``Authenticate``), none
   act as anonymous;
 - a TAP job (sync or async, in the server or in a ``taprun`` process) acts
@@ -35,7 +38,7 @@ from typing import Any
 
 from casuvo.storage.access import ALL_GROUPS, ANONYMOUS, GUC, groups_setting
 
-__all__ = ["acting_for", "current_setting", "install", "owner_setting",
+__all__ = ["acting_for", "current_setting", "current_user", "install", "owner_setting",
            "request_setting"]
 
 _state = threading.local()
@@ -46,18 +49,28 @@ def current_setting() -> str:
     return getattr(_state, "setting", ANONYMOUS)
 
 
+def current_user() -> str | None:
+    """The checked user of the request this thread works for (None: anonymous)."""
+    return getattr(_state, "user", None)
+
+
 @contextlib.contextmanager
-def acting_for(setting: str) -> Iterator[None]:
-    """Run the block on behalf of ``setting`` (nested blocks restore the outer one)."""
-    previous = getattr(_state, "setting", None)
+def acting_for(setting: str, user: str | None = None) -> Iterator[None]:
+    """Run the block on behalf of ``setting`` (nested blocks restore the outer one).
+
+    ``user`` is the checked user name, for pages that show a user their own
+    things (:mod:`casuvo.dachs.mydata`); nested blocks without one keep the outer's.
+    """
+    previous = (getattr(_state, "setting", None), getattr(_state, "user", None))
     _state.setting = setting
+    if user is not None:
+        _state.user = user
     try:
         yield
     finally:
-        if previous is None:
+        _state.setting, _state.user = previous
+        if previous[0] is None:
             del _state.setting
-        else:
-            _state.setting = previous
 
 
 def _groups_of(user: str) -> set[str]:
@@ -116,12 +129,59 @@ def _install_services() -> None:
     run = svcs.Service._runWithInputTable
 
     def run_acting(self: Any, core: Any, input_table: Any, query_meta: Any) -> Any:
-        setting = request_setting(query_meta.get("user"), query_meta.get("password"))
-        with acting_for(setting):
+        user = query_meta.get("user") or None
+        setting = request_setting(user, query_meta.get("password"))
+        with acting_for(setting, user):
             return run(self, core, input_table, query_meta)
 
     run_acting.casuvo_access = True  # type: ignore[attr-defined]
     svcs.Service._runWithInputTable = run_acting
+
+
+def _install_datalink() -> None:
+    """DataLink and SODA find their dataset while DaCHS adapts the core to the
+    request (``DatalinkCore.adaptForRenderer``), before the service run: that
+    lookup must act for the request's credentials too (and fail with 401 on
+    bad ones), or a member's own proprietary dataset is "not found"."""
+    from gavo.protocols import datalink
+
+    adapt = datalink.DatalinkCore.adaptForRenderer
+
+    def adapt_acting(self: Any, renderer: Any, query_meta: Any) -> Any:
+        user = query_meta.get("user") or None
+        setting = request_setting(user, query_meta.get("password"))
+        with acting_for(setting, user):
+            return adapt(self, renderer, query_meta)
+
+    datalink.DatalinkCore.adaptForRenderer = adapt_acting
+
+
+def _credentials(request: Any) -> tuple[str | None, str | None]:
+    """(user, password) of a twisted request's basic authentication."""
+    def text(value: Any) -> str | None:
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", "replace")
+        return value or None
+
+    return text(request.getUser()), text(request.getPassword())
+
+
+def _install_ssa() -> None:
+    """SSA's renderer looks up the first result row's product again while it
+    writes the answer (``SSAPRenderer._formatOutput`` → ``ssap.getDatalinkCore``,
+    for the SODA block), after the service run: that lookup acts for the
+    request too, or a member's own proprietary spectrum is "not in the product
+    table"."""
+    from gavo.web import vodal
+
+    format_output = vodal.SSAPRenderer._formatOutput
+
+    def format_acting(self: Any, data: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        user, password = _credentials(request)
+        with acting_for(request_setting(user, password), user):
+            return format_output(self, data, request, *args, **kwargs)
+
+    vodal.SSAPRenderer._formatOutput = format_acting
 
 
 def _install_tap() -> None:
@@ -154,6 +214,8 @@ def install() -> None:
     if getattr(svcs.Service._runWithInputTable, "casuvo_access", False):
         return
     _install_services()
+    _install_datalink()
+    _install_ssa()
     _install_tap()
     if _apply not in dbreconnect.TAKE_HOOKS:
         dbreconnect.TAKE_HOOKS.append(_apply)

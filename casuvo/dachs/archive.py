@@ -93,6 +93,11 @@ def image_descriptor(pub_did: str, accref_prefix: str) -> Any:
     if not accref.startswith(accref_prefix):
         return datalink.DatalinkFault.NotFoundFault(
             pub_did, f"{pub_did} is not an image of this collection")
+    if not accref.rsplit("/", 1)[-1].isdigit():
+        # a whole file (confidence map, catalogue, raw frame): a download, not an image
+        return datalink.DatalinkFault.NotFoundFault(
+            pub_did, f"{pub_did} is not an image (one extension of a product file) of "
+            "this collection; its access URL is the file")
     try:
         row = products.RAccref(accref).productsRow
     except base.NotFoundError:

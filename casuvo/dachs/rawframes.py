@@ -57,6 +57,9 @@ def raw_frame_rows(collection: str) -> Iterator[dict[str, Any]]:
             "em_max": (band.wavelength_nm + band.width_nm / 2) * 1e-9 if band else None,
             "coverage": (pgsphere.SCircle.fromDALI([raw.ra, raw.dec, radius / 3600]).asPoly(12)
                          if science else None),
+            "owner_group": entry.access.group,
+            # a raw frame is released with the products of its night and field
+            "release_date": entry.access.release(raw.night, raw.obj or None),
             "instrument": camera.name, "facility": camera.telescope,
             "title": (f"{entry.name} raw {KINDS.get(raw.kind, raw.kind)} {raw.band}"
                       f" {raw.path.name}"),

@@ -88,6 +88,7 @@ PAGES: dict[str, str] = {
     "objects": "objects/volatile",
     "processing": "processing/volatile",
     "raw": "raw/volatile",
+    "mydata": "mydata/volatile",
     "help": "help/volatile",
     "plot": "plot/api",
     "log": "log/api",
@@ -413,7 +414,8 @@ def _mjd_iso(mjd: float | None) -> str:
 def portal_nav(current: str | None = None) -> Tag:
     """The archive's own menu (the talk's Home · Observations · Objects · Processing · Help)."""
     items = (("home", "Home"), ("monitor", "Observations"), ("objects", "Objects"),
-             ("raw", "Raw data"), ("processing", "Processing"), ("help", "Help"))
+             ("raw", "Raw data"), ("processing", "Processing"), ("mydata", "My data"),
+             ("help", "Help"))
     return T.nav(class_="portal")[[
         T.a(href=page_path(key), class_="current" if key == current else "",
             **{"data-nav": key})[label] for key, label in items]]
@@ -1099,6 +1101,13 @@ def raw_args(args: Mapping[str, Any]) -> Tag:
     from casuvo.dachs import rawpage
 
     return rawpage.raw_args(args)
+
+
+def mydata_args(args: Mapping[str, Any]) -> Tag:
+    """The logged-in user's page (:mod:`casuvo.dachs.mydata`); anonymous: 401."""
+    from casuvo.dachs import mydata
+
+    return mydata.mydata_args(args)
 
 
 def processing_args(args: Mapping[str, Any]) -> Tag:

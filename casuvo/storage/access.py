@@ -52,6 +52,7 @@ __all__ = [
     "install",
     "protect",
     "protected_tables",
+    "record_framesets",
     "server_environment",
 ]
 
@@ -101,6 +102,70 @@ BEGIN
 END
 $$;
 GRANT EXECUTE ON FUNCTION casuvo.protect(regclass, text, text) TO PUBLIC;
+
+-- Which tile catalogues each frame set of a merged source table came from
+-- (the VSA's MergeLog); `casuvo ingest sources` fills it.
+CREATE TABLE IF NOT EXISTS casuvo.framesets (
+  schema_name text NOT NULL,
+  framesetid bigint NOT NULL,
+  catname text NOT NULL,
+  PRIMARY KEY (schema_name, framesetid, catname));
+
+-- The frame sets of `schema_name` whose every tile is visible to the session
+-- (a merged row carries every band's measurements).  SECURITY DEFINER: it
+-- must see the tiles the session may not, to refuse their frame sets.
+CREATE OR REPLACE FUNCTION casuvo.visible_framesets(schema_name text)
+RETURNS bigint[] LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+  ids bigint[];
+BEGIN
+  EXECUTE format(
+    'SELECT coalesce(array_agg(framesetid), ''{}'') FROM ('
+    ' SELECT f.framesetid FROM casuvo.framesets f'
+    ' LEFT JOIN %I.images i ON i.catname = f.catname'
+    ' WHERE f.schema_name = $1 GROUP BY f.framesetid'
+    ' HAVING bool_and(i.catname IS NOT NULL'
+    '                 AND casuvo.row_visible(i.owner_group, i.release_date))) v',
+    schema_name) INTO ids USING schema_name;
+  RETURN ids;
+END
+$$;
+GRANT EXECUTE ON FUNCTION casuvo.visible_framesets(text) TO PUBLIC;
+
+CREATE OR REPLACE FUNCTION casuvo.enable(tab regclass) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tab);
+  EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tab);
+  EXECUTE format('DROP POLICY IF EXISTS casuvo_release ON %s', tab);
+END
+$$;
+
+-- A merged source table: a row is visible when its frame set is (the
+-- ARRAY subquery makes the set an InitPlan, computed once per query).
+CREATE OR REPLACE FUNCTION casuvo.protect_sources(tab regclass, schema_name text)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM casuvo.enable(tab);
+  EXECUTE format('CREATE POLICY casuvo_release ON %s USING '
+                 '(framesetid = ANY (ARRAY(SELECT unnest(casuvo.visible_framesets(%L)))))',
+                 tab, schema_name);
+END
+$$;
+GRANT EXECUTE ON FUNCTION casuvo.protect_sources(regclass, text) TO PUBLIC;
+
+-- A neighbour table: a pair is visible when its master source is (the
+-- sources' own policy applies inside the check).
+CREATE OR REPLACE FUNCTION casuvo.protect_pairs(tab regclass, sources regclass)
+RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM casuvo.enable(tab);
+  EXECUTE format('CREATE POLICY casuvo_release ON %s USING '
+                 '(EXISTS (SELECT 1 FROM %s s WHERE s.sourceid = masterobjid))',
+                 tab, sources);
+END
+$$;
+GRANT EXECUTE ON FUNCTION casuvo.protect_pairs(regclass, regclass) TO PUBLIC;
 """
 
 #: Functions besides pgSphere's operator functions that appear in the index
@@ -199,3 +264,18 @@ def protected_tables(conn: psycopg.Connection,
         " WHERE policyname = 'casuvo_release'").fetchall()
     return {t: q for t, q in rows
             if schemas is None or t.split(".", 1)[0] in schemas}
+
+
+def record_framesets(dsn: str, schema: str, members: Iterable[tuple[int, str]]) -> int:
+    """Replace the frame-set membership (``casuvo.framesets``) of ``schema``'s sources.
+
+    One transaction: readers see the old membership or the new, and a frame
+    set missing from it is invisible to all but the builders (closed by default).
+    """
+    rows = sorted(set(members))
+    with psycopg.connect(dsn) as conn, conn.transaction():
+        conn.execute("DELETE FROM casuvo.framesets WHERE schema_name = %s", (schema,))
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO casuvo.framesets (schema_name, framesetid, catname)"
+                            " VALUES (%s, %s, %s)", [(schema, f, c) for f, c in rows])
+    return len(rows)

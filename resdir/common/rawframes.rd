@@ -85,6 +85,8 @@
         description="Human-readable title."/>
       <index columns="night"/>
       <index columns="kind"/>
+      <FEED source="common/shared#releaseDate"/>
+      <FEED source="common/shared#releaseControl"/>
     </table>
 
     <data id="importRaw">
@@ -103,6 +105,8 @@
           <bind key="fsize">@file_size</bind>
           <bind key="mime">"image/fits"</bind>
           <bind key="preview">None</bind>
+          <bind key="embargo">@release_date</bind>
+          <bind key="owner">@owner_group</bind>
         </rowfilter>
       </embeddedGrammar>
       <make table="raw">

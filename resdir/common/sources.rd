@@ -169,6 +169,13 @@
           ADD COLUMN pos spoint
             GENERATED ALWAYS AS (spoint(radians(ra), radians(dec))) STORED
       </script>
+      <!-- A source is visible when every tile of its frame set is
+        (casuvo.framesets, filled by `casuvo ingest sources`; the tiles'
+        release control in \survey.images): merged rows inherit the
+        release of the products they are measured on. -->
+      <script type="postCreation" lang="SQL" name="release control">
+        SELECT casuvo.protect_sources('\\qName', '\survey')
+      </script>
     </table>
 
     <!-- Creates the (empty) table and its metadata; casuvo's COPY path

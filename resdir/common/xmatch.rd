@@ -76,6 +76,11 @@
       </column>
       <index columns="masterObjID"/>
       <index columns="slaveObjID"/>
+      <!-- A pair is visible when its master source is (\survey.sources'
+        release control, inherited from its tiles). -->
+      <script type="postCreation" lang="SQL" name="release control">
+        SELECT casuvo.protect_pairs('\\qName', '\survey.sources')
+      </script>
     </table>
 
     <table id="required_neighbours" onDisk="True" adql="True" primary="neighbourTable">

@@ -2,7 +2,8 @@
 <!-- SPDX-License-Identifier: BSD-3-Clause
   The spectroscopic archives' web pages (the Gaia-ESO archive and 4MOST
   operational repository pages of the data centre): home, OB progress
-  monitor, one OB, object search with spectrum plots, raw data (ObsCore calib_level 0), processing status
+  monitor, one OB, object search with spectrum plots, raw data (ObsCore calib_level 0),
+  my data (a logged-in user's proprietary products and TAP jobs), processing status
   (imaging and spectroscopy, from the ledger) and help.  No tables of its
   own: the pages read the collections' obs_blocks, targets and spectra
   tables (the registry's spectroscopic surveys) and ledger.runs/products,
@@ -139,6 +140,22 @@
         <inputKey name="radius" type="text" description="Search radius, degrees."/>
       </inputTable>
       <FEED source="pageCore" page="raw_args"/>
+    </pythonCore>
+  </service>
+
+  <service id="mydata" allowed="volatile">
+    <meta name="shortName">my data</meta>
+    <meta name="title">My data</meta>
+    <meta name="description">For a logged-in survey-team member (HTTP
+      basic authentication; the page asks for it): the proprietary
+      products they may see before their release date, from every
+      collection, and the TAP jobs they started.</meta>
+    <publish render="volatile" sets="local"/>
+    <property name="strictParameters">True</property>
+    <FEED source="page"/>
+    <pythonCore>
+      <inputTable/>
+      <FEED source="pageCore" page="mydata_args"/>
     </pythonCore>
   </service>
 

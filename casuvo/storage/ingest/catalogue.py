@@ -53,6 +53,7 @@ from psycopg import sql
 from tqdm import tqdm
 
 from casuvo.storage import ledger, uptodate
+from casuvo.storage.ingest import policies
 from casuvo.storage.ingest.fitstable import CatalogueFileError, column_names, read_rows
 from casuvo.storage.ingest.pgbinary import HEADER, TEXT_TYPES, TRAILER, CopyColumn, iter_chunks
 
@@ -149,6 +150,7 @@ class _Shape:
     comment: str | None
     options: list[str]
     indexes: list[_Index]
+    security: policies.Security
 
 
 def _shape(conn: psycopg.Connection, target: str) -> _Shape:
@@ -176,7 +178,7 @@ def _shape(conn: psycopg.Connection, target: str) -> _Shape:
         " JOIN pg_class i ON i.oid = x.indexrelid"
         " LEFT JOIN pg_constraint c ON c.conindid = x.indexrelid AND c.conrelid = x.indrelid"
         " WHERE x.indrelid = %s ORDER BY i.relname", (oid,)).fetchall()]
-    return _Shape(owner, grants, comment, list(options), indexes)
+    return _Shape(owner, grants, comment, list(options), indexes, policies.capture(conn, oid))
 
 
 _INDEXDEF = re.compile(r"^CREATE (UNIQUE )?INDEX \S+ ON (?:ONLY )?\S+ USING (\w+) (.*)$", re.S)
@@ -254,7 +256,7 @@ def ingest_catalogue(dsn: str, target: str, files: Sequence[Path], *,
             phases["indexes"] = time.perf_counter() - t
             t = time.perf_counter()
             with conn.transaction():
-                _swap(conn, schema, table, shadow, shape.indexes, temp_names)
+                _swap(conn, schema, table, shadow, shape, temp_names)
                 conn.execute(sql.SQL("DROP TABLE {}").format(loaded))
                 ledger.record(conn, entries)
                 uptodate.record_build(conn, fp, tables={target: total},
@@ -504,18 +506,21 @@ def _build_indexes(dsn: str, table: str, shadow: sql.Identifier, indexes: Sequen
 
 
 def _swap(conn: psycopg.Connection, schema: str, table: str, shadow: sql.Identifier,
-          indexes: Sequence[_Index], temp_names: dict[str, str]) -> None:
+          shape: _Shape, temp_names: dict[str, str]) -> None:
     """Replace the target by the shadow table (in the caller's transaction).
 
     Readers of the old table finish first (the exclusive lock waits for them);
     those queued behind the lock then find the new table under the same name.
-    Indexes take back their names; constraint indexes become their constraints.
+    Indexes take back their names; constraint indexes become their constraints;
+    row-level security (the release control) comes back before the commit.
     """
     target = sql.Identifier(schema, table)
     conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(target))
+    policies.drop_dependents(conn, shape.security)
     conn.execute(sql.SQL("DROP TABLE {}").format(target))
     conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(shadow, sql.Identifier(table)))
-    for index in indexes:
+    policies.restore(conn, target, shape.security)
+    for index in shape.indexes:
         if index.kind == "x":  # no USING INDEX form: built here, under the lock
             conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
                 target, sql.Identifier(index.constraint), sql.SQL(index.constraint_def)))
