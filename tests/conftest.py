@@ -8,8 +8,10 @@ any user would, and compare answers with the simulator's own files.
 
 from __future__ import annotations
 
+import base64
 import json
 import locale
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +32,47 @@ from tests.noskip import (  # noqa: F401
 
 #: the character set this run started with (the locale's, usually UTF-8)
 _CTYPE = locale.setlocale(locale.LC_CTYPE)
+
+#: Whom the tests' own HTTP clients act for: the demo's member of every survey team,
+#: who sees every product (``services/access.toml``).  The tests of the services'
+#: answers compare them with every product and source; what the public, an outsider
+#: and a member of one team see is ``tests/integration/test_access.py``'s subject,
+#: and its sessions say whom they act for themselves.
+MEMBER = ("survey-team", "demo-team-pw")
+
+# The tests' own database connections see every row, as the roles that build the
+# tables do: the superuser is never filtered, and DaCHS's views (ObsCore, SSA) read
+# their tables under ``casuvo.groups`` (casuvo.storage.access).
+os.environ["PGOPTIONS"] = (os.environ.get("PGOPTIONS", "") + " -c casuvo.groups=*").strip()
+
+
+def _log_in_as_member() -> None:
+    """Every requests session of the tests (``requests.get``, pyvo's, astroquery's)
+    logs in as the member unless it sets its own ``auth`` (None: anonymous).  The
+    compute environment's tests have no HTTP client to log in."""
+    try:
+        import requests
+    except ImportError:
+        return
+    session_init = requests.Session.__init__
+
+    def member_session_init(self: requests.Session, *args: object, **kwargs: object) -> None:
+        session_init(self, *args, **kwargs)
+        self.auth = MEMBER
+
+    requests.Session.__init__ = member_session_init  # type: ignore[method-assign]
+
+
+_log_in_as_member()
+
+
+def log_in_browser(browser: object) -> None:
+    """Make a Chromium (selenium) send the member's credentials with every request,
+    as a browser does once its user has logged in."""
+    token = base64.b64encode(":".join(MEMBER).encode()).decode()
+    browser.execute_cdp_cmd("Network.enable", {})  # type: ignore[attr-defined]
+    browser.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}})
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -90,3 +133,24 @@ def image_products(settings: Settings) -> dict[str, list[Path]]:
                 for c in ("vista", "vst")}
     assert all(products.values()), "no pipeline products: `make test` runs `casuvo demo` first"
     return products
+
+
+@pytest.fixture(scope="session")
+def public_image_products(settings: Settings, image_products: dict[str, list[Path]]
+                          ) -> dict[str, list[Path]]:
+    """The image products the public sees (release date passed): what MOCs and HiPS are
+    made of.  The release dates are the published ones (``<collection>.images``)."""
+    import datetime
+
+    import psycopg
+
+    today = datetime.date.today()
+    out = {}
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        for collection, paths in image_products.items():
+            released = {accref.rsplit("/", 1)[0]: day for accref, day in conn.execute(
+                f"SELECT accref, release_date FROM {collection}.images").fetchall()}
+            out[collection] = [p for p in paths
+                               if released[str(p.relative_to(settings.data_dir))] <= today]
+            assert 0 < len(out[collection]) < len(paths), collection
+    return out

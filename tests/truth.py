@@ -1,11 +1,16 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""The simulator's truth for service answers, computed in numpy."""
+"""The simulator's truth for service answers, computed in numpy (and the release truth)."""
 
 from __future__ import annotations
 
+import datetime
+import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 from astropy.table import Table
 
 #: pgSphere compares with a 1e-9 rad tolerance (~0.2 mas); sources closer than
@@ -41,3 +46,28 @@ def cone_truth(cat: Table, ra: float, dec: float, radius_deg: float) -> ConeTrut
     ids = np.asarray(cat["source_id"])
     return ConeTruth(set(ids[sep < radius_deg - EDGE_DEG].tolist()),
                      set(ids[sep < radius_deg + EDGE_DEG].tolist()))
+
+
+def hidden_framesets(conn, merged: Path, code: int, schema: str,
+                     owns: Callable[[str], bool]) -> set[int]:
+    """frameSetIDs of a merged source file made from a tile its reader may not see.
+
+    Computed without the archive's own frame-set table: the tiles are the
+    file's PROVn cards, each tile's field, owner and release come from
+    ``<schema>.images`` (``conn``: the unfiltered superuser), and a frame set is
+    the VSA's survey code × 2^32 + CRC-32 of the field name.  ``owns(group)``
+    says whether the reader is in the owning group.
+    """
+    header = fits.getheader(merged, 0)
+    tiles = [str(header[k]) for k in header if k.startswith("PROV")]
+    assert tiles, f"{merged}: no PROVn cards"
+    today = datetime.date.today()
+    hidden = set()
+    for catname in tiles:
+        row = conn.execute(f"SELECT object, owner_group, release_date FROM {schema}.images"
+                           " WHERE catname = %s", (catname,)).fetchone()
+        assert row, f"tile {catname} of {merged} is not in {schema}.images"
+        obj, owner, released = row
+        if released is not None and released > today and not owns(owner):
+            hidden.add(code * 2**32 + zlib.crc32(obj.encode("utf-8")))
+    return hidden

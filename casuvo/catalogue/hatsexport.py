@@ -57,14 +57,21 @@ class ExportArgs:
     highest_order: int = 10
     margin_arcsec: float = 10.0
     workers: int = 1
+    framesets: tuple[int, ...] | None = None
+    """Rows kept: those whose ``frameSetID`` is one of these (None: all)."""
 
 
 class ExportError(ValueError):
     """The export cannot run on these inputs; nothing was written."""
 
 
-def fits_to_parquet(source: Path, target: Path) -> int:
-    """One FITS table as Parquet: TNULL integers as nulls, text as text, units kept."""
+def fits_to_parquet(source: Path, target: Path,
+                    framesets: tuple[int, ...] | None = None) -> int:
+    """One FITS table as Parquet: TNULL integers as nulls, text as text, units kept.
+
+    ``framesets``: keep only the rows of these frame sets (a merged source
+    table's ``frameSetID``), so that an export holds what its audience may see.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
     from astropy.table import Table
@@ -73,6 +80,10 @@ def fits_to_parquet(source: Path, target: Path) -> int:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UnitsWarning)
         table = Table.read(source, hdu=1, character_as_bytes=False)
+    if framesets is not None:
+        if "frameSetID" not in table.colnames:
+            raise ExportError(f"{source}: no frameSetID column to select frame sets by")
+        table = table[np.isin(np.asarray(table["frameSetID"]), np.asarray(framesets))]
     arrays, fields = [], []
     for name in table.colnames:
         column = table[name]
@@ -108,7 +119,8 @@ def export_hats(args: ExportArgs, client: object | None = None) -> dict:
     target = args.out_dir / args.name
     key = {"version": _VERSION, "inputs": {str(p.resolve()): checksum(p) for p in args.files},
            "ra": args.ra, "dec": args.dec, "pixel_threshold": args.pixel_threshold,
-           "highest_order": args.highest_order, "margin_arcsec": args.margin_arcsec}
+           "highest_order": args.highest_order, "margin_arcsec": args.margin_arcsec,
+           "framesets": None if args.framesets is None else sorted(args.framesets)}
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
     work = args.out_dir / f".{args.name}.work"
@@ -118,11 +130,12 @@ def export_hats(args: ExportArgs, client: object | None = None) -> dict:
     rows, inputs = 0, []
     for k, path in enumerate(args.files):
         out = staging / f"part{k:04d}.parquet"
-        rows += fits_to_parquet(path, out)
+        rows += fits_to_parquet(path, out, args.framesets)
         inputs.append(out)
     if rows == 0:
         shutil.rmtree(work)
-        raise ExportError(f"{', '.join(map(str, args.files))}: no rows")
+        raise ExportError(f"{', '.join(map(str, args.files))}: no rows"
+                          + ("" if args.framesets is None else " in the frame sets exported"))
     build = work / "out"
     collection = (CollectionArguments(output_artifact_name=args.name, output_path=build,
                                       tmp_dir=work / "tmp", progress_bar=False,

@@ -1,7 +1,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """``casuvo export hats TABLE``: a published catalogue as a HATS collection for LSDB.
 
-TABLE is ``gaia.sources``, ``vista.sources`` or ``vst.sources``.  The export is
+TABLE is ``gaia.sources``, ``vista.sources`` or ``vst.sources``.  A survey's
+merged sources are exported as the public sees them (the frame sets whose
+tiles are all released; :mod:`casuvo.storage.access`), or, with ``--group``,
+as that group's members see them, under ``<schema>_<table>_<group>/``: a
+group's export is made for that group.  The export is
 made from exactly the files the ledger says are in TABLE (refused if one
 changed since it was ingested), by :mod:`casuvo.catalogue.hatsexport` in the
 compute environment (a :class:`casuvo.jobs.HatsExportJob`, design decision 12),
@@ -21,6 +25,8 @@ from pathlib import Path
 
 from casuvo.config import Settings
 
+#: Reference tables without owners or release dates: exported whole.
+UNRESTRICTED = frozenset({"gaia.sources"})
 #: Tables that can be exported, with their position columns.
 EXPORTABLE = {"gaia.sources": ("ra", "dec"), "vista.sources": ("ra", "dec"),
               "vst.sources": ("ra", "dec")}
@@ -36,6 +42,8 @@ class HatsOptions:
     workers: int = 1
     force: bool = False
     """Export even if up to date."""
+    group: str | None = None
+    """Export what this group's members may see (None: what the public may see)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="margin catalogue width in arcsec (default 10)")
     hats.add_argument("--workers", type=int, default=1, help="Dask workers (default 1)")
     hats.add_argument("--force", action="store_true", help="export even if up to date")
+    hats.add_argument("--group", help="export what this group's members may see (default: "
+                                      "what the public may see)")
 
 
 def hats_name(table: str) -> str:
@@ -69,12 +79,20 @@ def export_hats(settings: Settings, table: str, options: HatsOptions) -> int:
         return 1
     out = options.out or settings.data_dir / "hats"
     ra, dec = EXPORTABLE[table]
-    job = HatsExportJob(hats_name(table), tuple(sorted(Path(p) for p in files)), out, ra=ra,
-                        dec=dec, margin_arcsec=options.margin_arcsec, workers=options.workers)
+    try:
+        framesets = _framesets(settings, table, options.group)
+    except ValueError as exc:
+        print(f"casuvo export: {exc}; nothing written")
+        return 2
+    name = hats_name(table) + (f"_{options.group}" if options.group else "")
+    job = HatsExportJob(name, tuple(sorted(Path(p) for p in files)), out, ra=ra,
+                        dec=dec, margin_arcsec=options.margin_arcsec, workers=options.workers,
+                        framesets=framesets)
     collection = (out / job.name).resolve()
     fp = uptodate.fingerprint(f"hats:{collection}", files, {
         "ra": job.ra, "dec": job.dec, "pixel_threshold": job.pixel_threshold,
-        "highest_order": job.highest_order, "margin_arcsec": job.margin_arcsec})
+        "highest_order": job.highest_order, "margin_arcsec": job.margin_arcsec,
+        "framesets": None if framesets is None else list(framesets)})
     try:
         outcome = uptodate.ensure_current(
             settings.dsn, fp, [collection],
@@ -87,6 +105,19 @@ def export_hats(settings: Settings, table: str, options: HatsOptions) -> int:
     return 0
 
 
+def _framesets(settings: Settings, table: str, group: str | None) -> tuple[int, ...] | None:
+    """The frame sets an export of ``table`` holds (None: a reference table, all rows)."""
+    from casuvo.storage import access
+
+    if table in UNRESTRICTED:
+        if group:
+            raise ValueError(f"{table} has no owners: --group does not apply")
+        return None
+    setting = access.groups_setting([group]) if group else access.ANONYMOUS
+    return access.visible_framesets(settings.dsn, table.split(".", 1)[0], setting)
+
+
 def run(args: argparse.Namespace, settings: Settings) -> int:
     return export_hats(settings, args.table, HatsOptions(
-        out=args.out, margin_arcsec=args.margin, workers=args.workers, force=args.force))
+        out=args.out, margin_arcsec=args.margin, workers=args.workers, force=args.force,
+        group=args.group))

@@ -251,7 +251,7 @@ class Archive:
         ids = [str(row[id_column]) for row in values]
         soda = datalink.soda_services(resource, ref, ids, self._session)
         reqs = soda_requests(values, ids, soda, ras, decs, half, timeout=self.timeout,
-                             headers=basic_auth(self._session))
+                             headers=basic_auth(self._session, self.base_url))
         return reqs, values
 
     def cutouts(self, rows: Table | Row | Iterable[Mapping[str, Any]],

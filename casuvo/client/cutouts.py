@@ -128,9 +128,18 @@ def row_values(row: Row | Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def basic_auth(session: requests.Session | None) -> tuple[tuple[str, str], ...]:
-    """The session's HTTP basic credentials as a header, so SODA fetches carry them too."""
+def basic_auth(session: requests.Session | None, url: str | None = None
+               ) -> tuple[tuple[str, str], ...]:
+    """The session's HTTP basic credentials as a header, so SODA fetches carry them too.
+
+    A session without its own credentials uses the user's netrc entry for ``url``'s
+    host, as requests itself does (``NETRC`` or ``~/.netrc``).
+    """
     auth = getattr(session, "auth", None)
+    if auth is None and url and getattr(session, "trust_env", True):
+        import requests.utils
+
+        auth = requests.utils.get_netrc_auth(url)
     if isinstance(auth, tuple) and len(auth) == 2:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
         return (("Authorization", f"Basic {token}"),)

@@ -12,7 +12,8 @@ mechanism, managed with ``dachs admin adduser``/``addtogroup``):
   for the groups of the request's credentials, checked against ``dc.users``,
   and so does DataLink's and SODA's dataset lookup, which DaCHS makes earlier,
   while adapting the core to the request (``DatalinkCore.adaptForRenderer``),
-  and SSA's second lookup of a result's product while it writes the answer;
+  SSA's second lookup of a result's product while it writes the answer, and
+  the drawing of HTML pages (their render functions query while DaCHS writes);
   credentials that do not check answer 401 (DaCHS's ``Authenticate``), none
   act as anonymous;
 - a TAP job (sync or async, in the server or in a ``taprun`` process) acts
@@ -184,6 +185,28 @@ def _install_ssa() -> None:
     vodal.SSAPRenderer._formatOutput = format_acting
 
 
+def _install_pages() -> None:
+    """HTML pages draw parts of themselves while DaCHS writes them (the archive
+    overview's counts, a template's render functions), after any service run:
+    writing a page acts for the request too.  Twisted's flattener calls the
+    render functions synchronously until one returns a Deferred; casuvo's do
+    not, so the whole page is drawn inside the block."""
+    from gavo.formal import nevowc
+    from twisted.internet import defer
+
+    render_document = nevowc.TemplatedPage.renderDocument
+
+    def render_acting(self: Any, request: Any) -> Any:
+        try:
+            user, password = _credentials(request)
+            with acting_for(request_setting(user, password), user):
+                return render_document(self, request)
+        except Exception:
+            return defer.fail()  # DaCHS's error page (401 for bad credentials)
+
+    nevowc.TemplatedPage.renderDocument = render_acting
+
+
 def _install_tap() -> None:
     from gavo.protocols import adqlglue, taprunner
 
@@ -216,6 +239,7 @@ def install() -> None:
     _install_services()
     _install_datalink()
     _install_ssa()
+    _install_pages()
     _install_tap()
     if _apply not in dbreconnect.TAKE_HOOKS:
         dbreconnect.TAKE_HOOKS.append(_apply)

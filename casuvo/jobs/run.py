@@ -144,7 +144,7 @@ def _hats_export(job: HatsExportJob, settings: Settings) -> dict[str, Any]:
         state = export_hats(ExportArgs(
             job.name, job.files, job.out_dir, ra=job.ra, dec=job.dec,
             pixel_threshold=job.pixel_threshold, highest_order=job.highest_order,
-            margin_arcsec=job.margin_arcsec, workers=job.workers))
+            margin_arcsec=job.margin_arcsec, workers=job.workers, framesets=job.framesets))
     except ExportError as exc:
         raise JobError(str(exc)) from exc
     return {k: v for k, v in state.items() if k != "key"}

@@ -160,6 +160,9 @@ class HatsExportJob(Job):
     highest_order: int = 10
     margin_arcsec: float = 10.0
     workers: int = 1
+    framesets: tuple[int, ...] | None = None
+    """Keep only the rows of these frame sets (``frameSetID``): the frame sets the
+    export's audience may see (release control); None keeps every row."""
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,7 @@ __all__ = [
     "protected_tables",
     "record_framesets",
     "server_environment",
+    "visible_framesets",
 ]
 
 log = logging.getLogger(__name__)
@@ -279,3 +280,12 @@ def record_framesets(dsn: str, schema: str, members: Iterable[tuple[int, str]]) 
             cur.executemany("INSERT INTO casuvo.framesets (schema_name, framesetid, catname)"
                             " VALUES (%s, %s, %s)", [(schema, f, c) for f, c in rows])
     return len(rows)
+
+
+def visible_framesets(dsn: str, schema: str, setting: str = ANONYMOUS) -> tuple[int, ...]:
+    """The frame sets of ``schema``'s merged sources visible to ``setting`` (a
+    ``casuvo.groups`` value; default: the public), by the same rule as the policy."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT set_config(%s, %s, false)", (GUC, setting))
+        ids = conn.execute("SELECT casuvo.visible_framesets(%s)", (schema,)).fetchone()[0]
+    return tuple(sorted(ids or ()))

@@ -136,7 +136,9 @@
           self.assertEqual(row["radius"], 2.0)
           self.assertAlmostEqual(row["joinCriterion"] * 3600, 2.0)
           self.assertTrue(row["n"], row)
-          self.assertEqual(row["nPairs"], row["n"])
+          # nPairs counts every pair; the test asks anonymously and sees the
+          # pairs of public sources only (release control)
+          self.assertLessEqual(row["n"], row["nPairs"])
         </code>
       </regTest>
       <regTest title="\survey.sources_x_gaia has one best neighbour per master, within 2 arcsec">

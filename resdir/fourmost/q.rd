@@ -17,8 +17,10 @@
   <meta name="content.type">Archive</meta>
 
   <!-- The archive: obs_blocks, targets, spectra (SSA), ob_products, raw,
-    ObsCore, SSA, SODA, DataLink (resdir/common/spectra.rd). -->
+    ObsCore, SSA, SODA, DataLink (resdir/common/spectra.rd).  The test position
+    is in the public field: the VVV disc field's spectra are proprietary
+    (pipelines/fourmost/config.toml [access]), and validators ask anonymously. -->
   <FEED source="common/spectra#spectroscopicArchive" survey="fourmost" surveyName="4MOST"
     instrument="4MOST" facility="ESO VISTA" fluxUnit="1e-17erg.s**-1.cm**-2.Angstrom**-1"
-    fluxCalib="ABSOLUTE" fibre="0.000403" testRA="194.25" testDec="-64.77"/>
+    fluxCalib="ABSOLUTE" fibre="0.000403" testRA="203.38" testDec="-65.97"/>
 </resource>

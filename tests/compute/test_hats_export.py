@@ -24,6 +24,7 @@ import pytest
 from astropy.io import fits
 
 from tests.compute.conftest import jyear, moved_by_astropy
+from tests.truth import hidden_framesets
 
 #: lsdb 0.11 sets a pandas option that pandas 3 deprecates (not ours to fix).
 pytestmark = pytest.mark.filterwarnings("ignore::pandas.errors.Pandas4Warning")
@@ -61,12 +62,35 @@ def exports(settings) -> dict[str, Path]:
     return out
 
 
+def _public_rows(settings, registry, table: str, group: str | None = None) -> int:
+    """Rows of the ingested files the export's audience may see (the public, or a group).
+
+    A survey's merged rows are hidden while a tile of their frame set is
+    proprietary (``tests.truth.hidden_framesets``); Gaia has no owners.
+    """
+    import psycopg
+
+    files = _ingested(settings, table)
+    if table == "gaia.sources":
+        return sum(fits.getheader(f, 1)["NAXIS2"] for f in files)
+    schema = table.split(".", 1)[0]
+    survey = registry.by_collection(schema)
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        hidden = hidden_framesets(conn, files[0], survey.code, schema,
+                                  lambda owner: owner == group)
+    return sum(int(np.count_nonzero(~np.isin(fits.getdata(f, 1)["frameSetID"],
+                                             list(hidden)))) for f in files)
+
+
 @pytest.mark.parametrize("table", TABLES)
-def test_export_opens_in_lsdb_with_all_rows(settings, exports, table) -> None:
+def test_export_opens_in_lsdb_with_all_rows(settings, registry, exports, table) -> None:
+    """Every row the public may see, and no other (a proprietary frame set stays out)."""
     import lsdb
 
     catalogue = lsdb.open_catalog(exports[table])
-    expected = sum(fits.getheader(f, 1)["NAXIS2"] for f in _ingested(settings, table))
+    expected = _public_rows(settings, registry, table)
+    if table == "vst.sources":  # the demo's NGC 6791 field is proprietary
+        assert expected < sum(fits.getheader(f, 1)["NAXIS2"] for f in _ingested(settings, table))
     assert catalogue.margin is not None, "no margin catalogue: cross-matches lose pairs"
     assert len(catalogue) == expected
     frame = catalogue.compute()
@@ -74,6 +98,21 @@ def test_export_opens_in_lsdb_with_all_rows(settings, exports, table) -> None:
     key = "source_id" if table == "gaia.sources" else "sourceID"
     assert frame[key].is_unique
     print(f"{table}: {len(frame):,d} rows in {catalogue.npartitions} partitions")
+
+
+def test_a_groups_export_holds_what_its_members_see(settings, registry, exports) -> None:
+    import lsdb
+
+    proc = subprocess.run([str(_service_casuvo(settings)), "export", "hats", "vst.sources",
+                           "--group", "vphas"], capture_output=True, text=True, timeout=1200,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    path = settings.data_dir / "hats" / "vst_sources_vphas"
+    expected = _public_rows(settings, registry, "vst.sources", group="vphas")
+    assert expected == sum(fits.getheader(f, 1)["NAXIS2"]
+                           for f in _ingested(settings, "vst.sources"))
+    assert len(lsdb.open_catalog(path)) == expected
+    assert expected > len(lsdb.open_catalog(exports["vst.sources"]))
 
 
 def test_export_is_skipped_when_up_to_date(settings, exports) -> None:
@@ -158,6 +197,8 @@ def test_lsdb_crossmatch_equals_neighbour_table(settings, registry, exports) -> 
 @pytest.mark.parametrize("args, message", [
     (("export", "hats", "gaia.nosuch"), "invalid choice"),
     (("export", "hats", "gaia.sources", "--margin", "0"), "--margin must be > 0"),
+    (("export", "hats", "gaia.sources", "--group", "vvv"), "no owners"),
+    (("export", "hats", "vst.sources", "--group", "a,b"), "not a plain name"),
 ])
 def test_bad_input_writes_nothing(settings, exports, args, message) -> None:
     before = sorted(p.name for p in (settings.data_dir / "hats").iterdir())

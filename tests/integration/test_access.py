@@ -26,7 +26,6 @@ import datetime
 import io
 import urllib.parse
 import warnings
-import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -36,13 +35,13 @@ import astropy.units as u
 import psycopg
 import pytest
 import requests
-from astropy.io import fits
 from astropy.io.votable import parse
 from astropy.table import Table
 from mocpy import MOC
 
 from casuvo.config import Settings
 from casuvo.surveys.registry import Registry
+from tests.truth import hidden_framesets
 
 pytestmark = pytest.mark.integration
 
@@ -282,25 +281,9 @@ def test_tap_async_job_acts_for_its_owner(user: User, endpoints: dict,
 
 def _hidden_framesets(db: psycopg.Connection, registry: Registry, settings: Settings,
                       schema: str, user: User) -> set[int]:
-    """frameSetIDs made from a tile ``user`` may not see.
-
-    The tiles of the merged table are its file's PROVn cards; each tile's
-    field, owner and release come from ``<schema>.images``, and the frame set
-    is the VSA's code × 2^32 + CRC-32 of the field name.
-    """
     survey = registry.by_collection(schema)
     merged = settings.data_dir / "products" / survey.key / "merged" / f"{survey.key}_sources.fits"
-    header = fits.getheader(merged, 0)
-    tiles = [str(header[k]) for k in header if k.startswith("PROV")]
-    assert tiles, merged
-    hidden = set()
-    for catname in tiles:
-        obj, owner, released = db.execute(
-            f"SELECT object, owner_group, release_date FROM {schema}.images"
-            " WHERE catname = %s", (catname,)).fetchone()
-        if released > datetime.date.today() and not user.owns(owner):
-            hidden.add(survey.code * 2**32 + zlib.crc32(obj.encode()))
-    return hidden
+    return hidden_framesets(db, merged, survey.code, schema, user.owns)
 
 
 @pytest.mark.parametrize("user", USERS, ids=lambda u: u.name)

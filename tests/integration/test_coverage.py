@@ -99,9 +99,10 @@ def _wcs(header: fits.Header) -> WCS:
 
 
 @pytest.fixture(scope="module")
-def images(image_products: dict[str, list[Path]]) -> dict[str, list[Image]]:
+def images(public_image_products: dict[str, list[Path]]) -> dict[str, list[Image]]:
+    """The public images (MOCs and HiPS are made of these only)."""
     out: dict[str, list[Image]] = {}
-    for collection, paths in image_products.items():
+    for collection, paths in public_image_products.items():
         for path in paths:
             with fits.open(path) as hdul:
                 for ext, hdu in enumerate(hdul):

@@ -23,6 +23,7 @@ from nbclient import NotebookClient
 from PIL import Image
 
 from casuvo.config import Settings
+from tests.conftest import MEMBER
 
 pytestmark = pytest.mark.integration
 
@@ -45,6 +46,12 @@ def kernel_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("JUPYTER_PLATFORM_DIRS", "1")
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # the notebooks' HTTP clients (pyvo, requests) log in as the member who sees every
+    # product, from a netrc file as a user's would: the cells compare with all products
+    netrc = tmp_path / "netrc"
+    netrc.write_text(f"machine localhost login {MEMBER[0]} password {MEMBER[1]}\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
     return KERNEL
 
 

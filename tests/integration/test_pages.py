@@ -31,6 +31,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
 from casuvo.config import Settings
+from tests.conftest import log_in_browser
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +64,7 @@ def driver(downloads: Path) -> Iterator[object]:
         "download.default_directory": str(downloads), "download.prompt_for_download": False,
         "safebrowsing.enabled": False})
     browser = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    log_in_browser(browser)
     browser.execute_cdp_cmd("Page.setDownloadBehavior",
                             {"behavior": "allow", "downloadPath": str(downloads)})
     browser.set_page_load_timeout(120)

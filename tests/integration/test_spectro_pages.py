@@ -37,6 +37,7 @@ from selenium.webdriver.support.ui import Select
 from casuvo.config import Settings
 from casuvo.spectra.read import read_spectrum
 from casuvo.surveys.registry import Registry, load_registry
+from tests.conftest import log_in_browser
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +56,7 @@ def driver() -> Iterator[Any]:
                 "--window-size=1400,1700", "--hide-scrollbars"):
         options.add_argument(arg)
     browser = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+    log_in_browser(browser)
     browser.set_page_load_timeout(120)
     SHOTS.mkdir(parents=True, exist_ok=True)
     yield browser

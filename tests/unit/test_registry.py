@@ -144,10 +144,11 @@ def test_registry_holds_what_the_code_listed(tmp_path: Path) -> None:
 
 def _imaging_only(found: dict, spectroscopic: set[str]) -> dict:
     """The services of ``found`` without the spectroscopic archives' (``ssa``, their
-    SODA and DataLink, the web archive's ``spectra.*`` pages and the processing status)."""
+    SODA and DataLink, the web archive's ``spectra.*`` pages, the processing status, the raw
+    data and "my data" pages)."""
     def theirs(key: str) -> bool:
         return (key in spectroscopic or key.startswith("spectra.")
-                or (bool(spectroscopic) and key in ("processing", "raw")))
+                or (bool(spectroscopic) and key in ("processing", "raw", "mydata")))
 
     return {protocol: {k: v for k, v in paths.items() if not theirs(k)}
             for protocol, paths in found.items() if isinstance(paths, dict) and protocol != "ssa"}
