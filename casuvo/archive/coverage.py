@@ -25,7 +25,7 @@ from pathlib import Path
 
 from casuvo.archive._builds import CoverageError
 from casuvo.archive.hips import HipsResult, build_hips, hips_specs, write_hipslist
-from casuvo.archive.imagemeta import public_image_files
+from casuvo.archive.imagemeta import ledger_release_overrides, public_image_files
 from casuvo.archive.moc import MOC_ORDER, MocResult, build_moc
 from casuvo.config import Settings
 from casuvo.surveys.registry import load_registry
@@ -61,8 +61,10 @@ def build_coverage(settings: Settings, collections: Sequence[str] | None = None,
     """
     report = CoverageReport()
     for collection in image_collections(settings) if collections is None else collections:
-        policy = load_registry(settings).by_collection(collection).access
-        if not public_image_files(settings.data_dir / "products" / collection, policy):
+        entry = load_registry(settings).by_collection(collection)
+        releases = ledger_release_overrides(settings.dsn, entry.key)
+        if not public_image_files(settings.data_dir / "products" / collection, entry.access,
+                                  releases=releases):
             log.warning("no finished public image products of %s: no MOC or HiPS", collection)
             continue
         if moc:

@@ -42,7 +42,7 @@ from astropy.io import fits
 
 from casuvo.archive._builds import CoverageError, work_dir
 from casuvo.archive.endpoints import hips_service_url
-from casuvo.archive.imagemeta import ImageFile, public_image_files
+from casuvo.archive.imagemeta import ImageFile, ledger_release_overrides, public_image_files
 from casuvo.archive.moc import collection_moc
 from casuvo.config import Settings
 from casuvo.sky.footprint import celestial_images
@@ -307,7 +307,8 @@ def _choose_products(files: Sequence[ImageFile]) -> list[ImageFile]:
 def hips_specs(settings: Settings, collection: str) -> list[HipsSpec]:
     """The HiPS of a collection: one per HiPS band of its survey found in its products."""
     entry = load_registry(settings).by_collection(collection)
-    files = public_image_files(settings.data_dir / "products" / collection, entry.access)
+    files = public_image_files(settings.data_dir / "products" / collection, entry.access,
+                               releases=ledger_release_overrides(settings.dsn, entry.key))
     by_band: dict[str, list[ImageFile]] = {}
     for f in files:
         by_band.setdefault(str(_primary(f.path).get("FILTER", "")).strip(), []).append(f)

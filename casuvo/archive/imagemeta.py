@@ -34,7 +34,8 @@ if TYPE_CHECKING:
     from casuvo.surveys.registry import Survey
 
 __all__ = ["IMAGE_PATTERNS", "ImageFile", "ancillary_records", "image_files", "image_records",
-           "ledger_runs", "public_image_files", "release_date", "write_preview"]
+           "ledger_release_overrides", "ledger_runs", "public_image_files", "release_date",
+           "write_preview"]
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +84,8 @@ def image_files(survey_dir: Path) -> list[ImageFile]:
     return sorted(files, key=lambda f: f.path.name)
 
 
-def public_image_files(survey_dir: Path, policy: AccessPolicy,
-                       today: date | None = None) -> list[ImageFile]:
+def public_image_files(survey_dir: Path, policy: AccessPolicy, today: date | None = None,
+                       releases: dict[str, str] | None = None) -> list[ImageFile]:
     """The finished science images of a survey that are public on ``today``.
 
     What the archive shows everyone without asking who it is — the MOCs and
@@ -93,8 +94,9 @@ def public_image_files(survey_dir: Path, policy: AccessPolicy,
     """
     today = today or date.today()
     return [f for f in image_files(survey_dir)
-            if policy.release(f.path.parent.name,
-                              str(fits.getheader(f.path, 0).get("OBJECT", "")).strip()) <= today]
+            if _release(policy, f.path.parent.name,
+                        str(fits.getheader(f.path, 0).get("OBJECT", "")).strip(),
+                        f.path.name, releases) <= today]
 
 
 def release_date(night: str, proprietary_days: int = PROPRIETARY_DAYS) -> date:
@@ -132,7 +134,8 @@ def _coords(ra: float, dec: float) -> str:
 
 
 def image_records(products_dir: Path, survey: Survey,
-                  runs: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+                  runs: dict[str, str] | None = None,
+                  releases: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
     """One record per image extension of every finished product of ``survey``.
 
     ``products_dir`` is ``var/data/products`` (reachable from the DaCHS inputs
@@ -142,6 +145,8 @@ def image_records(products_dir: Path, survey: Survey,
     DaCHS's ``//siap#computePGS``); lower-case keys are the archive's own, among
     them ``footprint``, the image's four-corner polygon (N×2 ra, dec; the table's
     ``coverage`` and ObsCore ``s_region``) from :func:`casuvo.sky.footprint.footprint`.
+    ``releases`` maps product file names to a run's release date
+    (:func:`ledger_release_overrides`), which wins over the survey's rules.
     """
     runs = runs or {}
     name, inst, policy = survey.name, survey.instrument, survey.access
@@ -192,7 +197,8 @@ def image_records(products_dir: Path, survey: Survey,
                     obstatus=str(primary.get("OBSTATUS", "")).strip(),
                     qcstatus=str(h.get("QCSTATUS", primary.get("QCSTATUS", ""))).strip(),
                     run_id=runs.get(product.path.name),
-                    release=policy.release(night, str(primary["OBJECT"]).strip()),
+                    release=_release(policy, night, str(primary["OBJECT"]).strip(),
+                                     product.path.name, releases),
                     owner_group=policy.group,
                     wavelength_nm=filt.wavelength_nm, width_nm=filt.width_nm,
                     ncombine=int(primary.get("NCOMBINE", 1)), nx=nx, ny=ny,
@@ -214,7 +220,25 @@ def ledger_runs(dsn: str, pipeline: str) -> dict[str, str]:
         return ledger.product_runs(conn, pipeline)
 
 
-def ancillary_records(products_dir: Path, survey: Survey) -> Iterator[dict[str, Any]]:
+def _release(policy: AccessPolicy, night: str, field: str, name: str,
+             releases: dict[str, str] | None) -> date:
+    """A product's release: its run's ``--release-date`` if one was given, else the rules."""
+    given = (releases or {}).get(name)
+    return policy.release(night, field, override=date.fromisoformat(given) if given else None)
+
+
+def ledger_release_overrides(dsn: str, pipeline: str) -> dict[str, str]:
+    """{product file name: release date} given by pipeline runs (``--release-date``)."""
+    import psycopg
+
+    from casuvo.storage import ledger
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        return ledger.product_release_overrides(conn, pipeline)
+
+
+def ancillary_records(products_dir: Path, survey: Survey,
+                      releases: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
     """One record per confidence map and catalogue of every finished image product.
 
     Their footprint is the convex outline of the image's detectors (ObsCore
@@ -238,7 +262,8 @@ def ancillary_records(products_dir: Path, survey: Survey) -> Iterator[dict[str, 
             em_min=(filt.wavelength_nm - filt.width_nm / 2) * 1e-9,
             em_max=(filt.wavelength_nm + filt.width_nm / 2) * 1e-9,
             calib_level=3 if product.is_tile else 2,
-            release=policy.release(night, str(primary["OBJECT"]).strip()),
+            release=_release(policy, night, str(primary["OBJECT"]).strip(),
+                             product.path.name, releases),
             owner_group=policy.group)
         common["release_date"] = common["release"]
         for path, prodcatg, prodtype, subtype, mime, what in (

@@ -27,7 +27,7 @@ import numpy as np
 from astropy.io import fits
 
 from casuvo.archive._builds import CoverageError
-from casuvo.archive.imagemeta import public_image_files
+from casuvo.archive.imagemeta import ledger_release_overrides, public_image_files
 from casuvo.config import Settings
 from casuvo.sky.footprint import celestial_images, footprint
 from casuvo.storage import uptodate
@@ -100,9 +100,10 @@ def build_moc(settings: Settings, collection: str, *, order: int = MOC_ORDER,
     Skipped (the recorded area returned) when the ledger says the file is up to
     date with the products' SHA-256 and the parameters.
     """
-    policy = load_registry(settings).by_collection(collection).access
+    entry = load_registry(settings).by_collection(collection)
+    releases = ledger_release_overrides(settings.dsn, entry.key)
     products = [f.path for f in public_image_files(settings.data_dir / "products" / collection,
-                                                   policy)]
+                                                   entry.access, releases=releases)]
     if not products:
         raise CoverageError(f"no finished public image products of {collection} under "
                             f"{settings.data_dir / 'products' / collection}")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from casuvo.config import Settings
 from casuvo.surveys.registry import load_registry
@@ -39,6 +40,8 @@ class RunOptions:
     progress: bool = True
     strict: bool = False
     """Exit status 3 if any product failed."""
+    release_date: str | None = None
+    """Release date (ISO) of the run's products, instead of the survey's rules."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--workers", type=int, help="workers of the local cluster")
     run.add_argument("--no-progress", action="store_true")
     run.add_argument("--strict", action="store_true", help="exit 3 if any product failed")
+    run.add_argument("--release-date", metavar="YYYY-MM-DD",
+                     help="release date of this run's products instead of the survey's "
+                          "[access] rules (e.g. an approved extension; a later run "
+                          "without it gives them back to the rules)")
     status = sub.add_parser("status", help="runs, products, failures and QC summary")
     status.add_argument("--failures", type=int, default=10, help="show N recent failures")
     plots = sub.add_parser("plots", help="QC plots (PNG) under var/data/qc")
@@ -65,7 +72,7 @@ def run_pipeline(settings: Settings, survey: str, options: RunOptions) -> int:
                          raw_dir=data / "raw" / survey, gaia_dir=data / "gaia",
                          products_dir=data / "products" / survey, night=options.night,
                          scheduler=options.scheduler, workers=options.workers,
-                         progress=options.progress)
+                         progress=options.progress, release_date=options.release_date)
     result = run_in_compute(settings, job)
     if result.status != "ok":
         print(f"casuvo pipeline: {result.message}")
@@ -100,9 +107,22 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                   f"{', '.join(known)}")
             return 2
     if args.action == "run":
+        if args.release_date is not None:
+            if args.survey in spectro_surveys(settings):
+                print(f"casuvo pipeline: --release-date is for imaging surveys; give "
+                      f"{args.survey}'s nights or fields their release in its config "
+                      "([[access.embargo]])")
+                return 2
+            try:
+                date.fromisoformat(args.release_date)
+            except ValueError:
+                print(f"casuvo pipeline: --release-date {args.release_date!r} is not a date "
+                      "(YYYY-MM-DD)")
+                return 2
         return run_pipeline(settings, args.survey, RunOptions(
             night=args.night, scheduler=args.scheduler, workers=args.workers,
-            progress=not args.no_progress, strict=args.strict))
+            progress=not args.no_progress, strict=args.strict,
+            release_date=args.release_date))
     if args.action == "plots":
         return make_plots(settings, [args.survey] if args.survey else [])
     from casuvo.pipeline.status import print_status

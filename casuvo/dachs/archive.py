@@ -58,9 +58,10 @@ def image_rows(survey: str) -> Iterator[dict[str, Any]]:
     spoly the RD maps to ``coverage`` (and so to ObsCore ``s_region``).
     """
     settings = _settings()
-    runs = imagemeta.ledger_runs(settings.dsn, survey)
-    for row in imagemeta.image_records(settings.data_dir / "products",
-                                       load_registry(settings).by_collection(survey), runs):
+    entry = load_registry(settings).by_collection(survey)
+    runs = imagemeta.ledger_runs(settings.dsn, entry.key)
+    releases = imagemeta.ledger_release_overrides(settings.dsn, entry.key)
+    for row in imagemeta.image_records(settings.data_dir / "products", entry, runs, releases):
         row["footprint"] = _spoly(row["footprint"])
         yield row
 
@@ -70,7 +71,8 @@ def ancillary_rows(survey: str) -> Iterator[dict[str, Any]]:
     settings = _settings()
     products = settings.data_dir / "products"
     entry = load_registry(settings).by_collection(survey)
-    for row in imagemeta.ancillary_records(products, entry):
+    releases = imagemeta.ledger_release_overrides(settings.dsn, entry.key)
+    for row in imagemeta.ancillary_records(products, entry, releases):
         row["footprint"] = _spoly(row["footprint"])
         yield row
 

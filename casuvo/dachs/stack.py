@@ -118,10 +118,11 @@ def archive_fingerprint(settings: Settings, survey: str) -> uptodate.Fingerprint
     DaCHS imports the archive with (``resdir/<survey>/q.rd`` and the shared
     ``resdir/common/*.rd``) and the survey's config file (its names and camera
     are in the records), all by SHA-256; the parameters are casuvo's version
-    (the code that makes the records) and the ledger's processing run of each
-    product (the records' ``run_id``).
+    (the code that makes the records), the ledger's processing run of each
+    product (the records' ``run_id``) and the release dates runs gave
+    (``casuvo pipeline run --release-date``).
     """
-    from casuvo.archive.imagemeta import ledger_runs
+    from casuvo.archive.imagemeta import ledger_release_overrides, ledger_runs
 
     entry = load_registry(settings).by_collection(survey)
     files = [path for product in _products(settings, survey)
@@ -130,7 +131,8 @@ def archive_fingerprint(settings: Settings, survey: str) -> uptodate.Fingerprint
     inputs = [*files, rds / survey / "q.rd", *sorted((rds / "common").glob("*.rd")),
               entry.source]
     return uptodate.fingerprint(f"archive:{survey}", inputs, {
-        "casuvo": __version__, "runs": ledger_runs(settings.dsn, survey)})
+        "casuvo": __version__, "runs": ledger_runs(settings.dsn, survey),
+        "releases": ledger_release_overrides(settings.dsn, entry.key)})
 
 
 def publish_archive(settings: Settings, survey: str, *, force: bool = False) -> ArchiveState:

@@ -83,6 +83,10 @@ def _pipeline_run(job: PipelineRunJob, settings: Settings) -> dict[str, Any]:
     if entry.kind == "spectroscopy":
         from casuvo.pipeline.spectro import run_spectro_pipeline
 
+        if job.release_date is not None:
+            raise JobError(f"{job.config}: a release date per run is for imaging surveys; "
+                           "a spectroscopic survey's come from its [[access.embargo]]")
+
         try:
             spectro = run_spectro_pipeline(entry, job.raw_dir.parent.parent, dsn=settings.dsn,
                                            night=job.night, scheduler=job.scheduler,
@@ -97,7 +101,7 @@ def _pipeline_run(job: PipelineRunJob, settings: Settings) -> dict[str, Any]:
         raise JobError(str(exc)) from exc
     summary = run_pipeline(cfg, job.raw_dir, job.gaia_dir, job.products_dir, dsn=settings.dsn,
                            night=job.night, scheduler=job.scheduler, workers=job.workers,
-                           progress=job.progress)
+                           progress=job.progress, release_date=job.release_date)
     return dataclasses.asdict(summary)
 
 

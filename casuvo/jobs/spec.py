@@ -111,6 +111,8 @@ class PipelineRunJob(Job):
     scheduler: str | None = None
     workers: int | None = None
     progress: bool = True
+    release_date: str | None = None
+    """Release date (ISO) of the run's products, instead of the survey's [access] rules."""
 
 
 @dataclass(frozen=True)

@@ -141,8 +141,15 @@ def _record(conn: psycopg.Connection | None, run_id: str, cfg: PipelineConfig,
 def run_pipeline(cfg: PipelineConfig, raw_dir: Path, gaia_dir: Path, out_dir: Path,
                  dsn: str | None = None, night: str | None = None,
                  scheduler: str | None = None, workers: int | None = None,
-                 progress: bool = True) -> RunSummary:
-    """Run the survey pipeline over ``raw_dir``; products go under ``out_dir``."""
+                 progress: bool = True, release_date: str | None = None) -> RunSummary:
+    """Run the survey pipeline over ``raw_dir``; products go under ``out_dir``.
+
+    ``release_date`` (ISO) overrides the survey's release rules for the products
+    this run makes or finds made: it is recorded with the run (``ledger.runs``
+    params, None without one), and publication follows the latest run of each
+    product (:func:`casuvo.storage.ledger.product_release_overrides`): its date,
+    or the rules again after a run without one.
+    """
     from dask.distributed import Client, LocalCluster
 
     t0 = time.perf_counter()
@@ -157,7 +164,7 @@ def run_pipeline(cfg: PipelineConfig, raw_dir: Path, gaia_dir: Path, out_dir: Pa
         client = Client(cluster)
     try:
         return _run(client, t0, cfg, raw_dir, gaia_dir, out_dir, dsn, night, scheduler,
-                    progress)
+                    progress, release_date)
     finally:
         client.close()
         if cluster is not None:
@@ -166,7 +173,7 @@ def run_pipeline(cfg: PipelineConfig, raw_dir: Path, gaia_dir: Path, out_dir: Pa
 
 def _run(client: Client, t0: float, cfg: PipelineConfig, raw_dir: Path, gaia_dir: Path,
          out_dir: Path, dsn: str | None, night: str | None, scheduler: str | None,
-         progress: bool) -> RunSummary:
+         progress: bool, release_date: str | None = None) -> RunSummary:
     """:func:`run_pipeline` on a started cluster.
 
     The workers read the raw files' headers and checksum the science files (a
@@ -186,7 +193,8 @@ def _run(client: Client, t0: float, cfg: PipelineConfig, raw_dir: Path, gaia_dir
     if conn is not None:
         ledger.record_run_start(conn, run_id, cfg.survey, scheduler or "local",
                                 {**cfg.as_params(), "night": night,
-                                 "detector_scale": inst.scale})
+                                 "detector_scale": inst.scale,
+                                 "release_date": release_date})
     for part in remove_stale_parts(out_dir) if out_dir.is_dir() else ():
         log.warning("removed %s, left by a writer that was killed", part)
     science = index.science(night)

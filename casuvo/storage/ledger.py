@@ -348,6 +348,24 @@ def product_runs(conn: psycopg.Connection, pipeline: str) -> dict[str, str]:
     return {product: run for product, run in rows}
 
 
+def product_release_overrides(conn: psycopg.Connection, pipeline: str) -> dict[str, str]:
+    """{product file name: release date (ISO)} set by a run's ``--release-date``.
+
+    The latest run that made or found the product decides: its release date if
+    it gave one; none (a run without the option, or runs recorded before runs
+    kept the option) leaves the product to the survey's rules.
+    """
+    if conn.execute("SELECT to_regclass('ledger.products')").fetchone()[0] is None:
+        return {}
+    rows = conn.execute(
+        "SELECT DISTINCT ON (p.product) p.product, r.params->>'release_date'"
+        " FROM ledger.products p JOIN ledger.runs r USING (run_id)"
+        " WHERE p.pipeline = %s AND p.status IN ('ok', 'resumed')"
+        " AND r.params ? 'release_date'"
+        " ORDER BY p.product, r.started DESC", (pipeline,)).fetchall()
+    return {product: released for product, released in rows if released}
+
+
 BUILDS_DDL = """
 CREATE SCHEMA IF NOT EXISTS ledger;
 CREATE TABLE IF NOT EXISTS ledger.builds (

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime
 import io
+import subprocess
 import urllib.parse
 import warnings
 from collections.abc import Iterator
@@ -592,3 +593,64 @@ def test_soda_on_a_whole_file_is_404_for_everyone(endpoints: dict,
         assert r.status_code == 404, (user.name, r.status_code)
         answers.add(r.text.replace(conf.did, ""))
     assert len(answers) == 1
+
+
+# ------------------------------------------------ a run's own release date
+
+
+def _casuvo(casuvo_bin: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(casuvo_bin), *args], capture_output=True, text=True,
+                          timeout=600, check=False)
+
+
+def test_a_runs_release_date_overrides_the_rules(casuvo_bin: Path, endpoints: dict,
+                                                 db: psycopg.Connection) -> None:
+    """`casuvo pipeline run vista --night 20240510 --release-date …` (an approved
+    extension) hides that night's public products, and the merged sources made from
+    them, at the next publication; a later run without it gives them back."""
+    night, until = "20240510", "2031-06-30"
+    anonymous = _session(USERS[0])
+
+    def visible() -> tuple[int, int]:
+        images = int(_tap(anonymous, endpoints, "SELECT COUNT(*) AS n FROM vista.images"
+                          f" WHERE nightobs = {night}")["n"][0])
+        sources = int(_tap(anonymous, endpoints,
+                           "SELECT COUNT(*) AS n FROM vista.sources")["n"][0])
+        return images, sources
+
+    total = db.execute("SELECT count(*) FROM vista.images WHERE nightobs = %s",
+                       (int(night),)).fetchone()[0]
+    assert total and visible() == (total, db.execute(
+        "SELECT count(*) FROM vista.sources").fetchone()[0])
+    try:
+        run = _casuvo(casuvo_bin, "pipeline", "run", "vista", "--night", night,
+                      "--release-date", until, "--no-progress")
+        assert run.returncode == 0, run.stdout[-1500:] + run.stderr[-1500:]
+        published = _casuvo(casuvo_bin, "publish")
+        assert published.returncode == 0, published.stdout[-1500:] + published.stderr[-1500:]
+        dates = {d for (d,) in db.execute(
+            "SELECT DISTINCT release_date FROM vista.images WHERE nightobs = %s",
+            (int(night),))}
+        assert dates == {datetime.date.fromisoformat(until)}
+        assert visible() == (0, 0)  # the VISTA frame set's tiles are all of that night
+    finally:
+        again = _casuvo(casuvo_bin, "pipeline", "run", "vista", "--night", night,
+                        "--no-progress")
+        published = _casuvo(casuvo_bin, "publish")
+    assert again.returncode == 0 and published.returncode == 0, again.stdout[-1500:]
+    assert visible()[0] == total
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--release-date", "soon"), "is not a date"),
+    (("--release-date", "2031-02-30"), "is not a date"),
+])
+def test_bad_release_dates_are_refused(casuvo_bin: Path, args: tuple[str, ...],
+                                       message: str) -> None:
+    proc = _casuvo(casuvo_bin, "pipeline", "run", "vista", *args)
+    assert proc.returncode == 2 and message in proc.stdout, proc.stdout
+
+
+def test_spectroscopic_runs_take_no_release_date(casuvo_bin: Path) -> None:
+    proc = _casuvo(casuvo_bin, "pipeline", "run", "ges", "--release-date", "2031-01-01")
+    assert proc.returncode == 2 and "[[access.embargo]]" in proc.stdout, proc.stdout
