@@ -76,18 +76,21 @@ INSTALL_SQL = r"""
 CREATE SCHEMA IF NOT EXISTS casuvo;
 GRANT USAGE ON SCHEMA casuvo TO PUBLIC;
 
+-- Whether the session acts for a member of `owner` (casuvo.groups: '*' all, '-' none).
+CREATE OR REPLACE FUNCTION casuvo.acts_for(owner text)
+RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
+  SELECT current_setting('casuvo.groups', true) = '*'
+      OR owner = ANY (string_to_array(current_setting('casuvo.groups', true), ','))
+$$;
+
 CREATE OR REPLACE FUNCTION casuvo.row_visible(owner text, released date)
 RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT released IS NULL OR released <= current_date
-      OR current_setting('casuvo.groups', true) = '*'
-      OR owner = ANY (string_to_array(current_setting('casuvo.groups', true), ','))
+  SELECT released IS NULL OR released <= current_date OR casuvo.acts_for(owner)
 $$;
 
 CREATE OR REPLACE FUNCTION casuvo.row_visible(owner text, released timestamp)
 RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  SELECT released IS NULL OR released <= localtimestamp
-      OR current_setting('casuvo.groups', true) = '*'
-      OR owner = ANY (string_to_array(current_setting('casuvo.groups', true), ','))
+  SELECT released IS NULL OR released <= localtimestamp OR casuvo.acts_for(owner)
 $$;
 
 CREATE OR REPLACE FUNCTION casuvo.protect(
