@@ -25,6 +25,13 @@ service sees them, with:
   only so spelt;
 - 400 naming the upload for a DOCTYPE in an uploaded file (VOTable needs
   none; entities are how XXE and entity-expansion attacks are made);
+- 401 (with ``WWW-Authenticate: Basic``) for an ``Authorization`` header that
+  is not usable basic credentials — another scheme, bad base64, not UTF-8, no
+  ``user:`` — or whose user and password do not check against DaCHS's users
+  (:func:`credentials_problem`), before anything else is looked at: DaCHS
+  would take a malformed header as anonymous (a client with a broken login
+  would silently see public data only), and checks passwords only on the
+  paths that ask, after their parameters;
 - 413 as soon as the declared length of a body exceeds DaCHS's upload
   limit (``[web]maxSyncUploadSize`` for ``…/sync``, ``maxUploadSize`` else):
   the answer goes out before the body is read; what the client still sends
@@ -41,11 +48,13 @@ on Cone Search SCS 1.03's (``INFO name="Error"``), on SODA its text/plain
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-__all__ = ["SINGLE", "allowed_methods", "install", "request_problem"]
+__all__ = ["SINGLE", "allowed_methods", "credentials_problem", "install", "request_problem"]
 
 _installed = False
 
@@ -170,6 +179,28 @@ def _upper_case_names(request: Any, names: frozenset[str]) -> None:
             args.setdefault(upper, []).extend(args.pop(key))
 
 
+def credentials_problem(header: bytes | None) -> str | None:
+    """Why an ``Authorization`` header is not usable basic credentials, or None."""
+    if header is None:
+        return None
+    scheme, _, value = header.strip().partition(b" ")
+    if scheme.lower() != b"basic":
+        return ("only HTTP basic authentication is accepted (the archive's users and "
+                "passwords); this request's Authorization header uses another scheme")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return "the basic credentials are not base64-encoded UTF-8 user:password"
+    user, colon, password = decoded.partition(":")
+    if not colon or not user:
+        return "the basic credentials name no user (they must be user:password)"
+    from gavo.protocols import creds
+
+    if not creds.getGroupsForUser(user, password):  # every user is in its own group
+        return "the user name or password does not check"
+    return None
+
+
 def request_problem(request: Any) -> tuple[int, str, str | None] | None:
     """(status, message, parameter) for a request to refuse, or None."""
     raw_path = request.uri.split(b"?", 1)[0]
@@ -182,6 +213,8 @@ def request_problem(request: Any) -> tuple[int, str, str | None] | None:
     if method not in allowed:
         return 405, f"this resource does not answer HTTP {method}; it allows: " \
             + ", ".join(allowed), None
+    if problem := credentials_problem(request.getHeader(b"authorization")):
+        return 401, problem, None
     texts, files = _parameters(request)
     for name, values in texts:
         if _text_problem("name", name.encode("utf-8", "surrogateescape")):
@@ -230,6 +263,9 @@ def _refuse(request: Any, status: int, message: str, name: str | None) -> None:
     if status == 405:
         request.setHeader("allow", ", ".join(allowed_methods(
             request.uri.split(b"?", 1)[0].decode("utf-8"))))
+    if status == 401:
+        request.setHeader("www-authenticate",
+                          f'Basic realm="{base.getConfig("web", "realm")}"')
     error = base.ValidationError(message, name or "request")
     path = request.uri.split(b"?", 1)[0].decode("utf-8", "replace")
     kind = error_document(path)

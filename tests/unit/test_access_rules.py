@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import date
 
 import pytest
 from psycopg import sql
 
+from casuvo.dachs.httpguard import credentials_problem
 from casuvo.storage.access import ALL_GROUPS, ANONYMOUS, groups_setting, server_environment
 from casuvo.storage.ingest.policies import Policy
 from casuvo.surveys.access import AccessPolicy, Embargo, access_policy
@@ -85,3 +87,19 @@ def test_policy_is_recreated_as_it_was() -> None:
     assert checked.create().as_string(None).endswith(
         'TO "gavo", "untrusted" USING ((x > 1)) WITH CHECK ((x > 2))')
     assert isinstance(checked.create(), sql.Composable)
+
+
+@pytest.mark.parametrize(("header", "text"), [
+    (b"Bearer abc", "another scheme"),
+    (b"Basic !!!", "not base64"),
+    (b"Basic " + base64.b64encode(b"user-only"), "no user"),
+    (b"Basic " + base64.b64encode(b":pw"), "no user"),
+    (b"Basic " + base64.b64encode(b"u:p\xff"), "not base64-encoded UTF-8"),
+])
+def test_unusable_credentials_are_named(header: bytes, text: str) -> None:
+    problem = credentials_problem(header)
+    assert problem is not None and text in problem
+
+
+def test_no_credentials_is_no_problem() -> None:
+    assert credentials_problem(None) is None

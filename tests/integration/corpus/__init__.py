@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
 import requests
+import requests.auth
 
 __all__ = ["Case", "generate", "qs", "run", "verdict"]
 
@@ -50,6 +51,9 @@ class Case:
     """text the answer must contain (for errors: the parameter or the limit named)"""
     check: Callable[[requests.Response], None] | None = None
     """for valid cases: asserts on the values of the answer"""
+    authorization: str | None = None
+    """the request's own ``Authorization`` header, sent as it is in place of the
+    session's credentials (cases of the authenticated paths)"""
     prepare: Callable[[], dict[str, str]] | None = None
     """for requests to a resource made at run time (a UWS job): returns the
     values for the ``{name}`` fields of ``url`` (the resource is made once and
@@ -65,8 +69,21 @@ class Case:
         url = self.url.format(**self.prepare()) if self.prepare else self.url
         url = f"{url}?{self.query}" if self.query else url
         sender = session or requests
+        auth = _RawAuthorization(self.authorization) if self.authorization is not None else None
         return sender.request(self.method, url, data=self.data, files=self.files,
-                              headers=self.headers, timeout=timeout, allow_redirects=False)
+                              headers=self.headers, timeout=timeout, allow_redirects=False,
+                              auth=auth)
+
+
+class _RawAuthorization(requests.auth.AuthBase):
+    """Sends an ``Authorization`` header exactly as given (also malformed ones)."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = self.value
+        return request
 
 
 def generate(endpoints: dict) -> list[Case]:
