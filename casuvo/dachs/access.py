@@ -33,14 +33,16 @@ sees public rows only.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from casuvo.storage.access import ALL_GROUPS, ANONYMOUS, GUC, groups_setting
 
-__all__ = ["acting_for", "current_setting", "current_user", "install", "owner_setting",
-           "request_setting"]
+__all__ = ["acting_for", "checked_setting", "current_setting", "current_user", "install",
+           "owner_setting", "request_setting"]
 
 _state = threading.local()
 
@@ -91,16 +93,47 @@ def request_setting(user: str | None, password: str | None) -> str:
     """
     if not user:
         return ANONYMOUS
-    from gavo import svcs
+    setting = checked_setting(user, password or "")
+    if setting is None:
+        from gavo import svcs
+
+        raise svcs.Authenticate()
+    return setting
+
+
+#: seconds a checked user's groups are remembered (one request asks up to three
+#: times: the request guard, the service run, the answer's writing)
+CHECK_TTL_S = 10.0
+_checked: dict[bytes, tuple[float, str | None]] = {}
+_checked_lock = threading.Lock()
+
+
+def checked_setting(user: str, password: str) -> str | None:
+    """``casuvo.groups`` for a user whose password checks against DaCHS's users, or None.
+
+    Remembered for :data:`CHECK_TTL_S` under a hash of the credentials: a
+    changed password or group counts within seconds, and a request's several
+    checks cost one query.
+    """
     from gavo.protocols import creds
     from gavo.utils import AllEncompassingSet
 
-    groups = creds.getGroupsForUser(user, password or "")
+    key = hashlib.sha256(f"{user}\0{password}".encode()).digest()
+    now = time.monotonic()
+    with _checked_lock:
+        hit = _checked.get(key)
+    if hit is not None and now - hit[0] < CHECK_TTL_S:
+        return hit[1]
+    groups = creds.getGroupsForUser(user, password)
     if isinstance(groups, AllEncompassingSet):
-        return ALL_GROUPS
-    if not groups:  # dc.users gives every user its like-named group: none = bad password
-        raise svcs.Authenticate()
-    return groups_setting(groups)
+        setting: str | None = ALL_GROUPS
+    else:  # dc.users gives every user its like-named group: none = bad password
+        setting = groups_setting(groups) if groups else None
+    with _checked_lock:
+        if len(_checked) > 1000:
+            _checked.clear()
+        _checked[key] = (now, setting)
+    return setting
 
 
 def owner_setting(owner: str | None) -> str:

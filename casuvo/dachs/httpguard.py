@@ -194,9 +194,9 @@ def credentials_problem(header: bytes | None) -> str | None:
     user, colon, password = decoded.partition(":")
     if not colon or not user:
         return "the basic credentials name no user (they must be user:password)"
-    from gavo.protocols import creds
+    from casuvo.dachs.access import checked_setting
 
-    if not creds.getGroupsForUser(user, password):  # every user is in its own group
+    if checked_setting(user, password) is None:
         return "the user name or password does not check"
     return None
 

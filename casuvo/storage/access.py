@@ -93,17 +93,26 @@ RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
   SELECT released IS NULL OR released <= localtimestamp OR casuvo.acts_for(owner)
 $$;
 
-CREATE OR REPLACE FUNCTION casuvo.protect(
-    tab regclass, owner_column text DEFAULT 'owner_group',
-    release_column text DEFAULT 'release_date')
+-- Forced row-level security on `tab` with the one policy casuvo_release,
+-- whose condition is `visible` (SQL on the table's columns).
+CREATE OR REPLACE FUNCTION casuvo.protect_with(tab regclass, visible text)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tab);
   EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tab);
   EXECUTE format('DROP POLICY IF EXISTS casuvo_release ON %s', tab);
-  EXECUTE format('CREATE POLICY casuvo_release ON %s USING (casuvo.row_visible(%I, %I))',
-                 tab, owner_column, release_column);
+  EXECUTE format('CREATE POLICY casuvo_release ON %s USING (%s)', tab, visible);
 END
+$$;
+DROP FUNCTION IF EXISTS casuvo.enable(regclass);
+
+-- A table with its own owner and release columns.
+CREATE OR REPLACE FUNCTION casuvo.protect(
+    tab regclass, owner_column text DEFAULT 'owner_group',
+    release_column text DEFAULT 'release_date')
+RETURNS void LANGUAGE sql AS $$
+  SELECT casuvo.protect_with(tab, format('casuvo.row_visible(%I, %I)',
+                                         owner_column, release_column))
 $$;
 GRANT EXECUTE ON FUNCTION casuvo.protect(regclass, text, text) TO PUBLIC;
 
@@ -136,38 +145,21 @@ END
 $$;
 GRANT EXECUTE ON FUNCTION casuvo.visible_framesets(text) TO PUBLIC;
 
-CREATE OR REPLACE FUNCTION casuvo.enable(tab regclass) RETURNS void
-LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', tab);
-  EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', tab);
-  EXECUTE format('DROP POLICY IF EXISTS casuvo_release ON %s', tab);
-END
-$$;
-
 -- A merged source table: a row is visible when its frame set is (the
 -- ARRAY subquery makes the set an InitPlan, computed once per query).
 CREATE OR REPLACE FUNCTION casuvo.protect_sources(tab regclass, schema_name text)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM casuvo.enable(tab);
-  EXECUTE format('CREATE POLICY casuvo_release ON %s USING '
-                 '(framesetid = ANY (ARRAY(SELECT unnest(casuvo.visible_framesets(%L)))))',
-                 tab, schema_name);
-END
+RETURNS void LANGUAGE sql AS $$
+  SELECT casuvo.protect_with(tab, format(
+    'framesetid = ANY (ARRAY(SELECT unnest(casuvo.visible_framesets(%L))))', schema_name))
 $$;
 GRANT EXECUTE ON FUNCTION casuvo.protect_sources(regclass, text) TO PUBLIC;
 
 -- A neighbour table: a pair is visible when its master source is (the
 -- sources' own policy applies inside the check).
 CREATE OR REPLACE FUNCTION casuvo.protect_pairs(tab regclass, sources regclass)
-RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-  PERFORM casuvo.enable(tab);
-  EXECUTE format('CREATE POLICY casuvo_release ON %s USING '
-                 '(EXISTS (SELECT 1 FROM %s s WHERE s.sourceid = masterobjid))',
-                 tab, sources);
-END
+RETURNS void LANGUAGE sql AS $$
+  SELECT casuvo.protect_with(tab, format(
+    'EXISTS (SELECT 1 FROM %s s WHERE s.sourceid = masterobjid)', sources))
 $$;
 GRANT EXECUTE ON FUNCTION casuvo.protect_pairs(regclass, regclass) TO PUBLIC;
 """
