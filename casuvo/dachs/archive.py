@@ -27,7 +27,7 @@ from typing import Any
 
 from casuvo.archive import imagemeta
 from casuvo.config import Settings
-from casuvo.dachs import cutout, spectra
+from casuvo.dachs import cutout, releaselinks, spectra
 from casuvo.surveys.registry import load_registry
 
 __all__ = ["ancillary_rows", "check_cutout", "cut_image", "cutout_limits", "format_image",
@@ -424,5 +424,7 @@ def image_links(descriptor: Any) -> Iterator[Any]:
                     " QC and timings (casuvo ledger, TAP query)",
         semantics="#auxiliary", localSemantics="provenance",
         contentType="application/x-votable+xml")
+    yield from releaselinks.release_links(descriptor, rel)
     # the spectra of the spectroscopic archives whose positions lie on this image
     yield from spectra.image_spectra_links(descriptor, f"{schema}.images")
+

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from casuvo.config import Settings
+from casuvo.dachs import releaselinks
 from casuvo.surveys.registry import load_registry
 
 __all__ = ["INDEX_TABLES", "gaia_descriptor", "gaia_links", "gaia_source_links",
@@ -369,6 +370,7 @@ def spectrum_links(descriptor: Any, collection: str) -> Iterator[Any]:
                              " (its DataLink: image, preview, cutouts)"),
                 semantics="#auxiliary", localSemantics="image-at-position",
                 contentType=DATALINK)
+    yield from releaselinks.release_links(descriptor, descriptor.accref)
 
 
 def spectra_at(where: str, params: dict[str, Any], join: str = "") -> list[dict[str, Any]]:

@@ -18,7 +18,7 @@ from casuvo._version import __version__
 from casuvo.config import Settings
 from casuvo.dachs import instance
 from casuvo.storage import access as release_control
-from casuvo.storage import ledger, pgcluster, uptodate
+from casuvo.storage import ledger, pgcluster, releases, uptodate
 from casuvo.storage.tables import row_count
 from casuvo.surveys.registry import load_registry
 
@@ -59,8 +59,9 @@ def publish(settings: Settings, *, republish: bool = False) -> None:
     ``casuvo up`` on an unchanged instance should take none.
     """
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        # the archives' processing views read the ledger
+        # the archives' processing views read the ledger, the releases RD its releases
         ledger.ensure_products_schema(conn)
+        releases.ensure_schema(conn)
         imported = {row[0] for row in conn.execute(
             "SELECT DISTINCT sourcerd FROM dc.tablemeta")}
         published = {row[0] for row in conn.execute(

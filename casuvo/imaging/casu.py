@@ -220,8 +220,11 @@ def write_catalogue(path: Path, meta: ProductMeta, image_name: str,
     numbers (masked, text or unsigned columns) takes astropy's path.
     """
     primary = _primary(meta, "SCIENCE.SRCTBL", None)
+    # a source list's provenance is its image alone (SDP: SRCTBL PROVi → the image)
+    for key in [k for k in primary.header if k.startswith("PROV")]:
+        del primary.header[key]
     primary.header["PROV1"] = image_name
-    cards = [[("EXTNAME", entry.extname), ("PHOTSYS", "VEGA"), *entry.keywords.items()]
+    cards = [list({"EXTNAME": entry.extname, "PHOTSYS": "VEGA", **entry.keywords}.items())
              for entry in tables]
     encoded = [_bintable_bytes(entry.table, c) for entry, c in zip(tables, cards, strict=True)]
     if any(e is None for e in encoded):
