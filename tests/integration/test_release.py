@@ -352,10 +352,20 @@ def test_releases_in_tap_for_whom_they_are(releases: dict, endpoints: dict) -> N
         lines = answer.text.strip().splitlines()[1:]
         return {n: (int(a), int(b)) for n, a, b in (line.split(",") for line in lines)}
 
+    def page(auth: tuple[str, str] | None) -> set[str]:
+        """The releases the release page lists."""
+        with requests.Session() as session:
+            session.auth = auth
+            answer = session.get(endpoints["base"] + "releases/q/list/form",
+                                 params={"__nevow_form__": "genForm"}, timeout=60)
+        assert answer.status_code == 200
+        return {name for name in releases if f">{name}<" in answer.text}
+
     member = ask(("survey-team", "demo-team-pw"))
     assert member == {name: (len(m["files"]),) * 2 for name, (_, _, m) in releases.items()}
-    assert set(ask(None)) == {PUBLIC}
+    assert set(ask(None)) == page(None) == {PUBLIC}
     assert set(ask(("vvv-member", "demo-vvv-pw"))) == {PUBLIC}
+    assert page(("survey-team", "demo-team-pw")) == set(releases)
 
 
 def test_datalink_links_product_to_its_release(releases: dict, endpoints: dict) -> None:
