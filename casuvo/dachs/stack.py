@@ -61,6 +61,7 @@ def publish(settings: Settings, *, republish: bool = False) -> None:
     with psycopg.connect(settings.dsn, autocommit=True) as conn:
         # the archives' processing views read the ledger, the releases RD its releases
         ledger.ensure_products_schema(conn)
+        release_control.protect_ledger(conn)
         releases.ensure_schema(conn)
         imported = {row[0] for row in conn.execute(
             "SELECT DISTINCT sourcerd FROM dc.tablemeta")}

@@ -51,6 +51,7 @@ __all__ = [
     "groups_setting",
     "install",
     "protect",
+    "protect_ledger",
     "protected_tables",
     "record_framesets",
     "server_environment",
@@ -162,7 +163,43 @@ RETURNS void LANGUAGE sql AS $$
     'EXISTS (SELECT 1 FROM %s s WHERE s.sourceid = masterobjid)', sources))
 $$;
 GRANT EXECUTE ON FUNCTION casuvo.protect_pairs(regclass, regclass) TO PUBLIC;
+
+-- The file name of a dc.products row (spectra are served through DataLink:
+-- their accesspath is a URL and the accref is the file).
+CREATE OR REPLACE FUNCTION casuvo.file_name(accref text, accesspath text)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT regexp_replace(CASE WHEN accesspath LIKE '%://%' THEN accref ELSE accesspath END,
+                        '^.*/', '')
+$$;
+
+-- A processing record (ledger.products) is visible when the archive files it
+-- names are: the product itself if the archive publishes it, else its inputs
+-- (a reduced exposure: its raw frame); records naming no archive file
+-- (calibration masters, made of calibration frames ESO publishes at once) are
+-- public.  SECURITY DEFINER: it must see the files the session may not.
+CREATE OR REPLACE FUNCTION casuvo.ledger_visible(product text, inputs jsonb)
+RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+DECLARE
+  verdict boolean;
+BEGIN
+  SELECT bool_and(casuvo.row_visible(p.owner, p.embargo)) INTO verdict
+    FROM dc.products p WHERE casuvo.file_name(p.accref, p.accesspath) = product;
+  IF verdict IS NULL THEN
+    SELECT bool_and(casuvo.row_visible(p.owner, p.embargo)) INTO verdict
+      FROM dc.products p
+     WHERE casuvo.file_name(p.accref, p.accesspath) IN (
+       SELECT regexp_replace(k, '^.*/', '')
+       FROM jsonb_object_keys(coalesce(inputs, '{}'::jsonb)) AS k);
+  END IF;
+  RETURN coalesce(verdict, true);
+END
+$$;
+GRANT EXECUTE ON FUNCTION casuvo.ledger_visible(text, jsonb) TO PUBLIC;
 """
+
+#: The processing ledger's product records and the rule that protects them.
+LEDGER_TABLE = "ledger.products"
+LEDGER_RULE = "casuvo.ledger_visible(product, inputs)"
 
 #: Functions besides pgSphere's operator functions that appear in the index
 #: conditions of DaCHS's translated ADQL (``spoint(radians(ra), radians(dec))``).
@@ -240,9 +277,25 @@ def install(dsn: str, database: str) -> list[str]:
             if conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0] is not None:
                 conn.execute("SELECT casuvo.protect(%s::regclass, %s, %s)",
                              (table, owner, release))
+        if conn.execute("SELECT to_regclass('dc.products')").fetchone()[0] is not None:
+            # the processing records find their files by name
+            conn.execute("CREATE INDEX IF NOT EXISTS products_casuvo_file_name"
+                         " ON dc.products (casuvo.file_name(accref, accesspath))")
+        protect_ledger(conn)
     log.info("row-level release control installed; %d geometry functions LEAKPROOF",
              len(functions))
     return functions
+
+
+def protect_ledger(conn: psycopg.Connection) -> None:
+    """Protect the processing ledger's product records (``vista.processing`` and the
+    other processing views, the status pages), if the ledger and the rule exist yet."""
+    ready = conn.execute("SELECT to_regclass(%s) IS NOT NULL AND to_regprocedure("
+                         "'casuvo.ledger_visible(text, jsonb)') IS NOT NULL",
+                         (LEDGER_TABLE,)).fetchone()[0]
+    if ready:
+        conn.execute("SELECT casuvo.protect_with(%s::regclass, %s)",
+                     (LEDGER_TABLE, LEDGER_RULE))
 
 
 def protect(conn: psycopg.Connection, table: str, owner_column: str = "owner_group",

@@ -34,7 +34,7 @@
       description="Group the release was built for (NULL: public)."/>
     <column name="release_date" type="date" ucd="time.release"
       description="When its proprietary products become public (NULL: public now)."/>
-    <column name="n_files" type="integer" ucd="meta.number"
+    <column name="n_files" type="integer" ucd="meta.number" required="True"
       description="Files delivered."/>
     <column name="counts" type="text" ucd="meta.number"
       description="Files per product category (JSON)."/>
@@ -68,11 +68,11 @@
       description="MD5 of the released file."/>
     <column name="sha256" type="text" ucd="meta.checksum"
       description="SHA-256 of the released file."/>
-    <column name="size" type="bigint" unit="byte" ucd="phys.size;meta.file"
+    <column name="file_size" type="bigint" unit="byte" ucd="phys.size;meta.file" required="True"
       description="Size of the released file."/>
     <viewStatement>
       CREATE OR REPLACE VIEW \curtable AS (
-        SELECT release, filename, prodcatg, accref, md5, sha256, size
+        SELECT release, filename, prodcatg, accref, md5, sha256, size AS file_size
         FROM ledger.release_products)
     </viewStatement>
   </table>
@@ -101,4 +101,22 @@
       <outputField original="query"/>
     </outputTable>
   </service>
+
+  <regSuite title="Phase 3 releases">
+    <regTest title="The release tables are in TAP">
+      <url parSet="TAP" QUERY="SELECT table_name FROM tap_schema.tables
+        WHERE table_name LIKE 'releases.%'">/tap/sync</url>
+      <code>
+        rows = self.getVOTableRows()
+        self.assertEqual({r["table_name"] for r in rows},
+          {"releases.releases", "releases.products"})
+      </code>
+    </regTest>
+    <regTest title="The release page lists releases">
+      <url __nevow_form__="genForm">list/form</url>
+      <code>
+        self.assertHasStrings("ESO Phase 3 releases", "n_files")
+      </code>
+    </regTest>
+  </regSuite>
 </resource>

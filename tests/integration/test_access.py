@@ -22,6 +22,7 @@ frameSetID = survey code × 2^32 + CRC-32 of the field name).
 
 from __future__ import annotations
 
+import collections
 import datetime
 import io
 import subprocess
@@ -243,6 +244,46 @@ def test_tap_obscore_shows_exactly_the_owned_proprietary_rows(
     everything = {d for (d,) in db.execute("SELECT obs_publisher_did FROM ivoa.obscore")}
     hidden = {p.did for p in proprietary if not user.owns(p.owner)}
     assert got == everything - hidden, (user.name, len(got), len(everything), len(hidden))
+
+
+@pytest.mark.parametrize("user", USERS, ids=lambda u: u.name)
+def test_processing_records_follow_their_products(user: User, endpoints: dict,
+                                                  db: psycopg.Connection) -> None:
+    """The processing views (the ledger in TAP) show a product's record only to those
+    who may see the product; a record of an unpublished product (a reduced exposure)
+    follows its raw frames; one naming no archive file (a master) is public."""
+    today = db.execute("SELECT current_date").fetchone()[0]
+    by_name: dict[str, list[tuple[str, object]]] = {}
+    for accref, path, owner, released in db.execute(
+            "SELECT accref, accesspath, owner, embargo FROM dc.products"):
+        # the file: its path (a spectrum's is a DataLink URL: then its accref)
+        name = (accref if "://" in path else path).rsplit("/", 1)[-1]
+        by_name.setdefault(name, []).append((owner, released))
+
+    def visible(names: list[str]) -> bool | None:
+        rules = [r for n in names for r in by_name.get(n, [])]
+        if not rules:
+            return None
+        return all(released is None or released <= today or user.owns(owner)
+                   for owner, released in rules)
+
+    hidden = 0
+    for schema in ("vista", "vst"):
+        rows = db.execute("SELECT product, inputs FROM ledger.products WHERE pipeline = %s",
+                          (schema,)).fetchall()
+        expected = collections.Counter()
+        for product, inputs in rows:
+            verdict = visible([product])
+            if verdict is None:
+                verdict = visible([k.rsplit("/", 1)[-1] for k in (inputs or {})])
+            if verdict is False:
+                hidden += 1
+            else:
+                expected[product] += 1
+        got = collections.Counter(str(p) for p in _tap(
+            _session(user), endpoints, f"SELECT product FROM {schema}.processing")["product"])
+        assert got == expected, (user.name, schema, sum(got.values()), sum(expected.values()))
+    assert (hidden > 0) == (user.groups is not None), (user.name, hidden)
 
 
 @pytest.mark.parametrize("user", USERS, ids=lambda u: u.name)
