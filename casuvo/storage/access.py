@@ -176,30 +176,31 @@ $$;
 -- names are: the product itself if the archive publishes it, else its inputs
 -- (a reduced exposure: its raw frame); records naming no archive file
 -- (calibration masters, made of calibration frames ESO publishes at once) are
--- public.  SECURITY DEFINER: it must see the files the session may not.
-CREATE OR REPLACE FUNCTION casuvo.ledger_visible(product text, inputs jsonb)
-RETURNS boolean LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
-DECLARE
-  verdict boolean;
-BEGIN
-  SELECT bool_and(casuvo.row_visible(p.owner, p.embargo)) INTO verdict
-    FROM dc.products p WHERE casuvo.file_name(p.accref, p.accesspath) = product;
-  IF verdict IS NULL THEN
-    SELECT bool_and(casuvo.row_visible(p.owner, p.embargo)) INTO verdict
-      FROM dc.products p
-     WHERE casuvo.file_name(p.accref, p.accesspath) IN (
-       SELECT regexp_replace(k, '^.*/', '')
-       FROM jsonb_object_keys(coalesce(inputs, '{}'::jsonb)) AS k);
-  END IF;
-  RETURN coalesce(verdict, true);
-END
+-- public.  The hidden product names are computed once per query (the ARRAY
+-- subquery of the policy is an InitPlan); SECURITY DEFINER: it must see the
+-- files the session may not.
+DROP FUNCTION IF EXISTS casuvo.ledger_visible(text, jsonb) CASCADE;
+CREATE OR REPLACE FUNCTION casuvo.hidden_ledger_products()
+RETURNS text[] LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog AS $$
+  WITH files AS (
+    SELECT casuvo.file_name(accref, accesspath) AS name,
+           casuvo.row_visible(owner, embargo) AS visible
+    FROM dc.products),
+  hidden AS (SELECT DISTINCT name FROM files WHERE NOT visible),
+  inputs AS (SELECT l.product, regexp_replace(k, '^.*/', '') AS name
+             FROM ledger.products l, jsonb_object_keys(coalesce(l.inputs, '{}'::jsonb)) AS k)
+  SELECT coalesce(array_agg(DISTINCT name), '{}') FROM (
+    SELECT name FROM hidden
+    UNION ALL
+    SELECT i.product FROM inputs i JOIN hidden h ON h.name = i.name
+    WHERE NOT EXISTS (SELECT 1 FROM files f WHERE f.name = i.product)) AS x
 $$;
-GRANT EXECUTE ON FUNCTION casuvo.ledger_visible(text, jsonb) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION casuvo.hidden_ledger_products() TO PUBLIC;
 """
 
 #: The processing ledger's product records and the rule that protects them.
 LEDGER_TABLE = "ledger.products"
-LEDGER_RULE = "casuvo.ledger_visible(product, inputs)"
+LEDGER_RULE = "NOT (product = ANY (ARRAY(SELECT unnest(casuvo.hidden_ledger_products()))))"
 
 #: Functions besides pgSphere's operator functions that appear in the index
 #: conditions of DaCHS's translated ADQL (``spoint(radians(ra), radians(dec))``).
@@ -291,7 +292,7 @@ def protect_ledger(conn: psycopg.Connection) -> None:
     """Protect the processing ledger's product records (``vista.processing`` and the
     other processing views, the status pages), if the ledger and the rule exist yet."""
     ready = conn.execute("SELECT to_regclass(%s) IS NOT NULL AND to_regprocedure("
-                         "'casuvo.ledger_visible(text, jsonb)') IS NOT NULL",
+                         "'casuvo.hidden_ledger_products()') IS NOT NULL",
                          (LEDGER_TABLE,)).fetchone()[0]
     if ready:
         conn.execute("SELECT casuvo.protect_with(%s::regclass, %s)",

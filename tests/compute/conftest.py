@@ -86,3 +86,8 @@ def moved_by_astropy(ra: np.ndarray, dec: np.ndarray, pmra: np.ndarray, pmdec: n
         moved = start.apply_space_motion(
             new_obstime=Time(np.where(still, 2016.0, to), format="jyear", scale="tt"))
     return moved.ra.deg, moved.dec.deg
+
+
+# the small survey and the process cluster of the pipeline-run and cluster tests
+from tests.compute.daskcluster import process_cluster  # noqa: E402, F401
+from tests.compute.smallsurvey import small_survey  # noqa: E402, F401

@@ -6,59 +6,23 @@ survey (NGC 6791 in g: three dithered exposures, their biases and flats)."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import psycopg
 import pytest
 from astropy.io import fits
 
 from casuvo.jobs import JobResult, PipelineRunJob
 from casuvo.pipeline.config import load_config
-from casuvo.pipeline.rawindex import index_raw
 from casuvo.pipeline.runner import run_pipeline
-from casuvo.surveys.instruments import instrument
+from tests.compute.smallsurvey import VST_CONFIG as CONFIG
+from tests.compute.smallsurvey import assert_same_products_as_demo
 
 pytestmark = pytest.mark.long
-
-CONFIG = Path(__file__).parents[2] / "pipelines" / "vst" / "config.toml"
-
-
-@pytest.fixture()
-def small_survey(settings, tmp_path):
-    """A CASUVO_VAR-like tree with the raws of one OB, and the Gaia catalogue linked in.
-
-    The runs record into the demo's ledger (the same database the tests read); what
-    they record is removed afterwards, so the published ``vst.processing`` keeps
-    describing the demo's products only, however often the suite runs.
-    """
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        before = {r for (r,) in conn.execute("SELECT run_id FROM ledger.runs")}
-    filters = {f.eso_name: f.name for f in instrument("vst").filters.values()}
-    index = index_raw((settings.data_dir / "raw" / "vst").rglob("*.fits"), filters)
-    science = [f for f in index.science() if f.obj == "ngc6791" and f.band == "g"]
-    obs = science[0].obs_id
-    science = [f for f in science if f.obs_id == obs]
-    night = science[0].night
-    calib = index.calibrations(night, "bias") + [
-        f for f in index.calibrations(night, "flat") if f.band == "g"]
-    raw = tmp_path / "data" / "raw" / "vst" / night
-    raw.mkdir(parents=True)
-    for f in [*science, *calib]:
-        shutil.copy(f.path, raw / f.path.name)
-    (tmp_path / "data" / "gaia").symlink_to(settings.data_dir / "gaia")
-    yield tmp_path
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
-        new = [r for (r,) in conn.execute("SELECT run_id FROM ledger.runs")
-               if r not in before]
-        conn.execute("DELETE FROM ledger.products WHERE run_id = ANY(%s)", (new,))
-        conn.execute("DELETE FROM ledger.runs WHERE run_id = ANY(%s)", (new,))
-
 
 def _run(var: Path, settings) -> object:
     cfg = load_config(CONFIG)
@@ -148,18 +112,4 @@ def test_killed_run_resumes_to_the_same_products(small_survey, settings) -> None
             assert status == "resumed", product
     made = [product for _, product, status in rows if status == "ok"]
     assert len(made) == len(set(made))
-    # Same products as the uninterrupted demo run (found by their start time, as run
-    # numbers count the files of a night): identical pixels and zero points.
-    reference = {}
-    for ref in (settings.data_dir / "products" / "vst").rglob("*_st*.fit"):
-        head = fits.getheader(ref, 0)
-        reference[(ref.name.split("_", 2)[-1], head["MJD-OBS"])] = ref
-    made = sorted(p for p in products.rglob("*_st*.fit") if "_conf" not in p.name)
-    assert made
-    for path in made:
-        ref = reference[(path.name.split("_", 2)[-1], fits.getheader(path, 0)["MJD-OBS"])]
-        with fits.open(path) as a, fits.open(ref) as b:
-            assert len(a) == len(b)
-            for ha, hb in zip(a[1:], b[1:], strict=True):
-                assert np.allclose(ha.data, hb.data, equal_nan=True), path.name
-                assert ha.header["MAGZPT"] == hb.header["MAGZPT"]
+    assert_same_products_as_demo(products, settings)

@@ -248,6 +248,16 @@ def test_partition_order_independence(sky: dict, result: tuple, client,
         assert max(abs(other[k] - p6[k]) for k in p6) < 1e-9
 
 
+def test_pairs_on_a_process_cluster_equal_the_local_run(sky: dict, result: tuple,
+                                                       process_cluster: dict,
+                                                       tmp_path: Path) -> None:
+    """The same match through ``--scheduler`` on ``casuvo cluster up``'s processes."""
+    _, local = result
+    run_xmatch(_args(sky, tmp_path / "cluster", order=ORDER,
+                     scheduler=process_cluster["address"]))
+    assert _pairs(tmp_path / "cluster" / "pairs.parquet") == _pairs(local / "pairs.parquet")
+
+
 # ------------------------------------------------------------------ quality columns
 
 def test_quality_of_a_known_group() -> None:
