@@ -25,6 +25,10 @@ Three parts, every baseline measured in the same run:
    condition, the same row limit), over psycopg; row counts must agree.
 3. ``casuvo.client.Archive.cutouts`` for 100 (image, position) pairs: the
    default thread pool against ``scheduler="synchronous"`` (one at a time).
+
+Every request is anonymous, so the images cut and the positions searched are
+public ones, and the SQL of part 2 reads as the public does (release control,
+``bench/public.py``): the services answer the public's rows only.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from typing import Any
 
 import numpy as np
 import psycopg
+import public  # bench/public.py, beside this script
 import requests
 from astropy import units as u
 from astropy.coordinates import SkyCoord
@@ -76,7 +81,8 @@ def _percentiles(seconds: list[float]) -> tuple[float, float]:
 
 
 def _image_candidates(conn: psycopg.Connection, survey: str) -> list[tuple[str, str, str]]:
-    """(publisher DID, accref, imagetype) of the survey's images, pawprints first."""
+    """(publisher DID, accref, imagetype) of the survey's images ``conn`` may see
+    (the public's: :func:`public.connect`), pawprints first."""
     return conn.execute(
         f"SELECT obs_publisher_did, accref, imagetype FROM {survey}.images"
         " ORDER BY imagetype = 'tile', accref").fetchall()
@@ -219,7 +225,7 @@ def bench_soda(settings: Settings, soda: dict[str, str], n: int,
                session: requests.Session) -> list[dict[str, Any]]:
     """SODA 1′/10′ cutouts: casuvo, stock DaCHS and in-process Cutout2D, interleaved."""
     rng = np.random.default_rng(11)
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+    with public.connect(settings) as conn:
         images = {s: _image_candidates(conn, s) for s in SURVEYS}
     picks = {(survey, size): _pick_image(settings, images[survey], size)
              for survey in SURVEYS for size in SIZES_ARCMIN}
@@ -340,10 +346,10 @@ def bench_sia(settings: Settings, sia: dict[str, str], n: int,
               session: requests.Session) -> None:
     rng = np.random.default_rng(12)
     print(f"\n2. SIA2 POS=CIRCLE (HTTP, MAXREC={MAXREC}) vs the same SQL on ivoa.obscore "
-          f"(psycopg), {n} positions each")
+          f"(psycopg, as the public), {n} public images' centres each")
     print(f"{'survey':<6} {'radius':>7} {'rows':>7} {'SQL p50':>9} {'SQL p95':>9} "
           f"{'SIA p50':>9} {'SIA p95':>9} {'SIA/SQL p50':>12}  counts")
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+    with public.connect(settings) as conn:
         for survey in SURVEYS:
             centres = conn.execute(
                 f"SELECT centeralpha, centerdelta FROM {survey}.images").fetchall()

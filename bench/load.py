@@ -12,6 +12,10 @@ the row count of a cone or an image search against the same predicate in
 SQL (pgSphere, straight over psycopg), the COUNT against ``count(*)``, a
 cutout's pixel shape against the circle's pixel bounds under the file's WCS,
 a DataLink document's ``#this`` link against the image's access reference.
+The clients ask anonymously, so the workload is the public's: the expected
+values are computed as an anonymous request reads the tables (release
+control, ``bench/public.py``), and the images cut and resolved are public
+ones.
 
 The baseline is the same mix sent by one client in the same run; printed:
 errors (goal 0), p50/p95 per service at 1 and at 16 clients, and the
@@ -35,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psycopg
+import public  # bench/public.py, beside this script
 import requests
 from astropy.io import fits
 from astropy.wcs import WCS
@@ -158,11 +162,16 @@ def cutout_shape(path: Path, ext: int, ra: float, dec: float, radius: float) -> 
 
 def prepare(settings: Settings, urls: Mapping[str, Any], n: int = 24, seed: int = 13
             ) -> dict[str, list[Request]]:
-    """``n`` requests per kind with their expected values, from SQL and the files."""
+    """``n`` requests per kind with their expected values, from SQL and the files.
+
+    The SQL reads as an anonymous request (:func:`public.connect`): the counts
+    are the public's, and the images sampled for cutouts and DataLink are
+    those the public may have.
+    """
     rng = np.random.default_rng(seed)
     tap = urls["tap"]
     out: dict[str, list[Request]] = {k: [] for k in MIX}
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+    with public.connect(settings) as conn:
         for ra, dec in _centres(rng, n):
             rows = conn.execute(_CONE_SQL, (ra, dec, CONE_DEG)).fetchone()[0]
             out["tap sync"].append(Request("tap sync", f"{tap}/sync", {
@@ -310,6 +319,7 @@ def run(work: Mapping[str, list[Request]], clients: int, seconds: float, seed: i
     def client(index: int) -> None:
         rng = np.random.default_rng(seed * 1000 + index)
         session = requests.Session()
+        session.auth = None  # anonymous: the public, whose answers prepare() computed
         barrier.wait()
         end = time.perf_counter() + seconds
         first = True

@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """Benchmark: SSA 1.1 query latency (p50, p95) against the same query as direct SQL.
 
-Cones centred on published spectra of each spectroscopic collection at
-three sizes; each query runs through the collection's SSA service (HTTP,
-DaCHS's SSA core → SQL on the SSA view → VOTable) and, as the baseline, as
-the same pgSphere condition over psycopg on the same view in the same run.
+Cones centred on public spectra of each spectroscopic collection at three
+sizes; each query runs through the collection's SSA service (HTTP, anonymously:
+DaCHS's SSA core → SQL on the SSA view → VOTable) and, as the baseline, as the
+same pgSphere condition over psycopg on the same view in the same run, read as
+the public (``bench/public.py``): both sides see the released spectra only.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-import psycopg
+import public  # bench/public.py, beside this script
 import requests
 from report import figure, write_json  # bench/report.py, beside this script
 
@@ -39,7 +40,7 @@ def main() -> None:
     figures = []
     print(f"{'collection':>10} {'size':>7} {'rows':>6} {'SQL p50':>9} {'SQL p95':>9} "
           f"{'SSA p50':>9} {'SSA p95':>9} {'SSA/SQL p50':>12}")
-    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+    with public.connect(settings) as conn:
         for collection, url in sorted(services.items()):
             positions = conn.execute(f"SELECT ra, dec FROM {collection}.spectra").fetchall()
             if not positions:
