@@ -89,6 +89,7 @@
       query, counts per category.  Their files are in the TAP table
       releases.products.</meta>
     <FEED source="common/images#siteLook"/>
+    <publish render="form" sets="local"/>
     <dbCore queriedTable="releases">
       <condDesc buildFrom="name"/>
     </dbCore>
