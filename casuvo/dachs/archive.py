@@ -418,8 +418,7 @@ def image_links(descriptor: Any) -> Iterator[Any]:
     query = (f"SELECT * FROM {schema}.processing WHERE product = '{name}'"
              " ORDER BY finished DESC")
     yield descriptor.makeLink(
-        f"{service_url}/tap/sync?" + urllib.parse.urlencode(
-            {"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": query}),
+        releaselinks.tap_query_url(query),
         description=f"Processing record of {name}: run, inputs with checksums, parameters,"
                     " QC and timings (casuvo ledger, TAP query)",
         semantics="#auxiliary", localSemantics="provenance",

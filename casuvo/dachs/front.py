@@ -82,6 +82,7 @@ import requests
 
 from casuvo.config import Settings
 from casuvo.dachs.limits import ADQL, MAX_FORM_BODY
+from casuvo.processes import pid_alive
 from casuvo.storage import access
 
 __all__ = [
@@ -177,25 +178,10 @@ def read_state(settings: Settings) -> FrontState | None:
         return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie (an exited child of this process not reaped yet) is not alive
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def is_running(settings: Settings) -> bool:
     """True if the front and all its DaCHS processes are alive."""
     state = read_state(settings)
-    return state is not None and all(_alive(p) for p in [state.haproxy_pid, *state.pids])
+    return state is not None and all(pid_alive(p) for p in [state.haproxy_pid, *state.pids])
 
 
 def _free_ports(n: int) -> list[int]:
@@ -350,7 +336,7 @@ def wait_for(urls: list[str], pids: list[int], timeout: float, logs: Path) -> No
     deadline = time.monotonic() + timeout
     pending = list(urls)
     while pending and time.monotonic() < deadline:
-        dead = [pid for pid in pids if not _alive(pid)]
+        dead = [pid for pid in pids if not pid_alive(pid)]
         if dead:
             raise FrontError(f"DaCHS process(es) {dead} exited during start-up; see {logs}")
         pending = [u for u in pending if not _url_ok(u)]
@@ -422,9 +408,9 @@ def _terminate(pid: int, timeout: float = 15) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    if _alive(pid):
+    if pid_alive(pid):
         os.kill(pid, signal.SIGKILL)
 
 
@@ -433,7 +419,7 @@ def stop(settings: Settings) -> bool:
     state = read_state(settings)
     if state is None:
         return False
-    running = [p for p in [state.haproxy_pid, *state.pids] if _alive(p)]
+    running = [p for p in [state.haproxy_pid, *state.pids] if pid_alive(p)]
     for pid in running:
         _terminate(pid)
     _state_file(settings).unlink(missing_ok=True)

@@ -16,23 +16,28 @@ import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
-__all__ = ["release_links"]
+__all__ = ["release_links", "tap_query_url"]
+
+
+def tap_query_url(query: str) -> str:
+    """This server's TAP sync URL answering ``query`` (ADQL) with a VOTable."""
+    from gavo import base
+
+    return (base.getConfig("web", "serverURL").rstrip("/") + "/tap/sync?"
+            + urllib.parse.urlencode({"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": query}))
 
 
 def release_links(descriptor: Any, accref: str) -> Iterator[Any]:
     """The DataLink rows of the releases holding the product ``accref``."""
     from gavo import base
 
-    service_url = base.getConfig("web", "serverURL").rstrip("/")
     with base.getTableConn() as conn:
         rows = list(conn.query(
             "SELECT release, filename FROM releases.products WHERE accref = %(accref)s"
             " ORDER BY release", {"accref": accref}))
     for release, filename in rows:
-        query = f"SELECT * FROM releases.products WHERE release = '{release}'"
         yield descriptor.makeLink(
-            f"{service_url}/tap/sync?" + urllib.parse.urlencode(
-                {"REQUEST": "doQuery", "LANG": "ADQL", "QUERY": query}),
+            tap_query_url(f"SELECT * FROM releases.products WHERE release = '{release}'"),
             description=f"ESO Phase 3 release {release} (as {filename}): its files and "
                         "checksums (TAP query)",
             semantics="#documentation", localSemantics="release",

@@ -28,6 +28,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from casuvo.processes import pid_alive
+
 __all__ = ["ClusterError", "ClusterState", "cluster_down", "cluster_state", "cluster_up"]
 
 log = logging.getLogger(__name__)
@@ -48,17 +50,7 @@ class ClusterState:
     """The workers' nanny processes (each restarts its worker)."""
 
     def alive(self) -> bool:
-        return _alive(self.scheduler_pid)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return pid_alive(self.scheduler_pid)
 
 
 def _state_file(var: Path) -> Path:
@@ -158,21 +150,21 @@ def cluster_down(var: Path, timeout: float = 20) -> bool:
         return False
     state = ClusterState(**json.loads(path.read_text()))
     for pid in [*state.worker_pids, state.scheduler_pid]:
-        if _alive(pid):
+        if pid_alive(pid):
             try:
                 os.killpg(pid, signal.SIGTERM)
             except ProcessLookupError:
                 continue
     deadline = time.monotonic() + timeout
     for pid in [*state.worker_pids, state.scheduler_pid]:
-        while _alive(pid) and time.monotonic() < deadline:
+        while pid_alive(pid) and time.monotonic() < deadline:
             try:
                 if os.waitpid(pid, os.WNOHANG)[0] == pid:
                     break
             except ChildProcessError:
                 pass
             time.sleep(0.1)
-        if _alive(pid):
+        if pid_alive(pid):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
     path.unlink()

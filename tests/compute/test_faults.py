@@ -44,7 +44,7 @@ from casuvo.pipeline.rawindex import index_raw
 from casuvo.pipeline.runner import run_pipeline
 from casuvo.storage.files import checksum
 from casuvo.surveys.instruments import instrument
-from tests.compute.test_pipeline_runs import small_survey  # noqa: F401 (a fixture)
+from tests.compute.smallsurvey import VST_CONFIG as CONFIG
 
 RADIUS = 2.0  # arcsec
 
@@ -104,7 +104,6 @@ def test_killed_xmatch_resumes_without_redoing_partitions(settings: Settings,
 
 # ---------------------------------------------------------------- full disk
 
-CONFIG = Path(__file__).parents[2] / "pipelines" / "vst" / "config.toml"
 
 
 @pytest.fixture()
@@ -172,7 +171,7 @@ def _seed_finished(settings: Settings, raws: list[Path], out: Path) -> int:
 
 
 def test_full_disk_fails_by_name_and_a_rerun_with_space_completes(
-        small_survey: Path, small_disk: Path, settings: Settings) -> None:  # noqa: F811
+        small_survey: Path, small_disk: Path, settings: Settings) -> None:
     cfg = load_config(CONFIG)
     raw, gaia = small_survey / "data" / "raw" / "vst", small_survey / "data" / "gaia"
     out = small_disk / "products"
