@@ -74,6 +74,8 @@ BUILD_ROLES = ("gavoadmin",)
 _GROUP_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 INSTALL_SQL = r"""
+-- some functions read tables made later (the ledger, DaCHS's dc.products)
+SET check_function_bodies = off;
 CREATE SCHEMA IF NOT EXISTS casuvo;
 GRANT USAGE ON SCHEMA casuvo TO PUBLIC;
 
