@@ -210,6 +210,11 @@ LEAKPROOF_EXTRA = (
     "radians(double precision)",
     "degrees(double precision)",
     "spoint(double precision, double precision)",
+    # the circle of an upload join (CIRCLE around each uploaded position): without it
+    # the join cannot use the GiST index below the policy (measured: 36.8 s → 53 ms
+    # for 5 000 uploaded positions against vista.sources).  Its only error is a
+    # radius over 90°, whose message names no value.
+    "scircle(spoint, double precision)",
 )
 
 #: The functions of pgSphere's GiST-indexable operators.
