@@ -87,21 +87,28 @@ class _Archive:
             conn.execute("SET TRANSACTION READ ONLY")
             conn.execute(f'SET LOCAL ROLE "{access.QUERY_ROLES[0]}"')
             conn.execute("SELECT set_config(%s, %s, true)", (access.GUC, groups))
-            rows = conn.execute("SELECT accref, accesspath FROM dc.products").fetchall()
+            rows = conn.execute("SELECT accref, accesspath, owner, embargo FROM dc.products"
+                                ).fetchall()
             obscore = conn.execute(
                 "SELECT access_url, calib_level, target_name, s_ra, s_dec, t_min, t_max,"
                 " t_exptime, em_res_power, s_fov FROM ivoa.obscore").fetchall()
             conn.rollback()
         self.by_name: dict[str, tuple[str, str]] = {}
-        for accref, path in rows:
+        self.by_accref: dict[str, str] = {}
+        #: file accref → its release date while proprietary (owned, date to come)
+        self.embargo: dict[str, str] = {}
+        today = str(dt.date.today())
+        for accref, path, owner, embargo in rows:
             if "://" in path:   # served through DataLink: the accref is the file
                 path = accref
-            self.by_name.setdefault(Path(path).name, (accref.split(".fit/")[0] + ".fit"
-                                                      if re.search(r"\.fit/\d+$", accref)
-                                                      else accref, path))
+            ref = _file_accref(accref)
+            self.by_name.setdefault(Path(path).name, (ref, path))
+            self.by_accref.setdefault(ref, path)
+            if owner and embargo and str(embargo) > today:
+                self.embargo[ref] = str(embargo)
         self.obscore: dict[str, dict[str, Any]] = {}
         for url, level, target, ra, dec, tmin, tmax, texp, power, fov in obscore:
-            path = re.sub(r"(\.fits?)/\d+$", r"\1", str(url))
+            path = _file_accref(str(url))
             self.obscore.setdefault(path, {
                 "calib_level": level, "object": target, "ra": ra, "dec": dec,
                 "mjd_obs": tmin, "mjd_end": tmax, "texptime": texp, "spec_res": power,
@@ -130,6 +137,11 @@ class _Archive:
     def record(self, path: Path) -> dict[str, Any]:
         rel = str(path.relative_to(self.inputs))
         return self.obscore.get(rel, {})
+
+
+def _file_accref(accref: str) -> str:
+    """The file of an accref (an image row per extension: ``…_st.fit/7``)."""
+    return re.sub(r"(\.fits?)/\d+$", r"\1", accref)
 
 
 def _primary(path: Path) -> fits.Header:
@@ -264,9 +276,7 @@ def _catalogue_items(planner: _Planner, survey: Any, products_dir: Path, dsn: st
         raise BuildError(f"{survey.key} catalogue: no frame set has all its tile source "
                          "lists in this release (select the tiles and their catalogues)")
     cats = sorted(c for f in chosen for c in by_set[f])
-    name = f"{survey.key}_sources_{'_'.join(str(f) for f in chosen)}.fits"[:60]
-    if not name.endswith(".fits"):
-        name = name[:-5] + ".fits"
+    name = f"{survey.key}_sources_{'_'.join(str(f) for f in chosen)}"[:63] + ".fits"
     return [_Item(name, path, "SCIENCE.CATALOG", None, 3, provenance=cats,
                   extra={"frame_sets": chosen, "survey": survey, "columns": columns})]
 
@@ -304,12 +314,12 @@ def build_release(request: ReleaseRequest, *, dsn: str, inputs: Path, products_d
     selected: list[str] = []
     for sql in request.sql:
         selected += releases.select_products(dsn, sql, groups)
-    paths = releases.files_of_accrefs(dsn, [re.sub(r"(\.fits?)/\d+$", r"\1", a)
-                                             for a in selected], groups)
+    paths = sorted({archive.by_accref[ref] for ref in map(_file_accref, selected)
+                    if ref in archive.by_accref})
     if not paths:
         raise BuildError("the query selects no product this release may hold")
-    for accref in sorted(paths):
-        planner.add_path(inputs / paths[accref]["accesspath"])
+    for path in paths:
+        planner.add_path(inputs / path)
     for key in request.catalogues:
         survey = surveys(key)
         columns = _column_meta(dsn, f"{key}.sources")
@@ -342,9 +352,7 @@ def build_release(request: ReleaseRequest, *, dsn: str, inputs: Path, products_d
                 "skipped": sorted(planner.skipped), "archive_state": state}
     mf.write_manifest(out, manifest)
     mf.write_description(out, manifest)
-    embargoes = [str(v["embargo"]) for v in releases.files_of_accrefs(
-        dsn, [i.accref for i in items if i.accref], groups).values()
-        if v["owner"] and v["embargo"] and str(v["embargo"]) > str(dt.date.today())]
+    embargoes = [archive.embargo[i.accref] for i in items if i.accref in archive.embargo]
     releases.record_release(dsn, releases.ReleaseRecord(
         name=request.name, built=manifest["built"], query=request.query,
         owner_group=request.group, directory=str(out.resolve()),

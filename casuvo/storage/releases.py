@@ -22,7 +22,7 @@ what came out:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,8 +30,8 @@ import psycopg
 
 from casuvo.storage import access
 
-__all__ = ["DDL", "ReleaseRecord", "ReleasedFile", "ensure_schema", "files_of_accrefs",
-           "record_release", "released_names", "select_products"]
+__all__ = ["DDL", "ReleaseRecord", "ReleasedFile", "ensure_schema", "record_release",
+           "released_names", "select_products"]
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS ledger;
@@ -119,31 +119,7 @@ def select_products(dsn: str, query: str, groups: str = access.ANONYMOUS,
         index = names.index(column)
         refs = [_accref(row[index]) for row in cur if row[index] is not None]
         conn.rollback()
-    # an image row per extension (``…_st.fit/7``): the product is the file
-    seen: dict[str, None] = {}
-    for ref in refs:
-        seen.setdefault(ref, None)
-    return list(seen)
-
-
-def files_of_accrefs(dsn: str, accrefs: Sequence[str], groups: str = access.ANONYMOUS,
-                     role: str = access.QUERY_ROLES[0]) -> dict[str, dict[str, Any]]:
-    """accref → {accesspath, owner, embargo} from ``dc.products``, as the release sees it.
-
-    An accref the release may not see (proprietary to another group) is
-    simply absent, as it is from the query's own result.
-    """
-    with psycopg.connect(dsn) as conn:
-        conn.execute("SET TRANSACTION READ ONLY")
-        conn.execute(f'SET LOCAL ROLE "{role}"')
-        conn.execute("SELECT set_config(%s, %s, true)", (access.GUC, groups))
-        rows = conn.execute(
-            "SELECT accref, accesspath, owner, embargo FROM dc.products"
-            " WHERE accref = ANY(%s)", (list(accrefs),)).fetchall()
-        conn.rollback()
-    # spectra are served through DataLink: their accesspath is a URL, the accref the file
-    return {a: {"accesspath": a if "://" in p else p, "owner": o, "embargo": e}
-            for a, p, o, e in rows}
+    return list(dict.fromkeys(refs))
 
 
 @dataclass(frozen=True)
