@@ -10,17 +10,26 @@ rest unrelated), from FITS files:
 - astropy ``search_around_sky`` (all pairs) and ``match_coordinates_sky`` (best);
 - ``casuvo.xmatch`` on a local Dask cluster of 1 and of 2 worker processes
   (file read, partitioning, kernels, quality, Parquet outputs; the cluster's
-  start-up is reported apart), with the measured per-partition kernel costs.
+  start-up is reported apart), with the measured per-partition kernel costs;
+- the same tables as HATS collections (hats-import, 1″… margins; the import is
+  timed apart): ``casuvo.xmatch`` on HATS partitions (each worker reads its
+  own; all pairs, best, one-to-one) against LSDB ``crossmatch`` (all pairs
+  within the radius, ``n_neighbors`` large enough for every pair) on the same
+  collections and the same 2 workers, and a bare scipy ``cKDTree`` match of the
+  same rows in one process (positions read from the same Parquet files, unit
+  vectors, ``sparse_distance_matrix``: all pairs, no quality) — the floor.
 
 The pair counts of all engines are printed side by side (they must agree).
-``--json PATH`` writes the figures for ``bench/report.py``; the goal is issue
-17's (≥ 3× STILTS's speed, same run).
+``--json PATH`` writes the figures for ``bench/report.py``; the goals are issue
+17's (same run: ≥ 3× STILTS's speed, ≥ 5× LSDB's on the same HATS inputs,
+≤ 1.5× the bare cKDTree, identical pairs).
 Run in the compute environment: ``var/venv-compute/bin/python bench/xmatch.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shutil
 import subprocess
@@ -42,6 +51,10 @@ from report import figure, write_json  # bench/report.py: standard library only
 RADIUS = 1.0                      # arcsec
 #: casuvo.xmatch (2 workers) against STILTS tmatch2 find=all, as a speed ratio (issue 17).
 STILTS_GOAL = 3.0
+#: casuvo.xmatch on HATS against LSDB on the same collections (speed ratio), and the
+#: most it may take against a bare cKDTree match of the same rows (time ratio).
+LSDB_GOAL = 5.0
+KDTREE_GOAL = 1.5
 DENSITY = 50_000                  # sources per deg²
 
 
@@ -104,6 +117,63 @@ def casuvo_match(a: Path, b: Path, out: Path, workers: int) -> tuple[float, floa
     return startup, seconds, summary
 
 
+def to_hats(path: Path, work: Path) -> tuple[Path, float]:
+    """A FITS table as a HATS collection with a margin (casuvo export's writer)."""
+    from casuvo.catalogue.hatsexport import ExportArgs, export_hats
+
+    t = time.perf_counter()
+    state = export_hats(ExportArgs(path.stem, (path,), work / "hats", pixel_threshold=300_000,
+                                   highest_order=10, margin_arcsec=2 * RADIUS, workers=2))
+    return Path(state["path"]), time.perf_counter() - t
+
+
+def hats_match(a: Path, b: Path, out: Path, workers: int) -> tuple[float, object]:
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        t = time.perf_counter()
+        summary = run_xmatch(XmatchArgs(TableSpec(a, id="id"), TableSpec(b, id="id"), RADIUS,
+                                        out, progress=False), client=client)
+        return time.perf_counter() - t, summary
+
+
+def lsdb_match(a: Path, b: Path, workers: int) -> tuple[float, int]:
+    """LSDB's crossmatch of the same collections: every pair within the radius."""
+    import lsdb
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster):
+        t = time.perf_counter()
+        left, right = lsdb.open_catalog(a), lsdb.open_catalog(b)
+        result = left.crossmatch(right, radius_arcsec=RADIUS, n_neighbors=16,
+                                 suffixes=("_a", "_b"))
+        n = len(result.compute())
+        return time.perf_counter() - t, n
+
+
+def kdtree_match(a: Path, b: Path) -> tuple[float, int]:
+    """The floor: one process, one cKDTree of B's unit vectors, every pair within the radius."""
+    import pyarrow.parquet as pq
+    from scipy.spatial import cKDTree
+
+    from casuvo.xmatch.hatsplan import open_hats
+
+    t = time.perf_counter()
+    xyz = []
+    for path in (a, b):
+        table = pq.read_table(open_hats(path, "x").path / "dataset", columns=["ra", "dec"])
+        ra = np.radians(table.column("ra").to_numpy())
+        dec = np.radians(table.column("dec").to_numpy())
+        xyz.append(np.stack([np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra),
+                             np.sin(dec)], axis=1))
+    chord = 2 * np.sin(np.radians(RADIUS / 3600.0) / 2)
+    found = cKDTree(xyz[0]).sparse_distance_matrix(cKDTree(xyz[1]), chord,
+                                                   output_type="ndarray")
+    return time.perf_counter() - t, int(found.size)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows per catalogue")
@@ -126,6 +196,13 @@ def main() -> None:
         ap_all, n_ap_all, ap_best, n_ap_best = astropy_match(a, b)
         runs = {w: casuvo_match(a, b, work / f"casuvo{w}", w) for w in (1, 2)}
         s1 = runs[1][2]
+        ha, t_import_a = to_hats(a, work)
+        hb, t_import_b = to_hats(b, work)
+        hats_runs = {w: hats_match(ha, hb, work / f"hats{w}", w) for w in (1, 2)}
+        t_lsdb, n_lsdb = lsdb_match(ha, hb, 2)
+        t_kd, n_kd = kdtree_match(ha, hb)
+        h2 = hats_runs[2][1]
+        summary_h = json.loads((work / "hats2" / "summary.json").read_text())
         print()
         print(f"{'engine':<46} {'seconds':>8} {'÷ STILTS':>9} {'rows':>9}")
         print(f"{'STILTS tmatch2 find=all (baseline)':<46} {st_all:8.2f} {1.0:9.2f} "
@@ -143,6 +220,20 @@ def main() -> None:
                   f"{s.n_mutual:9d}")
             print(f"{'  cluster start-up (not included above)':<46} {startup:8.2f}")
         print(f"Dask 2 workers vs 1: {runs[1][1] / runs[2][1]:.2f}× faster")
+        print(f"\nsame tables as HATS (hats-import {t_import_a + t_import_b:.1f} s, not "
+              "included below):")
+        print(f"{'engine (HATS inputs)':<46} {'seconds':>8} {'÷ kdtree':>9} {'pairs':>9}")
+        print(f"{'bare scipy cKDTree, 1 process (floor)':<46} {t_kd:8.2f} {1.0:9.2f} "
+              f"{n_kd:9d}")
+        print(f"{'LSDB crossmatch, 2 workers':<46} {t_lsdb:8.2f} {t_lsdb / t_kd:9.2f} "
+              f"{n_lsdb:9d}")
+        for w, (seconds, s) in hats_runs.items():
+            label = f"casuvo.xmatch HATS, {w} worker{'s' if w > 1 else ''} (all+best+1:1)"
+            print(f"{label:<46} {seconds:8.2f} {seconds / t_kd:9.2f} {s.n_pairs:9d}")
+        print(f"HATS run (2 workers): {summary_h['partitions']} tasks, read "
+              f"{summary_h['read_seconds']:.2f} s, kernels {summary_h['kernel_seconds']:.2f} s "
+              f"(worker seconds); vs STILTS {st_all / hats_runs[2][0]:.2f}×, "
+              f"vs LSDB {t_lsdb / hats_runs[2][0]:.2f}×")
         costs = [c for c in s1.costs if c.computed]
         secs = np.array([c.seconds for c in costs])
         rows = np.array([c.n_a + c.n_b for c in costs])
@@ -153,13 +244,28 @@ def main() -> None:
               f"{per_million:.2f} core-s per million rows (A + B + margin)")
         print(f"the rest of the 1-worker run (read, partition, scatter, quality, write): "
               f"{runs[1][1] - secs.sum():.2f} s")
-        agree = n_st_all == n_ap_all == s1.n_pairs == runs[2][2].n_pairs
+        agree = (n_st_all == n_ap_all == s1.n_pairs == runs[2][2].n_pairs == h2.n_pairs
+                 == n_kd == n_lsdb and h2.n_mutual == n_st_best)
         print(f"pair counts agree (STILTS all = astropy = casuvo 1 = casuvo 2): {agree}; "
               f"one-to-one = STILTS best: {s1.n_mutual == n_st_best}")
         if args.json:
             stilts_all = "STILTS tmatch2 find=all (JVM start, FITS read)"
             speed = "ratio = baseline s ÷ this s"
+            t_h2 = hats_runs[2][0]
             figures = [
+                figure(f"casuvo.xmatch on HATS, 2 workers (s; {speed})", t_h2, "s",
+                       baseline=stilts_all, baseline_value=st_all, ratio=st_all / t_h2,
+                       goal=f"≥ {STILTS_GOAL:g}× STILTS's speed",
+                       met=st_all / t_h2 >= STILTS_GOAL),
+                figure(f"casuvo.xmatch on HATS vs LSDB crossmatch, 2 workers each (s; {speed})",
+                       t_h2, "s", baseline="LSDB crossmatch, same HATS collections",
+                       baseline_value=t_lsdb, ratio=t_lsdb / t_h2,
+                       goal=f"≥ {LSDB_GOAL:g}× LSDB's speed", met=t_lsdb / t_h2 >= LSDB_GOAL),
+                figure("casuvo.xmatch on HATS vs bare cKDTree (s; ratio = this s ÷ baseline s)",
+                       t_h2, "s", baseline="scipy cKDTree, one process, same rows",
+                       baseline_value=t_kd, ratio=t_h2 / t_kd,
+                       goal=f"≤ {KDTREE_GOAL:g}× the bare kd-tree",
+                       met=t_h2 / t_kd <= KDTREE_GOAL),
                 figure(f"casuvo.xmatch, 2 workers, all + best + VSA (s; {speed})",
                        runs[2][1], "s", baseline=stilts_all, baseline_value=st_all,
                        ratio=st_all / runs[2][1], goal=f"≥ {STILTS_GOAL:g}× STILTS's speed",

@@ -13,9 +13,10 @@ with the files the ledger says are in TABLE, so the export holds the same rows
 as the database, and skips it when the ledger says the collection is up to
 date with them (:mod:`casuvo.storage.uptodate`).
 
-The FITS files are first converted to Parquet here (not with hats-import's
-FITS reader), because integer columns with a TNULL must become nulls, not the
-TNULL value, and text must be text rather than bytes.  The export is built
+FITS files are first converted to Parquet here (not with hats-import's FITS
+reader; Parquet inputs are read as they are), because integer columns with a
+TNULL must become nulls, not the TNULL value, and text must be text rather
+than bytes.  The export is built
 under a temporary name and renamed into place, so ``DIR/NAME`` is always a
 whole collection; ``casuvo_export.json`` in the collection records its inputs
 (SHA-256) and parameters, for whoever opens it.
@@ -129,6 +130,12 @@ def export_hats(args: ExportArgs, client: object | None = None) -> dict:
     staging.mkdir(parents=True)
     rows, inputs = 0, []
     for k, path in enumerate(args.files):
+        if path.suffix == ".parquet" and args.framesets is None:
+            import pyarrow.parquet as pq
+
+            rows += pq.read_metadata(path).num_rows
+            inputs.append(path)
+            continue
         out = staging / f"part{k:04d}.parquet"
         rows += fits_to_parquet(path, out, args.framesets)
         inputs.append(out)

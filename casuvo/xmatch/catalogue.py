@@ -21,7 +21,8 @@ import numpy as np
 from casuvo.xmatch.errors import XmatchError
 from casuvo.xmatch.motion import jyear_from_mjd
 
-__all__ = ["Catalogue", "TableSpec", "load_catalogue"]
+__all__ = ["Catalogue", "TableSpec", "arrow_values", "checked_catalogue", "load_catalogue",
+           "wanted_columns"]
 
 log = logging.getLogger(__name__)
 
@@ -107,20 +108,29 @@ def _read_fits(path: Path, names: list[str]) -> tuple[dict, dict, list[str]]:
     return values, units, available
 
 
-def _read_parquet(path: Path, names: list[str]) -> tuple[dict, dict, list[str]]:
-    import pyarrow.parquet as pq
-
-    available = list(pq.read_schema(path).names)
-    lower = {n.lower(): n for n in available}
-    wanted = {name: lower[name.lower()] for name in names if name.lower() in lower}
-    table = pq.read_table(path, columns=sorted(set(wanted.values())))
+def arrow_values(table: object, names: list[str]) -> dict[str, np.ndarray]:
+    """The columns ``names`` of an Arrow table (matched without case), nulls as NaN."""
+    lower = {n.lower(): n for n in table.column_names}
     values = {}
-    for name, real in wanted.items():
+    for name in names:
+        real = lower.get(name.lower())
+        if real is None:
+            continue
         column = table.column(real)
         data = column.to_numpy()
         if column.null_count and data.dtype.kind not in "f":
             data = np.asarray(column.cast("float64").fill_null(np.nan).to_numpy())
         values[name] = data
+    return values
+
+
+def _read_parquet(path: Path, names: list[str]) -> tuple[dict, dict, list[str]]:
+    import pyarrow.parquet as pq
+
+    available = list(pq.read_schema(path).names)
+    lower = {n.lower(): n for n in available}
+    wanted = sorted({lower[n.lower()] for n in names if n.lower() in lower})
+    values = arrow_values(pq.read_table(path, columns=wanted), names)
     return values, dict.fromkeys(values, ""), available
 
 
@@ -146,12 +156,7 @@ def load_catalogue(spec: TableSpec, label: str) -> Catalogue:
     where = f"{label} ({path})"
     if not path.is_file():
         raise XmatchError(f"{where}: no such file")
-    names = [spec.ra, spec.dec]
-    for name in (spec.id, spec.pmra, spec.pmdec, spec.epoch):
-        if name is not None:
-            names.append(name)
-    if isinstance(spec.ref_epoch, str):
-        names.append(spec.ref_epoch)
+    names = wanted_columns(spec)
     reader = _read_fits if _kind(path) == "fits" else _read_parquet
     try:
         values, units, available = reader(path, names)
@@ -159,13 +164,38 @@ def load_catalogue(spec: TableSpec, label: str) -> Catalogue:
         raise
     except Exception as exc:  # a damaged or foreign file: say which one
         raise XmatchError(f"{where}: cannot be read as a table: {exc}") from exc
+    catalogue = checked_catalogue(spec, label, path, values, units, available)
+    log.info("%s: %d rows", where, len(catalogue))
+    return catalogue
+
+
+def wanted_columns(spec: TableSpec) -> list[str]:
+    """The columns of ``spec``'s table that a match reads."""
+    names = [spec.ra, spec.dec]
+    for name in (spec.id, spec.pmra, spec.pmdec, spec.epoch):
+        if name is not None:
+            names.append(name)
+    if isinstance(spec.ref_epoch, str):
+        names.append(spec.ref_epoch)
+    return names
+
+
+def checked_catalogue(spec: TableSpec, label: str, path: Path, values: dict,
+                      units: dict, available: list[str], *,
+                      allow_empty: bool = False) -> Catalogue:
+    """The columns read for ``spec``, checked (see the module notes) and converted.
+
+    ``allow_empty``: an empty table is a valid partition of a larger catalogue.
+    """
+    where = f"{label} ({path})"
+    names = wanted_columns(spec)
     missing = [n for n in dict.fromkeys(names) if n not in values]
     if missing:
         raise XmatchError(f"{where}: no column {', '.join(map(repr, missing))} "
                           f"(columns: {', '.join(available)})")
     ra = np.asarray(values[spec.ra], dtype=np.float64)
     dec = np.asarray(values[spec.dec], dtype=np.float64)
-    if ra.size == 0:
+    if ra.size == 0 and not allow_empty:
         raise XmatchError(f"{where}: the table is empty")
     bad = ~(np.isfinite(ra) & np.isfinite(dec))
     if bad.any():
@@ -196,5 +226,4 @@ def load_catalogue(spec: TableSpec, label: str) -> Catalogue:
     if spec.epoch is not None:
         epoch = _epochs_in_years(spec.epoch, values[spec.epoch], units.get(spec.epoch, ""),
                                  where)
-    log.info("%s: %d rows", where, ra.size)
     return Catalogue(label, path, ids, ra % 360.0, dec, pmra, pmdec, ref_epoch, epoch)

@@ -18,8 +18,10 @@
    masterObjID, slaveObjID, distanceMins) and ``summary.json``.
 
 The driver holds both catalogues' positions in memory (1M rows ≈ 50 MB) and
-the workers get their partitions from it; at Gaia scale the partitions would
-be read by the workers from HATS files instead, with the same kernel and plan.
+the workers get their partitions from it.  When both inputs are HATS
+catalogues, :mod:`casuvo.xmatch.hatsrun` runs instead: each worker reads its own
+partitions and the driver holds only the plan, which is how the engine goes
+beyond one machine's memory.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -49,7 +53,8 @@ from casuvo.xmatch.partition import (
 )
 from casuvo.xmatch.quality import assess
 
-__all__ = ["OUTPUT_FORMATS", "PartitionCost", "XmatchArgs", "XmatchSummary", "run_xmatch"]
+__all__ = ["OUTPUT_FORMATS", "PartitionCost", "XmatchArgs", "XmatchSummary", "dask_client",
+           "run_xmatch"]
 
 log = logging.getLogger(__name__)
 
@@ -212,28 +217,40 @@ def _prepare_parts(parts_dir: Path, plan: dict, out_dir: Path) -> None:
     write_json(plan_file, plan, indent=1)
 
 
+@contextmanager
+def dask_client(args: XmatchArgs, client: object | None = None) -> Iterator[object]:
+    """The client to run on: the one given, one for ``args.scheduler``, or a local cluster.
+
+    What this makes, it closes on the way out.
+    """
+    from dask.distributed import Client, LocalCluster
+
+    if client is not None:
+        yield client
+        return
+    if args.scheduler:
+        with Client(args.scheduler) as own:
+            yield own
+        return
+    n_workers = args.workers or max(1, min(os.cpu_count() or 1, 4))
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as own:
+        yield own
+
+
 def _run_partitions(todo: list, args: XmatchArgs, client: object | None) -> list[dict]:
     """Run the partition tasks on Dask (the given client, a scheduler or a local cluster)."""
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import as_completed
     from tqdm import tqdm
 
-    own_cluster = own_client = None
-    if client is None:
-        if args.scheduler:
-            client = own_client = Client(args.scheduler)
-        else:
-            n_workers = args.workers or max(1, min(os.cpu_count() or 1, 4))
-            own_cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                       processes=True, dashboard_address=":0")
-            client = own_client = Client(own_cluster)
-    log.info("matching %d partitions on %s", len(todo),
-             getattr(client, "dashboard_link", None) or args.scheduler or "a local cluster")
     costs = []
-    try:
+    with dask_client(args, client) as dask:
+        log.info("matching %d partitions on %s", len(todo),
+                 getattr(dask, "dashboard_link", None) or args.scheduler or "a local cluster")
         # One scatter for all the partitions' rows: the graph itself stays small.
-        data = client.scatter([item for payload in todo for item in payload[1:5]])
-        futures = [client.submit(match_partition, payload[0], *data[4 * k:4 * k + 4],
-                                 *payload[5:], key=f"xmatch-{payload[5]}", pure=False)
+        data = dask.scatter([item for payload in todo for item in payload[1:5]])
+        futures = [dask.submit(match_partition, payload[0], *data[4 * k:4 * k + 4],
+                               *payload[5:], key=f"xmatch-{payload[5]}", pure=False)
                    for k, payload in enumerate(todo)]
         bar = tqdm(total=len(futures), unit="partition", desc="xmatch",
                    disable=not args.progress)
@@ -244,11 +261,6 @@ def _run_partitions(todo: list, args: XmatchArgs, client: object | None) -> list
                       cost["n_a"], cost["n_b"], cost["n_pairs"], cost["seconds"])
             bar.update(1)
         bar.close()
-    finally:
-        if own_client is not None:
-            own_client.close()
-        if own_cluster is not None:
-            own_cluster.close()
     return costs
 
 
@@ -302,6 +314,15 @@ def run_xmatch(args: XmatchArgs, client: object | None = None) -> XmatchSummary:
     out_dir = Path(args.out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise XmatchError(f"{out_dir}: exists and is not a directory")
+    from casuvo.xmatch.hatsplan import is_hats
+
+    hats_inputs = [is_hats(Path(spec.path)) for spec in (args.a, args.b)]
+    if all(hats_inputs):
+        from casuvo.xmatch.hatsrun import run_hats_xmatch
+
+        return run_hats_xmatch(args, client)
+    if any(hats_inputs):
+        raise XmatchError("both inputs must be HATS catalogues, or both tables (FITS, Parquet)")
     a = load_catalogue(args.a, "A")
     b = load_catalogue(args.b, "B")
     epoch, slack = _target_epoch(args, a, b)
