@@ -138,6 +138,18 @@ def test_without_a_margin_catalogue(sky: dict, hats_sky: dict, run_ab: tuple, cl
     _same(_hats_pairs(out), _hats_pairs(run_ab[1]))
 
 
+def test_on_a_process_cluster_equals_the_local_run(hats_sky: dict, run_ab: tuple,
+                                                   process_cluster: dict, tmp_path: Path) -> None:
+    """Through ``--scheduler`` on ``casuvo cluster up``'s processes: each worker process
+    reads its own partitions from disk."""
+    out = tmp_path / "cluster"
+    summary = run_xmatch(XmatchArgs(TableSpec(hats_sky["a"], id="source_id"),
+                                    TableSpec(hats_sky["b"], id="sourceID"), RADIUS, out,
+                                    progress=False, scheduler=process_cluster["address"]))
+    assert summary.computed == summary.partitions
+    _same(_hats_pairs(out), _hats_pairs(run_ab[1]))
+
+
 def test_resume_skips_finished_partitions(hats_sky: dict, run_ab: tuple, client,
                                           tmp_path: Path) -> None:
     import shutil
