@@ -8,20 +8,25 @@ Each task then reads its own partitions on its worker
 (:mod:`casuvo.xmatch.hatstasks`).
 
 One task per partition ``P`` of A (every A row is in exactly one, so every pair
-is found once).  Its B rows are all B rows within the margin of ``P``:
+is found once).  With ``d`` the largest distance between the catalogue
+positions of a matched pair (the radius, plus the proper motion), the task
+reads the A rows within ``2d`` of ``P`` and the B rows within ``3d``: enough to
+know, for each of ``P``'s pairs, every A row that shares its B row and every
+B row of those A rows, hence the match quality and the one-to-one choice,
+without a second pass over other tasks' results.  The rows of a catalogue
+within a margin ``m`` of ``P`` are found:
 
-* where B's partitions cover ``P`` completely and B has a margin catalogue at
-  least as wide as the margin: the B partitions overlapping ``P`` and their
+* where the catalogue's partitions cover ``P`` completely and it has a margin
+  catalogue at least ``m`` wide: in the partitions overlapping ``P`` and their
   margins (a point outside ``P`` near it is near one of those partitions);
-* otherwise (no margin catalogue, too thin a one, or a hole in B's coverage
-  inside ``P``, where the nearby B rows belong to partitions not touching
-  ``P``): the B partitions overlapping ``P`` *or its eight neighbours*, at an
+* otherwise (no margin catalogue, too thin a one, or a hole in the coverage
+  inside ``P``, where the nearby rows belong to partitions not touching
+  ``P``): in the partitions overlapping ``P`` *or its eight neighbours*, at an
   order whose pixels are wider than the margin.
 
-Reading more B rows than needed never changes the result (the kernel keeps
-only pairs within the radius); reading fewer would, so both rules err on the
-side of more.  LSDB's ``crossmatch`` uses only the first rule and so misses
-pairs near holes in the right catalogue's coverage.
+Reading more rows than needed never changes the result; reading fewer would,
+so both rules err on the side of more.  LSDB's ``crossmatch`` uses only the
+first rule and so misses pairs near holes in the right catalogue's coverage.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import numpy as np
 from casuvo.sky.healpix import nested_neighbours, order_for_margin
 from casuvo.xmatch.errors import XmatchError
 
-__all__ = ["HatsCatalogue", "MatchTask", "is_hats", "open_hats", "plan_tasks"]
+__all__ = ["HatsCatalogue", "MatchTask", "SourceFile", "is_hats", "open_hats", "plan_tasks"]
 
 
 @dataclass(frozen=True)
@@ -145,85 +150,99 @@ def column_range(catalogue: HatsCatalogue, column: str, label: str) -> tuple[flo
 
 
 @dataclass(frozen=True)
+class SourceFile:
+    """A partition file a task reads, and whether all of its rows are needed.
+
+    ``inside``: the file is a partition within the task's pixel (all its rows are
+    wanted); otherwise its rows are cut to the task's margin.  ``margin``: a file
+    of a margin catalogue (its rows may also be in another file the task reads).
+    """
+
+    path: str
+    inside: bool
+    margin: bool = False
+
+
+@dataclass(frozen=True)
 class MatchTask:
-    """One partition of A and the B files whose rows may lie within its margin."""
+    """One partition of A, the A rows within ``a_margin`` of it and the B rows within
+    ``b_margin`` (files to read; rows cut to the margins on the worker)."""
 
     index: int
     order: int
     pixel: int
-    a_file: str
-    b_files: tuple[str, ...]
-    region_order: int
-    """B rows are kept when within the margin of ``pixel``'s ancestor at this order."""
+    a_files: tuple[SourceFile, ...]
+    b_files: tuple[SourceFile, ...]
 
     @property
     def name(self) -> str:
         return f"order{self.order}_pix{self.pixel}"
 
 
-def _overlapping(b: HatsCatalogue, orders: np.ndarray, pixels: np.ndarray) -> np.ndarray:
-    """Indices of B's partitions overlapping any of the pixels (all at one order each)."""
-    hits = np.zeros(b.orders.size, dtype=bool)
+def _overlapping(c: HatsCatalogue, orders: np.ndarray, pixels: np.ndarray) -> np.ndarray:
+    """Indices of the partitions overlapping any of the pixels (all at one order each)."""
+    hits = np.zeros(c.orders.size, dtype=bool)
     for order, pixel in zip(orders.tolist(), pixels.tolist(), strict=True):
-        coarse = b.orders <= order
-        shift_up = 2 * (order - b.orders[coarse])
-        hits[np.flatnonzero(coarse)[(pixel >> shift_up) == b.pixels[coarse]]] = True
+        coarse = c.orders <= order
+        shift_up = 2 * (order - c.orders[coarse])
+        hits[np.flatnonzero(coarse)[(pixel >> shift_up) == c.pixels[coarse]]] = True
         fine = ~coarse
-        shift_down = 2 * (b.orders[fine] - order)
-        hits[np.flatnonzero(fine)[(b.pixels[fine] >> shift_down) == pixel]] = True
+        shift_down = 2 * (c.orders[fine] - order)
+        hits[np.flatnonzero(fine)[(c.pixels[fine] >> shift_down) == pixel]] = True
     return np.flatnonzero(hits)
 
 
-def _covered(b: HatsCatalogue, order: int, pixel: int, hits: np.ndarray) -> bool:
-    """Whether B's partitions among ``hits`` cover the whole pixel."""
-    if (b.orders[hits] <= order).any():
+def _covered(c: HatsCatalogue, order: int, pixel: int, hits: np.ndarray) -> bool:
+    """Whether the partitions among ``hits`` cover the whole pixel."""
+    if (c.orders[hits] <= order).any():
         return True
-    finer = b.orders[hits] - order
+    finer = c.orders[hits] - order
     return bool(np.isclose(np.sum(4.0 ** -finer.astype(np.float64)), 1.0))
 
 
-def plan_tasks(a: HatsCatalogue, b: HatsCatalogue, margin_arcsec: float) -> list[MatchTask]:
-    """One task per A partition that has B rows within ``margin_arcsec`` (see module notes)."""
-    wide_order = order_for_margin(margin_arcsec)
+def _inside(c: HatsCatalogue, k: int, order: int, pixel: int) -> bool:
+    """Whether partition ``k`` lies within the pixel (so all its rows are wanted)."""
+    k_order = int(c.orders[k])
+    return k_order >= order and int(c.pixels[k]) >> (2 * (k_order - order)) == pixel
+
+
+def _files_near(c: HatsCatalogue, order: int, pixel: int, margin_arcsec: float
+                ) -> tuple[SourceFile, ...]:
+    """Files holding every row of ``c`` within ``margin_arcsec`` of the pixel (module notes)."""
+    own = _overlapping(c, np.array([order]), np.array([pixel]))
+    if (c.margin_path is not None and c.margin_arcsec >= margin_arcsec and own.size
+            and _covered(c, order, pixel, own)):
+        files = []
+        for k in own.tolist():
+            k_order, k_pixel = int(c.orders[k]), int(c.pixels[k])
+            files.append(SourceFile(c.file(k_order, k_pixel), _inside(c, k, order, pixel)))
+            margin = c.margin_file(k_order, k_pixel)
+            if margin is not None:
+                files.append(SourceFile(margin, inside=False, margin=True))
+        return tuple(files)
+    region = min(order, order_for_margin(margin_arcsec))
+    anc = pixel >> (2 * (order - region))
+    near = nested_neighbours(np.array([anc]), region)[0]
+    around = np.r_[anc, near[near >= 0]]
+    hits = _overlapping(c, np.full(around.size, region), around)
+    return tuple(SourceFile(c.file(int(c.orders[k]), int(c.pixels[k])),
+                            _inside(c, k, order, pixel)) for k in hits.tolist())
+
+
+def plan_tasks(a: HatsCatalogue, b: HatsCatalogue, a_margin: float,
+               b_margin: float) -> list[MatchTask]:
+    """One task per A partition with B rows near it: its own A file first, then A's rows
+    within ``a_margin`` and B's within ``b_margin`` of it (see the module notes)."""
     tasks = []
     for order, pixel in zip(a.orders.tolist(), a.pixels.tolist(), strict=True):
-        own = _overlapping(b, np.array([order]), np.array([pixel]))
-        use_margins = (b.margin_path is not None and b.margin_arcsec >= margin_arcsec
-                       and own.size > 0 and _covered(b, order, pixel, own))
-        if use_margins:
-            files = []
-            for k in own.tolist():
-                files.append(b.file(int(b.orders[k]), int(b.pixels[k])))
-                margin = b.margin_file(int(b.orders[k]), int(b.pixels[k]))
-                if margin is not None:
-                    files.append(margin)
-            region = order
-        else:
-            region = min(order, wide_order)
-            anc = pixel >> (2 * (order - region))
-            near = nested_neighbours(np.array([anc]), region)[0]
-            around = np.r_[anc, near[near >= 0]]
-            hits = _overlapping(b, np.full(around.size, region), around)
-            files = [b.file(int(b.orders[k]), int(b.pixels[k])) for k in hits.tolist()]
-        if files:
-            tasks.append(MatchTask(len(tasks), order, pixel, a.file(order, pixel),
-                                   tuple(files), region))
+        b_files = _files_near(b, order, pixel, b_margin)
+        if not b_files:
+            continue
+        own = a.file(order, pixel)
+        others = tuple(f for f in _files_near(a, order, pixel, a_margin) if f.path != own)
+        tasks.append(MatchTask(len(tasks), order, pixel,
+                               (SourceFile(own, inside=True), *others), b_files))
     return tasks
-
-
-def b_partition_bounds(b: HatsCatalogue) -> tuple[int, np.ndarray, np.ndarray]:
-    """(order, first, last) of B's partitions as nested ranges at B's deepest order.
-
-    A B row's home partition is the one whose range holds its pixel at that order
-    (HATS partitions do not overlap), which is how pairs are grouped for the
-    second pass whatever file the row was read from (its own or a margin).
-    """
-    depth = b.max_order
-    shift = 2 * (depth - b.orders)
-    first = b.pixels << shift
-    last = ((b.pixels + 1) << shift) - 1
-    order = np.argsort(first)
-    return depth, first[order], last[order]
 
 
 def plan_json(a: HatsCatalogue, b: HatsCatalogue) -> dict:

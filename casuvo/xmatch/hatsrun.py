@@ -3,25 +3,23 @@
 
 The driver opens both catalogues' metadata (:mod:`casuvo.xmatch.hatsplan`),
 bounds the proper motion from the Parquet footer statistics, and plans one task
-per A partition; it never holds rows.  Three passes (:mod:`casuvo.xmatch.hatstasks`):
+per A partition; it never holds rows.  Each task
+(:func:`casuvo.xmatch.hatstasks.match_partition`) reads its own partition and
+the rows around it, and writes that partition's pairs with their quality.
 
-1. match each A partition against the B rows within its margin (``work/pass1``);
-2. gather each B partition's pairs and assess them (``work/pass2``);
-3. when B has more rows (B chooses first in the one-to-one selection), gather
-   each A partition's pairs again for the one-to-one choice (``work/pass3``).
-
-The result is ``pairs/`` — one Parquet file per partition of the last pass, in
-the HATS directory layout (``Norder=k/Dir=d/Npix=p.parquet``), every pair
-within the radius with the same quality columns as the in-memory engine —
-and ``summary.json``.  Each task's marker lets a rerun with the same plan skip
+The result is ``pairs/`` — one Parquet file per A partition, in the HATS
+directory layout (``Norder=k/Dir=d/Npix=p.parquet``), every pair within the
+radius with the same quality columns as the in-memory engine — and
+``summary.json``.  Each task's marker lets a rerun with the same plan skip
 what is finished; a changed plan (inputs, radius, epoch, margin) starts afresh.
 
 Motion: when A moves (a target epoch, or B's per-row epochs), A's rows are in
-their partitions by catalogue position, so the margin must hold the radius and
-the farthest any A row can move: ``max |μ| × max |Δt|`` from the column
-statistics.  The target epoch A is searched at is the middle of B's epoch range;
-the pairs do not depend on it (each candidate is measured again with A at its
-B row's own epoch), only the search's slack does.
+their partitions by catalogue position, so the distance ``d`` between a
+matched pair's catalogue positions is the radius plus the farthest any A row
+can move, ``max |μ| × max |Δt|`` from the column statistics.  The target epoch
+A is searched at is the middle of B's epoch range; the pairs do not depend on
+it (each candidate is measured again with A at its B row's own epoch), only
+the search's slack does.
 """
 
 from __future__ import annotations
@@ -39,14 +37,13 @@ from casuvo.storage.files import write_json
 from casuvo.xmatch.errors import XmatchError
 from casuvo.xmatch.hatsplan import (
     HatsCatalogue,
-    b_partition_bounds,
     column_range,
     open_hats,
     partition_file,
     plan_json,
     plan_tasks,
 )
-from casuvo.xmatch.hatstasks import assess_a_group, assess_b_group, match_partition
+from casuvo.xmatch.hatstasks import match_partition
 from casuvo.xmatch.kernel import KdTreeKernel
 from casuvo.xmatch.motion import jyear_from_mjd
 
@@ -103,14 +100,14 @@ def _prepare(work: Path, plan: dict) -> None:
     write_json(plan_file, plan, indent=1)
 
 
-def _run(client: object, calls: list[tuple], desc: str, progress: bool) -> list[dict]:
+def _run(client: object, calls: list[tuple], progress: bool) -> list[dict]:
     """Submit ``(key, function, *args)`` calls and wait for all, with a progress bar."""
     from dask.distributed import as_completed
     from tqdm import tqdm
 
     futures = [client.submit(fn, *fargs, key=key, pure=False) for key, fn, *fargs in calls]
     results = []
-    with tqdm(total=len(futures), unit="partition", desc=desc, disable=not progress) as bar:
+    with tqdm(total=len(futures), unit="partition", desc="xmatch", disable=not progress) as bar:
         for future in as_completed(futures):
             results.append(future.result())
             bar.update(1)
@@ -121,10 +118,6 @@ def _done(marker: Path) -> dict | None:
     if not marker.exists():
         return None
     return json.loads(marker.read_text())
-
-
-def _group_name(c: HatsCatalogue, k: int) -> str:
-    return f"order{int(c.orders[k])}_pix{int(c.pixels[k])}"
 
 
 def run_hats_xmatch(args: object, client: object | None = None) -> object:
@@ -148,98 +141,57 @@ def run_hats_xmatch(args: object, client: object | None = None) -> object:
     a = open_hats(args.a.path, "A")
     b = open_hats(args.b.path, "B")
     epoch, slack, reach = _motion(args, a, b)
-    needed = radius + reach
-    margin = float(args.margin_arcsec) if args.margin_arcsec is not None else needed
-    if margin < needed:
-        raise XmatchError(f"margin {margin:g}″ is narrower than the radius plus the farthest "
-                          f"proper motion ({needed:g}″): pairs across partitions would be lost")
-    kernel = KdTreeKernel(radius, margin, epoch, slack)
+    reach_pair = radius + reach
+    if args.margin_arcsec is not None and args.margin_arcsec < reach_pair:
+        raise XmatchError(f"margin {args.margin_arcsec:g}″ is narrower than the radius plus "
+                          f"the farthest proper motion ({reach_pair:g}″): pairs across "
+                          "partitions would be lost")
+    a_margin, b_margin = 2 * reach_pair, 3 * reach_pair
+    kernel = KdTreeKernel(radius, b_margin, epoch, slack)
     kernel.validate()
-    tasks = plan_tasks(a, b, margin)
-    bounds = b_partition_bounds(b)
-    depth, first, _ = bounds
-    b_sorted = np.argsort(b.pixels << (2 * (depth - b.orders)))
-    a_first = a.total_rows >= b.total_rows
-    log.info("A %d rows in %d partitions, B %d rows in %d partitions (margin catalogue %s); "
-             "%d tasks, margin %.3f″, epoch %s", a.total_rows, a.orders.size, b.total_rows,
-             b.orders.size, f"{b.margin_arcsec:g}″" if b.margin_path else "none", len(tasks),
-             margin, "none" if epoch is None else f"{epoch:.3f}")
+    tasks = plan_tasks(a, b, a_margin, b_margin)
+    log.info("A %d rows in %d partitions, B %d rows in %d partitions (margin catalogues "
+             "%s, %s); %d tasks, rows read within %.3f″ (A) and %.3f″ (B), epoch %s",
+             a.total_rows, a.orders.size, b.total_rows, b.orders.size,
+             f"{a.margin_arcsec:g}″" if a.margin_path else "none",
+             f"{b.margin_arcsec:g}″" if b.margin_path else "none", len(tasks), a_margin,
+             b_margin, "none" if epoch is None else f"{epoch:.3f}")
 
     out_dir = Path(args.out_dir)
     work = out_dir / "work"
     plan = {"version": _PLAN_VERSION, **plan_json(a, b), "a_spec": args.a.as_dict(),
-            "b_spec": args.b.as_dict(), "radius_arcsec": radius, "margin_arcsec": margin,
-            "epoch": epoch, "slack_arcsec": slack, "tasks": len(tasks)}
+            "b_spec": args.b.as_dict(), "radius_arcsec": radius, "epoch": epoch,
+            "slack_arcsec": slack, "reach_arcsec": reach, "tasks": len(tasks)}
     out_dir.mkdir(parents=True, exist_ok=True)
     _prepare(work, plan)
-    pass1, pass2, pass3 = work / "pass1", work / "pass2", work / "pass3"
     pairs_dir = out_dir / "pairs"
-    for d in (pass1, pass2, pass3):
-        d.mkdir(exist_ok=True)
-
-    with dask_client(args, client) as dask:
-        done1 = {t.name: _done(pass1 / f"{t.name}.done") for t in tasks}
-        todo = [(f"xmatch-{t.name}", match_partition, t, args.a, args.b, kernel, bounds,
-                 str(pass1)) for t in tasks if done1[t.name] is None]
-        if len(todo) < len(tasks):
-            log.info("resuming: %d of %d partitions already matched", len(tasks) - len(todo),
-                     len(tasks))
-        for cost in (_run(dask, todo, "xmatch", args.progress) if todo else []):
-            done1[cost["name"]] = cost | {"computed": True}
-        files_of_b: dict[int, list[str]] = {}
-        for t in tasks:
-            for g in done1[t.name]["b_groups"]:
-                files_of_b.setdefault(g, []).append(str(pass1 / f"{t.name}.parquet"))
-
-        def b_target(g: int) -> Path:
-            k = int(b_sorted[g])
-            if a_first:
-                return partition_file(pairs_dir, int(b.orders[k]), int(b.pixels[k]))
-            return pass2 / f"{_group_name(b, k)}.parquet"
-
-        calls = []
-        for g, files in sorted(files_of_b.items()):
-            marker = pass2 / f"{_group_name(b, int(b_sorted[g]))}.done"
-            if not marker.exists():
-                calls.append((f"assess-b-{g}", assess_b_group, g, files, a_first,
-                              str(b_target(g)), str(marker)))
-        if calls:
-            _run(dask, calls, "assess", args.progress)
-        done2 = {g: _done(pass2 / f"{_group_name(b, int(b_sorted[g]))}.done")
-                 for g in files_of_b}
-        finals = done2
-        if not a_first:
-            files_of_a: dict[int, list[str]] = {}
-            for g, cost in done2.items():
-                for ag in cost["a_groups"]:
-                    files_of_a.setdefault(ag, []).append(str(b_target(g)))
-            calls = []
-            for ag, files in sorted(files_of_a.items()):
-                t = tasks[ag]
-                marker = pass3 / f"{t.name}.done"
-                if not marker.exists():
-                    calls.append((f"assess-a-{ag}", assess_a_group, ag, files,
-                                  str(partition_file(pairs_dir, t.order, t.pixel)),
-                                  str(marker)))
-            if calls:
-                _run(dask, calls, "one-to-one", args.progress)
-            finals = {ag: _done(pass3 / f"{tasks[ag].name}.done") for ag in files_of_a}
+    done = {t.name: _done(work / f"{t.name}.done") for t in tasks}
+    todo = [(f"xmatch-{t.name}", match_partition, t, args.a, args.b, kernel, a_margin,
+             b_margin, a.total_rows, b.total_rows,
+             str(partition_file(pairs_dir, t.order, t.pixel)), str(work / f"{t.name}.done"))
+            for t in tasks if done[t.name] is None]
+    if len(todo) < len(tasks):
+        log.info("resuming: %d of %d partitions already matched", len(tasks) - len(todo),
+                 len(tasks))
+    if todo:
+        with dask_client(args, client) as dask:
+            for cost in _run(dask, todo, args.progress):
+                done[cost["name"]] = cost | {"computed": True}
 
     costs = tuple(PartitionCost(t.name, c["n_a"], c["n_b"], c["n_pairs"], c["seconds"],
                                 bool(c.get("computed")))
-                  for t in tasks for c in [done1[t.name]])
+                  for t in tasks for c in [done[t.name]])
     computed = sum(c.computed for c in costs)
-    n_pairs = sum(c["n_pairs"] for c in finals.values())
     summary = XmatchSummary(
-        str(out_dir), int(a.max_order), margin, epoch, slack, len(tasks), computed,
-        len(tasks) - computed, a.total_rows, b.total_rows, n_pairs,
-        sum(c["n_best"] for c in finals.values()),
-        sum(c["n_mutual"] for c in finals.values()), time.perf_counter() - t_start,
+        str(out_dir), int(a.max_order), b_margin, epoch, slack, len(tasks), computed,
+        len(tasks) - computed, a.total_rows, b.total_rows,
+        sum(c["n_pairs"] for c in done.values()), sum(c["n_best"] for c in done.values()),
+        sum(c["n_mutual"] for c in done.values()), time.perf_counter() - t_start,
         {"pairs": str(pairs_dir)}, costs)
     write_json(out_dir / "summary.json", asdict(summary) | {
-        "engine": "hats", "partitioned_by": "b" if a_first else "a",
-        "read_seconds": sum(c["read_seconds"] for c in done1.values()),
-        "kernel_seconds": sum(c["kernel_seconds"] for c in done1.values())}, indent=1)
+        "engine": "hats", "a_margin_arcsec": a_margin,
+        "read_seconds": sum(c["read_seconds"] for c in done.values()),
+        "kernel_seconds": sum(c["kernel_seconds"] for c in done.values())}, indent=1)
     log.info("%d pairs, %d best matches (%d one-to-one) in %.1f s; %d partitions computed, "
              "%d resumed", summary.n_pairs, summary.n_best, summary.n_mutual,
              summary.seconds, summary.computed, summary.resumed)

@@ -104,8 +104,7 @@ def test_partitions_at_several_orders(hats_sky: dict) -> None:
 def test_pairs_and_quality_equal_the_in_memory_engine(sky: dict, run_ab: tuple, client,
                                                        tmp_path: Path) -> None:
     summary, out = run_ab
-    assert summary.n_b > summary.n_a          # B chooses first: the third pass runs
-    assert any((out / "work" / "pass3").glob("*.done"))
+    assert summary.n_b > summary.n_a          # B chooses first in the one-to-one choice
     theirs = _in_memory(sky, client, tmp_path / "mem")
     mine = _hats_pairs(out)
     assert len(mine) == summary.n_pairs > 5000
@@ -116,13 +115,12 @@ def test_pairs_and_quality_equal_the_in_memory_engine(sky: dict, run_ab: tuple, 
 
 def test_a_chooses_first_when_larger(sky: dict, hats_sky: dict, client,
                                      tmp_path: Path) -> None:
-    """A and B swapped: A is larger and chooses first; two passes."""
+    """A and B swapped: A is larger and chooses first."""
     out = tmp_path / "ba"
     summary = run_xmatch(XmatchArgs(TableSpec(hats_sky["b"], id="sourceID"),
                                     TableSpec(hats_sky["a"], id="source_id"), RADIUS, out,
                                     progress=False), client=client)
     assert summary.n_a > summary.n_b
-    assert not any((out / "work" / "pass3").glob("*.done"))
     _same(_hats_pairs(out), _in_memory(sky, client, tmp_path / "mem", swap=True))
 
 
@@ -156,7 +154,7 @@ def test_resume_skips_finished_partitions(hats_sky: dict, run_ab: tuple, client,
 
     out = tmp_path / "resume"
     shutil.copytree(run_ab[1], out)
-    markers = sorted((out / "work" / "pass1").glob("*.done"))
+    markers = sorted((out / "work").glob("*.done"))
     for marker in markers[:2]:                       # as if the run had died there
         marker.unlink()
     again = run_xmatch(XmatchArgs(TableSpec(hats_sky["a"], id="source_id"),
