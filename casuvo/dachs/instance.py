@@ -126,12 +126,15 @@ def configure(settings: Settings) -> None:
         link.symlink_to(target, target_is_directory=True)
 
 
-def render_gavo_rc(settings: Settings, port: int, log_dir: Path) -> str:
+def render_gavo_rc(settings: Settings, port: int, log_dir: Path,
+                   profile_dir: Path | None = None) -> str:
     """``services/gavo.rc.template`` for a DaCHS server listening on ``port``.
 
-    ``serverURL`` is always the public URL, whichever port the process listens
-    on, so that the links DaCHS writes into its responses (job URLs, DataLink,
-    capabilities) point at the public port.
+    ``serverURL`` is always the public URL (``settings.server_url``), whichever
+    port the process listens on, so that the links DaCHS writes into its
+    responses (job URLs, DataLink, capabilities) point at the public port.
+    ``profile_dir`` holds the database profiles (default: those ``dachs init``
+    wrote, ``var/dachs/etc``; :mod:`casuvo.dachs.readonly` points them at a replica).
     """
     secret = settings.var / "adminpasswd"
     if not secret.exists():
@@ -145,6 +148,7 @@ def render_gavo_rc(settings: Settings, port: int, log_dir: Path) -> str:
         async_default_s=TIMEOUTS.async_default_s,
         web_sql_s=TIMEOUTS.web_sql_s,
         dachs_root=settings.dachs_root,
+        profile_dir=profile_dir or settings.dachs_root / "etc",
         log_dir=log_dir,
         group=grp.getgrgid(os.getegid()).gr_name,
         server_url=settings.server_url,
