@@ -35,6 +35,7 @@ __all__ = [
     "dachs_env",
     "ensure_initialised",
     "import_rd",
+    "newest_source",
     "render_gavo_rc",
     "resource_names",
     "server_pid",
@@ -258,7 +259,7 @@ def server_pid(settings: Settings) -> int | None:
     return pid
 
 
-def _newest_source(settings: Settings) -> float:
+def newest_source(settings: Settings) -> float:
     """Modification time of the newest RD, service configuration or server-side module.
 
     The server runs casuvo's DaCHS adjustments (``casuvo/dachs/``) and the
@@ -289,7 +290,7 @@ def start_server(settings: Settings) -> None:
         state = front.read_state(settings)
         if front.is_running(settings) and state is not None and (
                 len(state.ports) != n or state.public_port != settings.http_port
-                or state.started < _newest_source(settings)):
+                or state.started < newest_source(settings)):
             log.info("resource descriptors, services/ or the process count changed: "
                      "restarting DaCHS")
             front.stop(settings)
@@ -301,7 +302,7 @@ def start_server(settings: Settings) -> None:
         return
     front.stop(settings)
     pidfile = settings.dachs_root / "state" / "web.pid"
-    if server_pid(settings) is not None and pidfile.stat().st_mtime < _newest_source(settings):
+    if server_pid(settings) is not None and pidfile.stat().st_mtime < newest_source(settings):
         log.info("resource descriptors or services/ changed: restarting DaCHS")
         _stop_single(settings)
     if server_pid(settings) is None:

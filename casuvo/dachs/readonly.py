@@ -34,6 +34,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -109,12 +110,21 @@ def _command() -> list[str]:
             "--foreground"]
 
 
+def _read_state(settings: Settings) -> dict | None:
+    try:
+        state = json.loads(_state_file(settings).read_text())
+        int(state["pid"]), float(state["started"])
+    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return None
+    return state
+
+
 def running_pid(settings: Settings) -> int | None:
     """PID of the read-only server ``start`` started, if it still runs."""
-    try:
-        pid = int(json.loads(_state_file(settings).read_text())["pid"])
-    except (FileNotFoundError, ValueError, KeyError):
+    state = _read_state(settings)
+    if state is None:
         return None
+    pid = int(state["pid"])
     return pid if pid_alive(pid) else None
 
 
@@ -123,6 +133,12 @@ def start(settings: Settings, timeout: float = 180) -> str:
     replica; returns its URL when TAP answers."""
     served = replace(settings, http_port=settings.replica_http_port)
     url = served.server_url
+    state = _read_state(settings)
+    if (running_pid(settings) is not None and state is not None
+            and float(state["started"]) < instance.newest_source(settings)):
+        # like the primary's server: an edit of the RDs or services/ restarts it
+        log.info("resource descriptors or services/ changed: restarting the read-only DaCHS")
+        stop(settings)
     if running_pid(settings) is None:
         rc = configure(settings, db_host=settings.db_host, db_port=settings.replica_port,
                        http_port=settings.replica_http_port,
@@ -132,7 +148,8 @@ def start(settings: Settings, timeout: float = 180) -> str:
             proc = subprocess.Popen(_command(), env=_environment(settings, rc),
                                     stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
                                     cwd=settings.dachs_root, start_new_session=True)
-        _state_file(settings).write_text(json.dumps({"pid": proc.pid, "url": url}))
+        _state_file(settings).write_text(json.dumps(
+            {"pid": proc.pid, "url": url, "started": time.time()}))
         try:
             front.wait_for([f"{url}/tap/capabilities"], [proc.pid], timeout,
                            _home(settings) / "logs")
