@@ -176,10 +176,11 @@ def serve(settings: Settings, profiles: Path) -> None:
 
     It reads the database ``CASUVO_DB_HOST``/``CASUVO_DB_PORT`` name (a replica's
     Service) and listens on ``CASUVO_HTTP_PORT``; the DaCHS root is configured
-    from ``services/`` and ``resdir/`` as ``casuvo up`` does, without touching the
-    database.
+    from ``services/`` and ``resdir/`` as ``casuvo up`` does (unless it was, by a
+    ``casuvo up`` of the same installation), without touching the database.
     """
-    instance.configure(settings)
+    if not settings.gavo_rc.exists():
+        instance.configure(settings)
     rc = configure(settings, db_host=settings.db_host, db_port=settings.db_port,
                    http_port=settings.http_port, profiles=profiles)
     os.chdir(settings.dachs_root)

@@ -12,6 +12,7 @@ statistics show the queries ran there and not on the primary.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import secrets
@@ -26,6 +27,7 @@ import psycopg
 import pytest
 import pyvo
 import requests
+from astropy.io.votable import parse
 
 from casuvo.config import Settings
 from casuvo.dachs.errors import READ_ONLY_MESSAGE
@@ -169,6 +171,24 @@ def test_tap_through_the_replica_returns_the_primarys_rows(
     assert sorted((int(r["source_id"]), float(r["ra"]), float(r["dec"])) for r in served) == \
         sorted((int(s), float(a), float(d)) for s, a, d in expected)
     assert int(obscore["n"][0]) == expected_obscore > 0
+
+
+@pytest.mark.parametrize(("protocol", "collection"), [("sia", "vista"), ("ssa", "ges")])
+def test_image_and_spectrum_searches_through_the_replica(
+        endpoints: dict, replica_url: str, protocol: str, collection: str) -> None:
+    """SIA and SSA are reads: the replica's server finds the products the primary's does."""
+    url = endpoints[protocol][collection]
+    base = endpoints["base"].rstrip("/")
+    params = {"MAXREC": "100000"} if protocol == "sia" else {"REQUEST": "queryData"}
+    found = []
+    for server in (base, replica_url.rstrip("/")):
+        answer = requests.get(url.replace(base, server), params=params, timeout=120,
+                              auth=AUDIENCES["vvv-member"][0])
+        assert answer.status_code == 200, answer.text
+        table = pyvo.dal.DALResults(parse(io.BytesIO(answer.content)), url=url).to_table()
+        column = "obs_publisher_did" if protocol == "sia" else "ssa_pubDID"
+        found.append(sorted(str(v) for v in table[column]))
+    assert found[0] and found[0] == found[1]
 
 
 def test_release_control_holds_on_the_replica(settings: Settings, replica_url: str) -> None:
