@@ -34,11 +34,10 @@ class ClusterError(RuntimeError):
     """The local cluster could not be created, started or stopped."""
 
 
-def as_postgres(args: list[str], check: bool = True, stdin: str | None = None
-                ) -> subprocess.CompletedProcess[str]:
+def as_postgres(args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run a PostgreSQL tool as the ``postgres`` account (they refuse root)."""
     cmd = args if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, input=stdin)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if check and proc.returncode:
         raise ClusterError(f"{' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
     return proc

@@ -157,11 +157,8 @@ def _base_backup(settings: Settings) -> None:
         "-p", str(settings.db_port), "-U", settings.db_user, "-D", str(pgdata),
         "-R", "-X", "stream", "-S", SLOT, "-c", "fast", "--no-password"])
     log.info("base backup done in %.1f s", time.monotonic() - started)
-    conf = STANDBY_CONF.format(port=settings.replica_port, socket=_socket(settings))
-    pgcluster.as_postgres(["sh", "-c", f"cat >> '{pgdata / 'postgresql.conf'}'"],
-                          stdin=conf)
-    # The primary's pid file and the postmaster options are not the replica's.
-    (pgdata / "postmaster.opts").unlink(missing_ok=True)
+    with (pgdata / "postgresql.conf").open("a") as conf:
+        conf.write(STANDBY_CONF.format(port=settings.replica_port, socket=_socket(settings)))
 
 
 def up(settings: Settings, timeout: float = 120) -> ReplicaState:
@@ -236,8 +233,15 @@ def remove(settings: Settings) -> bool:
     (settings.replica_dir / "replica.json").unlink(missing_ok=True)
     if pgcluster.is_running(settings):
         with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            # the primary's WAL sender lets go of the slot shortly after the replica stops
+            deadline = time.monotonic() + 30
+            while conn.execute("SELECT active FROM pg_replication_slots WHERE slot_name = %s",
+                               (SLOT,)).fetchone() == (True,):
+                if time.monotonic() > deadline:
+                    raise ReplicaError(f"slot {SLOT} is still in use on the primary")
+                time.sleep(0.1)
             dropped = conn.execute(
                 "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
-                " WHERE slot_name = %s AND NOT active", (SLOT,)).fetchall()
+                " WHERE slot_name = %s", (SLOT,)).fetchall()
         existed = existed or bool(dropped)
     return existed

@@ -249,6 +249,41 @@ def test_writes_through_the_replica_are_refused(settings: Settings, replica_url:
         assert 'value="ERROR"' in answer.text and READ_ONLY_MESSAGE in answer.text
 
 
+def test_a_stopped_replica_catches_up_through_its_slot(
+        settings: Settings, replica_url: str, casuvo_bin: Path) -> None:
+    """While the replica is down its slot holds the WAL it has not received; after
+    ``casuvo replica up`` it replays what was committed meanwhile (no new copy)."""
+    down = _casuvo(casuvo_bin, "replica", "down")
+    assert down.returncode == 0 and not replica.is_running(settings), down.stdout
+    table = f"public.replica_probe_{secrets.token_hex(4)}"
+    token = secrets.token_hex(16)
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (token text)")
+        try:
+            conn.execute(f"INSERT INTO {table} VALUES (%s)", (token,))
+            written = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+            conn.execute("SELECT pg_switch_wal()")  # the row's segment is complete
+            active, wal_status, held = conn.execute(
+                "SELECT active, wal_status, restart_lsn <= %s::pg_lsn FROM"
+                " pg_replication_slots WHERE slot_name = %s", (written, replica.SLOT)
+            ).fetchone()
+            assert (active, wal_status, held) == (False, "reserved", True)
+            marker = settings.replica_dir / "pgdata" / "PG_VERSION"
+            copied = marker.stat().st_mtime
+            up = _casuvo(casuvo_bin, "replica", "up", "--no-server")
+            assert up.returncode == 0, up.stdout + up.stderr
+            assert marker.stat().st_mtime == copied  # replayed, not copied again
+            with psycopg.connect(settings.replica_dsn, autocommit=True) as standby:
+                deadline = time.monotonic() + REPLAY_WAIT_S
+                while not (standby.execute("SELECT to_regclass(%s)", (table,)).fetchone()[0]
+                           and standby.execute(f"SELECT token FROM {table}").fetchall()):
+                    assert time.monotonic() < deadline, "the replica did not catch up"
+                    time.sleep(0.05)
+                assert standby.execute(f"SELECT token FROM {table}").fetchall() == [(token,)]
+        finally:
+            conn.execute(f"DROP TABLE {table}")
+
+
 def test_replica_up_without_a_running_primary_says_so(
         settings: Settings, casuvo_bin: Path, tmp_path: Path) -> None:
     with socket.socket() as s:
