@@ -191,6 +191,26 @@ def test_image_and_spectrum_searches_through_the_replica(
     assert found[0] and found[0] == found[1]
 
 
+def test_a_cutout_through_the_replica_is_the_primarys(
+        settings: Settings, endpoints: dict, replica_url: str) -> None:
+    """SODA reads the product's row and its file: the same bytes from either server."""
+    auth, setting = AUDIENCES["vvv-member"]
+    with public.connect(settings, setting) as conn:
+        did, ra, dec = conn.execute(
+            "SELECT obs_publisher_did, s_ra, s_dec FROM ivoa.obscore WHERE"
+            " obs_collection = 'VVV' AND dataproduct_type = 'image'"
+            " ORDER BY obs_publisher_did LIMIT 1").fetchone()
+    base = endpoints["base"].rstrip("/")
+    cutouts = []
+    for server in (base, replica_url.rstrip("/")):
+        answer = requests.get(endpoints["soda"]["vista"].replace(base, server), timeout=120,
+                              params={"ID": did, "CIRCLE": f"{ra} {dec} 0.01"}, auth=auth)
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"] == "image/fits"
+        cutouts.append(answer.content)
+    assert cutouts[0][:6] == b"SIMPLE" and cutouts[0] == cutouts[1]
+
+
 def test_release_control_holds_on_the_replica(settings: Settings, replica_url: str) -> None:
     """The team member sees more ObsCore rows than the public, on the replica too."""
     counts = {}
