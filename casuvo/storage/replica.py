@@ -163,6 +163,11 @@ def _base_backup(settings: Settings) -> None:
 
 def up(settings: Settings, timeout: float = 120) -> ReplicaState:
     """Make (once) and start the replica; return when the primary streams to it."""
+    if not settings.manage_db:
+        raise ReplicaError(
+            "CASUVO_MANAGE_DB is false: casuvo replicates only its project-local cluster; "
+            "an external server's replicas are run by its operators (deploy/k8s: "
+            "postgres-replica.yaml), and `casuvo replica serve` reads from them")
     check_primary(settings)
     _ensure_slot(settings)
     if not (_pgdata(settings) / "standby.signal").exists():
