@@ -58,6 +58,12 @@ class Settings:
     """CASUVO_SERVER_PROCESSES: DaCHS server processes behind the public port; 0 means
     one for health, VOSI and pages plus one per CPU core (at most 4) for the work
     (:mod:`casuvo.dachs.front`); 1 runs a single DaCHS on the public port, no front."""
+    replica_port: int = 0
+    """CASUVO_REPLICA_PORT: PostgreSQL port of the project-local streaming read replica
+    (``casuvo replica up``, :mod:`casuvo.storage.replica`); 0 means ``db_port`` + 1."""
+    replica_http_port: int = 0
+    """CASUVO_REPLICA_HTTP_PORT: port of the read-only DaCHS server that reads from the
+    replica (:mod:`casuvo.dachs.readonly`); 0 means ``http_port`` + 1."""
     seed: int = 20161
     """CASUVO_SEED: random seed of the demo survey (same seed, same sky)."""
     scale: float = 1.0
@@ -65,6 +71,14 @@ class Settings:
     survey_dirs: tuple[Path, ...] = ()
     """CASUVO_SURVEY_DIRS: more survey config directories beside ``pipelines/``
     (``os.pathsep``-separated; each holds ``<survey>/config.toml``)."""
+
+    def __post_init__(self) -> None:
+        # The replica's ports follow the primary's unless set: two stacks on one
+        # machine, each on its own ports, then never share a replica port.
+        if self.replica_port == 0:
+            object.__setattr__(self, "replica_port", self.db_port + 1)
+        if self.replica_http_port == 0:
+            object.__setattr__(self, "replica_http_port", self.http_port + 1)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -108,6 +122,20 @@ class Settings:
     def data_dir(self) -> Path:
         """Simulated and pipeline products (the survey's product store)."""
         return self.var / "data"
+
+    @property
+    def replica_dir(self) -> Path:
+        """The streaming read replica: its data directory, socket, state and the
+        read-only DaCHS server's configuration (``casuvo replica up``)."""
+        return self.var / "replica"
+
+    @property
+    def replica_dsn(self) -> str:
+        """libpq connection string for the owner role on the read replica."""
+        return (
+            f"host={self.db_host} port={self.replica_port} dbname={self.db_name} "
+            f"user={self.db_user}"
+        )
 
     @property
     def log_dir(self) -> Path:

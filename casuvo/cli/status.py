@@ -28,6 +28,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                f"running, {len(pids)} processes behind haproxy (pids "
                f"{', '.join(map(str, pids))})" if pids else "not running")
     print(f"DaCHS {settings.server_url}: {running}")
+    if (settings.replica_dir / "pgdata").exists():  # made by `casuvo replica up`
+        from casuvo.storage import replica
+
+        standby = replica.state(settings)
+        what = ("streaming" if standby.streaming else "running, not streaming"
+                if standby.running else "not running")
+        print(f"Read replica {settings.db_host}:{settings.replica_port}: {what}")
     if not db_up:
         return 1
     print("\nPublished tables:")

@@ -10,6 +10,13 @@ result.  This module re-routes those error paths: a usage error
 column, invalid parameters, broken uploads) gets 400, an authorisation problem
 401/403, anything else stays a 500 and is logged as a bug.  The document
 itself is DaCHS's own (``QUERY_STATUS=ERROR`` and the message).
+
+A server reading a streaming replica (:mod:`casuvo.dachs.readonly`) cannot
+write: PostgreSQL refuses the INSERT of a new UWS job or the temporary table
+of an upload with SQLSTATE 25006 ("cannot execute INSERT in a read-only
+transaction"), which DaCHS answers with a 500.  That is a request this server
+does not serve, not a bug: it gets 403 and :data:`READ_ONLY_MESSAGE`, which says
+where such requests go.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-__all__ = ["install", "scrub_paths", "status_for"]
+__all__ = ["READ_ONLY_MESSAGE", "install", "is_read_only_refusal", "scrub_paths", "status_for"]
 
 _installed = False
 
@@ -35,10 +42,35 @@ def scrub_paths(message: str) -> str:
     return _PATH.sub(lambda m: m.group(1), message)
 
 
+#: PostgreSQL's SQLSTATE for a write in a read-only transaction (a hot standby's answer)
+READ_ONLY_SQLSTATE = "25006"
+
+#: what a client that asked a replica-reading server to write is told
+READ_ONLY_MESSAGE = (
+    "This service reads from a read-only replica of the archive's database: it answers"
+    " synchronous queries without uploads, cone, image and spectrum searches, but"
+    " cannot create asynchronous jobs or take table uploads. Send this request to"
+    " the archive's primary service.")
+
+
+def is_read_only_refusal(exc: BaseException) -> bool:
+    """True if ``exc`` (or what it wraps) is PostgreSQL refusing a write on a standby."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "pgcode", None) == READ_ONLY_SQLSTATE:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def status_for(exc: BaseException) -> int:
     """The HTTP status casuvo answers ``exc`` with."""
     from gavo import base, svcs
 
+    if is_read_only_refusal(exc):
+        return 403
     if isinstance(exc, svcs.Authenticate):
         return 401
     if isinstance(exc, svcs.ForbiddenURI):
@@ -90,6 +122,8 @@ def install() -> None:
 
     def scrubbed_dali_error(errInfo: Any, queryStatus: str = "ERROR") -> Any:  # noqa: N803
         info = errInfo
+        if isinstance(info, Exception) and is_read_only_refusal(info):
+            info = {"msg": READ_ONLY_MESSAGE, "type": "ReadOnlyReplica", "hint": None}
         if isinstance(info, Exception):
             info = {"msg": str(info), "type": info.__class__.__name__,
                     "hint": getattr(info, "hint", None)}

@@ -93,6 +93,7 @@ __all__ = [
     "read_state",
     "start",
     "stop",
+    "terminate",
     "wait_for",
 ]
 
@@ -392,7 +393,7 @@ def start(settings: Settings, n: int) -> FrontState:
         wait_for([f"{settings.server_url}/tap/capabilities"], [haproxy_pid], 60, logs)
     except (FrontError, subprocess.CalledProcessError, OSError, ValueError) as exc:
         for pid in pids:
-            _terminate(pid)
+            terminate(pid)
         detail = getattr(exc, "stderr", "") or ""
         raise FrontError(f"front on port {settings.http_port} did not start: {exc} "
                          f"{detail}".strip()) from exc
@@ -401,7 +402,7 @@ def start(settings: Settings, n: int) -> FrontState:
     return state
 
 
-def _terminate(pid: int, timeout: float = 15) -> None:
+def terminate(pid: int, timeout: float = 15) -> None:
     """SIGTERM, then SIGKILL after ``timeout``; waits for the process to go."""
     try:
         os.kill(pid, signal.SIGTERM)
@@ -421,6 +422,6 @@ def stop(settings: Settings) -> bool:
         return False
     running = [p for p in [state.haproxy_pid, *state.pids] if pid_alive(p)]
     for pid in running:
-        _terminate(pid)
+        terminate(pid)
     _state_file(settings).unlink(missing_ok=True)
     return bool(running)

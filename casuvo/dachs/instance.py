@@ -35,6 +35,7 @@ __all__ = [
     "dachs_env",
     "ensure_initialised",
     "import_rd",
+    "newest_source",
     "render_gavo_rc",
     "resource_names",
     "server_pid",
@@ -126,12 +127,15 @@ def configure(settings: Settings) -> None:
         link.symlink_to(target, target_is_directory=True)
 
 
-def render_gavo_rc(settings: Settings, port: int, log_dir: Path) -> str:
+def render_gavo_rc(settings: Settings, port: int, log_dir: Path,
+                   profile_dir: Path | None = None) -> str:
     """``services/gavo.rc.template`` for a DaCHS server listening on ``port``.
 
-    ``serverURL`` is always the public URL, whichever port the process listens
-    on, so that the links DaCHS writes into its responses (job URLs, DataLink,
-    capabilities) point at the public port.
+    ``serverURL`` is always the public URL (``settings.server_url``), whichever
+    port the process listens on, so that the links DaCHS writes into its
+    responses (job URLs, DataLink, capabilities) point at the public port.
+    ``profile_dir`` holds the database profiles (default: those ``dachs init``
+    wrote, ``var/dachs/etc``; :mod:`casuvo.dachs.readonly` points them at a replica).
     """
     secret = settings.var / "adminpasswd"
     if not secret.exists():
@@ -145,6 +149,7 @@ def render_gavo_rc(settings: Settings, port: int, log_dir: Path) -> str:
         async_default_s=TIMEOUTS.async_default_s,
         web_sql_s=TIMEOUTS.web_sql_s,
         dachs_root=settings.dachs_root,
+        profile_dir=profile_dir or settings.dachs_root / "etc",
         log_dir=log_dir,
         group=grp.getgrgid(os.getegid()).gr_name,
         server_url=settings.server_url,
@@ -254,7 +259,7 @@ def server_pid(settings: Settings) -> int | None:
     return pid
 
 
-def _newest_source(settings: Settings) -> float:
+def newest_source(settings: Settings) -> float:
     """Modification time of the newest RD, service configuration or server-side module.
 
     The server runs casuvo's DaCHS adjustments (``casuvo/dachs/``) and the
@@ -285,7 +290,7 @@ def start_server(settings: Settings) -> None:
         state = front.read_state(settings)
         if front.is_running(settings) and state is not None and (
                 len(state.ports) != n or state.public_port != settings.http_port
-                or state.started < _newest_source(settings)):
+                or state.started < newest_source(settings)):
             log.info("resource descriptors, services/ or the process count changed: "
                      "restarting DaCHS")
             front.stop(settings)
@@ -297,7 +302,7 @@ def start_server(settings: Settings) -> None:
         return
     front.stop(settings)
     pidfile = settings.dachs_root / "state" / "web.pid"
-    if server_pid(settings) is not None and pidfile.stat().st_mtime < _newest_source(settings):
+    if server_pid(settings) is not None and pidfile.stat().st_mtime < newest_source(settings):
         log.info("resource descriptors or services/ changed: restarting DaCHS")
         _stop_single(settings)
     if server_pid(settings) is None:

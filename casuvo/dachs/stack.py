@@ -232,7 +232,16 @@ def up(settings: Settings, *, republish: bool = False) -> None:
 
 
 def down(settings: Settings) -> tuple[bool, bool]:
-    """Stop the server, then the database; returns what was running."""
+    """Stop the server, then the database; returns what was running.
+
+    A read replica and its DaCHS (``casuvo replica up``) stop first, so no
+    server is left reading, or a standby retrying, a primary that is gone.
+    """
+    from casuvo.dachs import readonly
+    from casuvo.storage import replica
+
+    readonly.stop(settings)
+    replica.down(settings)
     server = instance.stop_server(settings)
     database = pgcluster.stop(settings)
     return server, database

@@ -21,7 +21,8 @@ import psycopg
 
 from casuvo.config import Settings
 
-__all__ = ["ClusterError", "create_database", "ensure_running", "is_running", "stop"]
+__all__ = ["ClusterError", "as_postgres", "chown_postgres", "create_database", "ensure_running",
+           "is_running", "stop"]
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,8 @@ class ClusterError(RuntimeError):
     """The local cluster could not be created, started or stopped."""
 
 
-def _as_postgres(args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+def as_postgres(args: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL tool as the ``postgres`` account (they refuse root)."""
     cmd = args if os.geteuid() != 0 else ["runuser", "-u", "postgres", "--", *args]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if check and proc.returncode:
@@ -41,7 +43,8 @@ def _as_postgres(args: list[str], check: bool = True) -> subprocess.CompletedPro
     return proc
 
 
-def _chown_postgres(path: Path) -> None:
+def chown_postgres(path: Path) -> None:
+    """Give ``path`` to the ``postgres`` account (when running as root)."""
     if os.geteuid() == 0:
         shutil.chown(path, "postgres", "postgres")
 
@@ -51,9 +54,9 @@ def _initdb(settings: Settings) -> None:
     log.info("creating PostgreSQL cluster in %s", pgdata)
     for d in (pgdata, settings.pgsocket, settings.log_dir / "postgresql"):
         d.mkdir(parents=True, exist_ok=True)
-        _chown_postgres(d)
+        chown_postgres(d)
     pgdata.chmod(0o700)
-    _as_postgres([
+    as_postgres([
         str(PG_BIN / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust",
         "--encoding=UTF8", "--locale=C.UTF-8",
     ])
@@ -70,6 +73,11 @@ def _initdb(settings: Settings) -> None:
             "checkpoint_timeout = 15min\n"
             "synchronous_commit = off\n"
             "max_connections = 100\n"
+            "# a streaming read replica may connect (casuvo.storage.replica); these\n"
+            "# are PostgreSQL 15's defaults, stated because the replica relies on them\n"
+            "wal_level = replica\n"
+            "max_wal_senders = 10\n"
+            "max_replication_slots = 10\n"
         )
 
 
@@ -91,7 +99,7 @@ def ensure_running(settings: Settings) -> None:
         return
     logfile = settings.log_dir / "postgresql" / "postgresql.log"
     log.info("starting PostgreSQL on port %s", settings.db_port)
-    _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(settings.pgdata), "-l", str(logfile),
+    as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(settings.pgdata), "-l", str(logfile),
                   "-w", "-t", "60", "start"])
     for _ in range(60):
         if is_running(settings):
@@ -106,7 +114,7 @@ def stop(settings: Settings) -> bool:
         return False
     if not is_running(settings):
         return False
-    _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(settings.pgdata), "-m", "fast",
+    as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(settings.pgdata), "-m", "fast",
                   "-w", "stop"])
     return True
 

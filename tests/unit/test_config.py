@@ -41,3 +41,16 @@ def test_server_processes_default_to_the_cores_plus_one(tmp_path: Path) -> None:
     three = Settings.from_env({"CASUVO_HOME": str(tmp_path), "CASUVO_SERVER_PROCESSES": "3"})
     assert three.dachs_processes == 3
     assert three.front_dir == tmp_path / "var" / "front"
+
+
+def test_replica_ports_follow_the_primarys_unless_set(tmp_path: Path) -> None:
+    s = Settings.from_env({"CASUVO_HOME": str(tmp_path), "CASUVO_DB_PORT": "54349",
+                           "CASUVO_HTTP_PORT": "8100"})
+    assert (s.replica_port, s.replica_http_port) == (54350, 8101)
+    assert "port=54350" in s.replica_dsn and "port=54349" in s.dsn
+    assert s.replica_dir == tmp_path / "var" / "replica"
+    set_ = Settings.from_env({"CASUVO_HOME": str(tmp_path), "CASUVO_REPLICA_PORT": "6000",
+                              "CASUVO_REPLICA_HTTP_PORT": "9000"})
+    assert (set_.replica_port, set_.replica_http_port) == (6000, 9000)
+    with pytest.raises(ConfigError, match="CASUVO_REPLICA_PORT"):
+        Settings.from_env({"CASUVO_REPLICA_PORT": "any"})
