@@ -33,6 +33,7 @@ SUBCOMMANDS: dict[str, str] = {
     "xmatch": "Build and load a survey's Gaia neighbour table (<survey>.sources_x_gaia).",
     "export": "Export a published catalogue, e.g. as a HATS catalogue for LSDB.",
     "cluster": "A Dask scheduler and workers as separate processes (up, down, status).",
+    "hub": "JupyterHub beside the demo, with its notebooks (up, down, status).",
     "release": "ESO Phase 3 releases: build from archive queries, validate, list.",
     "demo": "up + simulate + ingest + pipelines: the whole demo data centre.",
 }
