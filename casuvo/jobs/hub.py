@@ -85,6 +85,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=5) as resp:
@@ -113,6 +123,9 @@ def hub_up(settings: Settings, *, timeout: float = 90) -> HubState:
     jupyterhub = Path(sys.executable).with_name("jupyterhub")
     if not jupyterhub.exists():
         raise HubError(f"{jupyterhub} not found: JupyterHub is not installed (make demo)")
+    if not _port_free(settings.http_host, settings.hub_port):
+        raise HubError(f"port {settings.hub_port} of {settings.http_host} is in use: "
+                       "set CASUVO_HUB_PORT to a free one")
     hub_dir = settings.hub_dir
     hub_dir.mkdir(parents=True, exist_ok=True)
     settings.log_dir.mkdir(parents=True, exist_ok=True)

@@ -82,3 +82,17 @@ def test_a_short_password_is_refused_before_anything_starts(tmp_path: Path) -> N
     with pytest.raises(HubError, match="at least 8 characters"):
         hub_up(settings)
     assert not (tmp_path / "var" / "hub").exists()
+
+
+def test_a_port_in_use_is_refused(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("localhost", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = Settings.from_env({"CASUVO_HOME": str(tmp_path),
+                                      "CASUVO_HUB_PORT": str(port)})
+        with pytest.raises(HubError, match=f"port {port} of localhost is in use"):
+            hub_up(settings)
+    assert not (tmp_path / "var" / "hub").exists()
