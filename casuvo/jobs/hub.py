@@ -123,6 +123,8 @@ def hub_up(settings: Settings, *, timeout: float = 90) -> HubState:
     jupyterhub = Path(sys.executable).with_name("jupyterhub")
     if not jupyterhub.exists():
         raise HubError(f"{jupyterhub} not found: JupyterHub is not installed (make demo)")
+    # a proxy left over by a hub that was killed would hold the public port
+    _stop_pidfile(settings.hub_dir / "proxy.pid")
     if not _port_free(settings.http_host, settings.hub_port):
         raise HubError(f"port {settings.hub_port} of {settings.http_host} is in use: "
                        "set CASUVO_HUB_PORT to a free one")
@@ -135,8 +137,6 @@ def hub_up(settings: Settings, *, timeout: float = 90) -> HubState:
     config.write_text(_config_text(proxy_api_port, hub_api_port,
                                    hub_dir / "admin_api_token"))
     log_path = settings.log_dir / "jupyterhub.log"
-    # a proxy left over by a hub that was killed would hold the public port
-    _stop_pidfile(hub_dir / "proxy.pid")
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(
             [str(jupyterhub), "-f", str(config)], cwd=hub_dir, stdout=out,
@@ -180,8 +180,12 @@ def _stop_pidfile(path: Path) -> None:
     with contextlib.suppress(ValueError):
         pid = int(path.read_text())
         if pid_alive(pid):
+            log.info("stopping the proxy %d left by an earlier hub", pid)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            while pid_alive(pid) and time.monotonic() < deadline:
+                time.sleep(0.1)
     path.unlink(missing_ok=True)
 
 
