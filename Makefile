@@ -1,7 +1,8 @@
 # casuvo — the two commands (and a few more).  See README.md.
 #   make demo   install everything, build and publish the demo survey, serve it
 #   make test   the same set-up, then the whole test suite
-#   make stop   stop the server and the database (data kept)
+#   make hub    JupyterHub beside the demo (casuvo hub up; CASUVO_HUB_PORT, default 8000)
+#   make stop   stop the hub, the server and the database (data kept)
 #   make clean  remove var/ (all generated state)
 
 VENV   ?= var/venv
@@ -11,7 +12,7 @@ PYTEST_ARGS ?=
 # the slowest tests of each suite are printed at the end (the test budget is 25 min)
 DURATIONS ?= --durations=15
 
-.PHONY: demo test stop clean install lint bench
+.PHONY: demo test stop clean install lint bench hub
 
 install: var/.installed
 
@@ -55,8 +56,11 @@ bench: demo
 	$(COMPUTE)/bin/python bench/spectro.py --json $(BENCH_OUT)/spectro.json --plot $(BENCH_OUT)/spectro_rv_snr.png
 	$(VENV)/bin/python bench/report.py $(foreach b,$(BENCHES),$(BENCH_OUT)/$(b).json)
 
+hub: demo
+	$(CASUVO) hub up
+
 stop:
-	@if [ -x $(CASUVO) ]; then $(CASUVO) down; fi
+	@if [ -x $(CASUVO) ]; then $(CASUVO) hub down; $(CASUVO) down; fi
 
 clean: stop
 	rm -rf var

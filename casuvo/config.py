@@ -68,6 +68,11 @@ class Settings:
     """CASUVO_SEED: random seed of the demo survey (same seed, same sky)."""
     scale: float = 1.0
     """CASUVO_SCALE: multiplies the number of simulated sources (benchmarks use > 1)."""
+    hub_port: int = 8000
+    """CASUVO_HUB_PORT: the public port of JupyterHub beside the demo (``casuvo hub up``)."""
+    hub_password: str = "demo-hub-pw"
+    """CASUVO_HUB_PASSWORD: the demo hub's shared password (JupyterHub's
+    SharedPasswordAuthenticator; at least 8 characters)."""
     survey_dirs: tuple[Path, ...] = ()
     """CASUVO_SURVEY_DIRS: more survey config directories beside ``pipelines/``
     (``os.pathsep``-separated; each holds ``<survey>/config.toml``)."""
@@ -152,6 +157,15 @@ class Settings:
     def front_dir(self) -> Path:
         """The front's generated files: per-process gavo.rc, haproxy.cfg, pids, ports."""
         return self.var / "front"
+
+    @property
+    def hub_dir(self) -> Path:
+        """JupyterHub's state: its database, cookie secret, configuration, users' homes."""
+        return self.var / "hub"
+
+    @property
+    def hub_url(self) -> str:
+        return f"http://{self.http_host}:{self.hub_port}"
 
     @property
     def server_url(self) -> str:

@@ -34,6 +34,7 @@ SUBCOMMANDS: dict[str, str] = {
     "export": "Export a published catalogue, e.g. as a HATS catalogue for LSDB.",
     "cluster": "A Dask scheduler and workers as separate processes (up, down, status).",
     "replica": "A streaming read replica and a DaCHS reading it (up, down, status, serve).",
+    "hub": "JupyterHub beside the demo, with its notebooks (up, down, status).",
     "release": "ESO Phase 3 releases: build from archive queries, validate, list.",
     "demo": "up + simulate + ingest + pipelines: the whole demo data centre.",
 }

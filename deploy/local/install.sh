@@ -6,8 +6,8 @@
 # generator of bench/concurrency.py), the pgSphere mend for
 # PostgreSQL >= 15.19, and the service virtual environment in var/venv
 # (Debian's python3 with --system-site-packages, so that `import gavo` works
-# beside pinned PyPI packages).  Idempotent; the Makefile runs it once per
-# change of setup.cfg or of this script.
+# beside pinned PyPI packages; with JupyterHub and JupyterLab for `casuvo hub`).
+# Idempotent; the Makefile runs it once per change of setup.cfg or of this script.
 set -eu
 cd "$(dirname "$0")/../.."
 VENV=${CASUVO_VENV:-var/venv}
@@ -44,7 +44,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     /usr/bin/python3 -m venv --system-site-packages "$VENV"
 fi
 "$VENV/bin/pip" install --disable-pip-version-check -q --upgrade "pip>=23,<26"
-"$VENV/bin/pip" install --disable-pip-version-check -q -e ".[test]"
+"$VENV/bin/pip" install --disable-pip-version-check -q -e ".[test,hub]"
 "$VENV/bin/python" -c "import gavo, casuvo, numpy, astropy; print('service environment ready:', 'numpy', numpy.__version__, 'astropy', astropy.__version__)"
 
 if ! wait "$COMPUTE_PID"; then
