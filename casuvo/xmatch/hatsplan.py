@@ -55,6 +55,9 @@ class HatsCatalogue:
     margin_path: Path | None = None
     margin_arcsec: float = 0.0
     margin_pixels: frozenset[tuple[int, int]] = frozenset()
+    spatial_column: str = "_healpix_29"
+    """HATS's spatial index: each row's nested pixel at ``spatial_order``."""
+    spatial_order: int = 29
 
     def file(self, order: int, pixel: int) -> str:
         """The Parquet file of one partition (HATS layout)."""
@@ -127,8 +130,11 @@ def open_hats(path: Path, label: str) -> HatsCatalogue:
                   "margin_arcsec": float(margin.catalog_info.margin_threshold),
                   "margin_pixels": frozenset(zip(m_orders.tolist(), m_pixels.tolist(),
                                                  strict=True))}
+    info = main.catalog_info
     return HatsCatalogue(Path(str(main.catalog_base_dir)), orders, pixels,
-                         int(main.catalog_info.total_rows or 0), **kwargs)
+                         int(info.total_rows or 0),
+                         spatial_column=info.healpix_column or "_healpix_29",
+                         spatial_order=int(info.healpix_order or 29), **kwargs)
 
 
 def column_range(catalogue: HatsCatalogue, column: str, label: str) -> tuple[float, float]:
@@ -159,6 +165,8 @@ class SourceFile:
     """
 
     path: str
+    order: int
+    pixel: int
     inside: bool
     margin: bool = False
 
@@ -173,6 +181,10 @@ class MatchTask:
     pixel: int
     a_files: tuple[SourceFile, ...]
     b_files: tuple[SourceFile, ...]
+    a_spatial: str = "_healpix_29"
+    a_spatial_order: int = 29
+    b_spatial: str = "_healpix_29"
+    b_spatial_order: int = 29
 
     @property
     def name(self) -> str:
@@ -215,18 +227,20 @@ def _files_near(c: HatsCatalogue, order: int, pixel: int, margin_arcsec: float
         files = []
         for k in own.tolist():
             k_order, k_pixel = int(c.orders[k]), int(c.pixels[k])
-            files.append(SourceFile(c.file(k_order, k_pixel), _inside(c, k, order, pixel)))
+            files.append(SourceFile(c.file(k_order, k_pixel), k_order, k_pixel,
+                                    _inside(c, k, order, pixel)))
             margin = c.margin_file(k_order, k_pixel)
             if margin is not None:
-                files.append(SourceFile(margin, inside=False, margin=True))
+                files.append(SourceFile(margin, k_order, k_pixel, inside=False, margin=True))
         return tuple(files)
     region = min(order, order_for_margin(margin_arcsec))
     anc = pixel >> (2 * (order - region))
     near = nested_neighbours(np.array([anc]), region)[0]
     around = np.r_[anc, near[near >= 0]]
     hits = _overlapping(c, np.full(around.size, region), around)
-    return tuple(SourceFile(c.file(int(c.orders[k]), int(c.pixels[k])),
-                            _inside(c, k, order, pixel)) for k in hits.tolist())
+    return tuple(SourceFile(c.file(int(c.orders[k]), int(c.pixels[k])), int(c.orders[k]),
+                            int(c.pixels[k]), _inside(c, k, order, pixel))
+                 for k in hits.tolist())
 
 
 def plan_tasks(a: HatsCatalogue, b: HatsCatalogue, a_margin: float,
@@ -241,7 +255,9 @@ def plan_tasks(a: HatsCatalogue, b: HatsCatalogue, a_margin: float,
         own = a.file(order, pixel)
         others = tuple(f for f in _files_near(a, order, pixel, a_margin) if f.path != own)
         tasks.append(MatchTask(len(tasks), order, pixel,
-                               (SourceFile(own, inside=True), *others), b_files))
+                               (SourceFile(own, order, pixel, inside=True), *others), b_files,
+                               a.spatial_column, a.spatial_order, b.spatial_column,
+                               b.spatial_order))
     return tasks
 
 

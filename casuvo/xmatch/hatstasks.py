@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from casuvo.sky.healpix import lonlat_to_nested, order_for_margin, pixels_near
+from casuvo.sky.healpix import order_for_margin
 from casuvo.storage.files import atomic_path, write_json
 from casuvo.xmatch.catalogue import (
     Catalogue,
@@ -59,50 +59,72 @@ def _take(c: Catalogue, rows: np.ndarray) -> Catalogue:
                      pick(c.pmdec), pick(c.ref_epoch), pick(c.epoch))
 
 
-def _near(c: Catalogue, order: int, pixel: int, margin_arcsec: float) -> np.ndarray:
-    """Mask of rows within the margin of the pixel (a superset: of its ancestor, if the
-    pixel is narrower than the margin allows)."""
-    up = min(order, order_for_margin(margin_arcsec))
-    target = pixel >> (2 * (order - up))
-    keep = lonlat_to_nested(c.ra, c.dec, up) == target
-    rows, near = pixels_near(c.ra, c.dec, up, margin_arcsec)
-    keep[rows[near == target]] = True
-    return keep
+def _near(pix: np.ndarray, pix_order: int, order: int, pixel: int,
+          margin_arcsec: float) -> np.ndarray:
+    """Mask of rows (by their spatial index ``pix`` at ``pix_order``) in the pixel or
+    within ``margin_arcsec`` of it: in it, or in one of the fine pixels around it
+    (:func:`hats.pixel_math.pixel_margins.get_margin`), fine enough to be no wider than
+    a few margins, coarse enough to be at least one (so nothing within is missed)."""
+    from hats.pixel_math.pixel_margins import get_margin
+
+    fine = order_for_margin(margin_arcsec)
+    if fine <= order:
+        # The pixel is narrower than the margin: its ancestor at ``fine`` and the
+        # ancestor's neighbours (a superset).
+        anc = pixel >> (2 * (order - fine))
+        ring = np.r_[anc, get_margin(fine, anc, 0)]
+        return np.isin(pix >> (2 * (pix_order - fine)), ring)
+    ring = np.asarray(get_margin(order, pixel, fine - order), dtype=np.int64)
+    return ((pix >> (2 * (pix_order - order))) == pixel) | np.isin(
+        pix >> (2 * (pix_order - fine)), ring)
 
 
 def read_rows(files: tuple[SourceFile, ...], spec: TableSpec, label: str, task: MatchTask,
-              margin_arcsec: float) -> tuple[Catalogue, np.ndarray]:
+              margin_arcsec: float, spatial: str, spatial_order: int
+              ) -> tuple[Catalogue, np.ndarray]:
     """The rows of ``files`` within the margin of the task's pixel, checked, once each,
-    sorted by identifier; and a mask of those that came from the first file."""
+    sorted by identifier; and a mask of those that came from the first file.
+
+    Partitions inside the pixel are kept whole, others cut to the margin by their
+    spatial index; margin-catalogue rows are kept whole (a few rows too many never
+    change a pair), less those that are also in a partition read or another margin.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     names = wanted_columns(spec)
-    real, units = _columns_present(files[0].path, names)
+    real, units = _columns_present(files[0].path, [*names, spatial])
     try:
         tables = [pq.read_table(f.path, columns=real) for f in files]
     except Exception as exc:  # a damaged partition file: say which catalogue
         raise XmatchError(f"{label}: cannot read {', '.join(f.path for f in files)}: "
                           f"{exc}") from exc
     table = pa.concat_tables(tables, promote_options="default")
-    catalogue = checked_catalogue(spec, label, Path(files[0].path), arrow_values(table, names),
-                                  units, table.column_names, allow_empty=True)
+    values = arrow_values(table, [*names, spatial])
+    catalogue = checked_catalogue(spec, label, Path(files[0].path), values, units,
+                                  table.column_names, allow_empty=True)
+    pix = values.get(spatial)
+    if pix is None:
+        raise XmatchError(f"{label} ({files[0].path}): no spatial index column {spatial!r}")
+    pix = pix.astype(np.int64)
     sizes = np.array([t.num_rows for t in tables])
     source = np.repeat(np.arange(len(files)), sizes)
     keep = np.ones(len(catalogue), dtype=bool)
-    cut = np.array([not f.inside for f in files])[source]
-    if cut.any():
-        keep[cut] = _near(_take(catalogue, np.flatnonzero(cut)), task.order, task.pixel,
-                          margin_arcsec)
-    # A margin row may also be in another file read (a partition or another margin).
-    margin = np.array([f.margin for f in files])[source] & keep
+    for k, f in enumerate(files):
+        if not (f.inside or f.margin):
+            rows = source == k
+            keep[rows] = _near(pix[rows], spatial_order, task.order, task.pixel,
+                               margin_arcsec)
+    margin = np.array([f.margin for f in files])[source]
     if margin.any():
-        ids = catalogue.ids
-        elsewhere = np.isin(ids[margin], ids[~margin & keep])
+        # In a partition read: the partition's copy is kept.
         rows = np.flatnonzero(margin)
-        keep[rows[elsewhere]] = False
-        rows = rows[~elsewhere]
-        _, first = np.unique(ids[rows], return_index=True)
+        for f in files:
+            if not f.margin:
+                shift = 2 * (spatial_order - f.order)
+                keep[rows[(pix[rows] >> shift) == f.pixel]] = False
+        rows = rows[keep[rows]]
+        _, first = np.unique(catalogue.ids[rows], return_index=True)
         repeated = np.ones(rows.size, dtype=bool)
         repeated[first] = False
         keep[rows[repeated]] = False
@@ -119,8 +141,10 @@ def match_partition(task: MatchTask, a_spec: TableSpec, b_spec: TableSpec,
     import pyarrow.parquet as pq
 
     t0 = time.perf_counter()
-    a, own = read_rows(task.a_files, a_spec, "A", task, a_margin)
-    b, _ = read_rows(task.b_files, b_spec, "B", task, b_margin)
+    a, own = read_rows(task.a_files, a_spec, "A", task, a_margin, task.a_spatial,
+                       task.a_spatial_order)
+    b, _ = read_rows(task.b_files, b_spec, "B", task, b_margin, task.b_spatial,
+                     task.b_spatial_order)
     t_read = time.perf_counter() - t0
     moving = kernel.epoch is not None and a.pmra is not None
     side_a = (Side(a.ra, a.dec, a.pmra, a.pmdec, a.ref_epoch) if moving
