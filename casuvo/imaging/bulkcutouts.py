@@ -186,7 +186,7 @@ def _client(scheduler: str | None, workers: int) -> tuple[Any, Any]:
     # threads in this process: the cutouts are file reads and numpy sums, and a
     # job starts in about a second instead of spawning worker processes
     cluster = LocalCluster(n_workers=1, threads_per_worker=max(1, workers), processes=False,
-                           dashboard_address=None)
+                           dashboard_address=":0")
     return Client(cluster), cluster
 
 

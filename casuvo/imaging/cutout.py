@@ -397,7 +397,9 @@ def circle_limits(image: ImageFile, wcs: Any, ra: float, dec: float, radius: flo
     ny, nx = image.shape
     pairs = [(min(359.99999, max(-89.9999, a)), min(89.9999, max(-89.9999, d)))
              for a, d in circle_polygon(ra, dec, radius)]
-    with image.lock:
+    # a vertex that does not project (beyond the tangent plane) is NaN, which
+    # DaCHS casts to an integer all the same (the platform's INT_MIN)
+    with image.lock, np.errstate(invalid="ignore"):
         pixels = np.asarray(np.round(wcs.wcs_world2pix(pairs, 1)), np.int32)
     xs, ys = [int(pixels[:, 0].min()), int(pixels[:, 0].max())], [
         int(pixels[:, 1].min()), int(pixels[:, 1].max())]
