@@ -10,7 +10,7 @@ cutouts are the synchronous service's, byte for byte (the job cuts with the
 same code), and the return value is the same list of :class:`Cutout`; a row
 the job could not cut is a failure named like a SODA failure.
 
-The service is ``<base>/cutouts/q/bulk/uws.xml`` (a fixed location of every
+The service is ``<base>/cutouts/q/bulk/async`` (a fixed location of every
 casuvo server, as ``<base>/tap`` is DaCHS's): a UWS 1.1 job list.
 """
 
@@ -20,6 +20,7 @@ import csv
 import io
 import tarfile
 import time
+import urllib.parse
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["BULK_PATH", "BULK_THRESHOLD", "BulkJob", "bulk_cutouts"]
 
 #: where every casuvo server has its bulk cutout service (under the base URL)
-BULK_PATH = "cutouts/q/bulk/uws.xml"
+BULK_PATH = "cutouts/q/bulk/async"
 #: :meth:`Archive.cutouts` uses a job above this many cutouts
 BULK_THRESHOLD = 100
 
@@ -73,8 +74,8 @@ class BulkJob:
         location = response.headers.get("Location")
         if not location:
             raise ArchiveError(f"{self.service} made no job (HTTP {response.status_code})")
-        self.url = location
-        return location
+        self.url = urllib.parse.urljoin(self.service, location)
+        return self.url
 
     def run(self) -> None:
         self._check(self.session.post(f"{self.url}/phase", data={"PHASE": "RUN"},

@@ -4,7 +4,7 @@
 A client POSTs a table of positions (VOTable or CSV: ``ra``, ``dec`` in
 degrees, optional ``size`` — the full width, degrees unless the VOTable
 column has a unit — and optional ``obs_publisher_did`` to name the image)
-with optional COLLECTION and BAND filters to ``cutouts/q/bulk/uws.xml``,
+with optional COLLECTION and BAND filters to ``cutouts/q/bulk/async``,
 then PHASE=RUN.  DaCHS keeps the job (its row in ``uws.userjobs``, its
 directory under ``[general]uwsWD``, both under ``var/``) and runs it in a
 ``uwsrun`` child process of the server, which calls :func:`run`:
@@ -26,8 +26,11 @@ directory under ``[general]uwsWD``, both under ``var/``) and runs it in a
    ``cutouts.tar`` (all of them and the index).
 
 :func:`install` is the one DaCHS adjustment this needs: the user-UWS runner
-starts as ``python -m casuvo.dachs.server uwsrun`` (with casuvo's
-adjustments, at lower CPU priority) instead of DaCHS's ``dachs uwsrun``.
+always starts as ``python -m casuvo.dachs.server uwsrun`` (with casuvo's
+adjustments, at lower CPU priority), whatever ``gavo`` is first on ``PATH``.
+DaCHS 2.7 keeps a file parameter of such a job as text in the job's
+parameters (``uws.userjobs``); the upload is bounded by ``[web]maxUploadSize``
+and :data:`~casuvo.dachs.limits.BULK_CUTOUTS`.
 """
 
 from __future__ import annotations
@@ -256,17 +259,24 @@ def _scheduler(settings: Settings) -> str | None:
 
 
 def _upload(job: Any, value: Any) -> bytes:
-    """The bytes of the ``positions`` upload from the job's directory."""
+    """The bytes of the ``positions`` upload.
+
+    DaCHS 2.7 keeps a file parameter of a user UWS job as its text in the
+    job's parameters; a DALI-style upload (``(name, "file://...")``) is a file
+    in the job's directory.
+    """
     if isinstance(value, tuple | list) and len(value) == 2:
-        value = value[1]
-    if not value:
-        raise BulkCutoutError("positions: upload a table of positions (VOTable or CSV)")
-    name = str(value).split("/")[-1]
-    try:
-        with job.openFile(name) as f:
-            return f.read()
-    except OSError as exc:
-        raise BulkCutoutError("positions: the uploaded table is missing") from exc
+        name = str(value[1]).split("/")[-1]
+        try:
+            with job.openFile(name) as f:
+                return f.read()
+        except OSError as exc:
+            raise BulkCutoutError("positions: the uploaded table is missing") from exc
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bytes):
+        return value
+    raise BulkCutoutError("positions: upload a table of positions (VOTable or CSV)")
 
 
 def _list(value: Any) -> list[str]:
@@ -299,7 +309,7 @@ def run(service: Any, input_table: Any) -> None:
 
     job = getattr(input_table, "job", None)
     if job is None:
-        raise base.ValidationError("bulk cutouts run as UWS jobs only (POST to uws.xml)",
+        raise base.ValidationError("bulk cutouts run as UWS jobs only (POST to the async renderer)",
                                    "positions")
     settings = Settings.from_env()
     wd = Path(job.getWD())
@@ -331,9 +341,11 @@ def run(service: Any, input_table: Any) -> None:
 def install() -> None:
     """Start user-UWS runners (``uwsrun``) through ``python -m casuvo.dachs.server``.
 
-    DaCHS runs ``dachs uwsrun JOBID`` (Debian's Python, without casuvo's
-    adjustments, hence without release control); this runs the same command
-    with them, in the server's own Python.
+    DaCHS spawns ``gavo`` found on the server's ``PATH`` (the venv's, which is
+    casuvo's wrapper, only while the venv's ``bin/`` comes first); this names
+    the server's own interpreter, as TAP's runner does
+    (:func:`casuvo.dachs.overflow.async_runner_with_adjustments`), so a job
+    always runs with casuvo's adjustments, release control above all.
     """
     from gavo.protocols import useruws
 

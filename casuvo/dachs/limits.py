@@ -89,7 +89,7 @@ TIMEOUTS = Timeouts()
 
 @dataclass(frozen=True)
 class BulkCutoutLimits:
-    """What one bulk cutout job (``cutouts/q/bulk/uws.xml``) may ask for.
+    """What one bulk cutout job (``cutouts/q/bulk/async``) may ask for.
 
     A job runs in a child process of the server at lower CPU priority, its
     cutouts on the Dask cluster, and at most ``[async]maxUserUWSRunningDefault``

@@ -20,13 +20,13 @@
   <!-- The work is Python (casuvo.dachs.bulkcutouts); the job runs in a
     uwsrun child of the server, its cutouts on the Dask cluster in the
     compute environment (casuvo.imaging.bulkcutouts). -->
-  <service id="bulk" allowed="uws.xml">
+  <service id="bulk" allowed="async">
     <meta name="shortName">casuvo bulk cutouts</meta>
     <meta name="title">Bulk image cutouts (UWS)</meta>
     <meta name="description">Cutouts at many positions of many images in
       one UWS job.  POST positions (an uploaded VOTable or CSV: ra, dec,
       optional size and obs_publisher_did), COLLECTION and BAND (optional,
-      repeatable) to uws.xml, then PHASE=RUN.  While the job executes, its
+      repeatable) to async, then PHASE=RUN.  While the job executes, its
       result "progress" says how many cutouts are done; when it has
       completed, each cutout is a result (FITS), with index.csv and
       cutouts.tar (all of them).  Limits: see the service limits page.</meta>

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-3-Clause
-"""Bulk cutouts as one UWS job (``cutouts/q/bulk/uws.xml``) against the synchronous SODA service.
+"""Bulk cutouts as one UWS job (``cutouts/q/bulk/async``) against the synchronous SODA service.
 
 200 cutouts of one job must equal the same 200 made one by one through SODA
 (pixels, NaN included, and every header card, hence the WCS); progress must
@@ -45,7 +45,7 @@ N = 200
 
 @pytest.fixture(scope="module")
 def service(endpoints: dict) -> str:
-    return endpoints["base"] + "cutouts/q/bulk/uws.xml"
+    return endpoints["base"] + "cutouts/q/bulk/async"
 
 
 def _images(settings: Settings, where: str = "TRUE") -> list[tuple[str, str, str, int]]:
