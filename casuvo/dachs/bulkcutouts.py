@@ -322,8 +322,9 @@ def run(service: Any, input_table: Any) -> None:
             items, _ = plan_cutouts(conn, settings, Path(base.getConfig("inputsDir")),
                                     positions, collections, bands)
     except BulkCutoutError as exc:
-        name = str(exc).split(":", 1)[0]
-        raise base.ValidationError(str(exc), name.upper()) from exc
+        # DaCHS's message is "Field NAME: ..." already
+        name, _, message = str(exc).partition(": ")
+        raise base.ValidationError(message, name.upper()) from exc
     write_plan(wd / PLAN_NAME, items)
     (wd / PROGRESS_NAME).write_text(f'{{"done": 0, "total": {len(items)}}}\n')
     _register_results(job, [(PROGRESS_NAME, "application/json")])
