@@ -141,6 +141,8 @@ def read_positions(data: bytes) -> Positions:
     if ra_col is None or dec_col is None:
         raise BulkCutoutError(f"positions: the table needs columns ra and dec (degrees); it "
                               f"has {', '.join(table.colnames) or 'none'}")
+    if not len(table):
+        raise BulkCutoutError("positions: the table has no rows")
     if len(table) > limits.max_rows:
         raise BulkCutoutError(f"positions: {len(table)} rows, more than the {limits.max_rows}"
                               " a job takes; split the table into several jobs")

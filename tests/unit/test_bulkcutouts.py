@@ -135,6 +135,7 @@ def test_positions_from_csv_and_votable() -> None:
 @pytest.mark.parametrize(("data", "message"), [
     (b"", "the uploaded table is empty"),
     (b"x,y\n1,2\n", "needs columns ra and dec"),
+    (b"ra,dec\n", "the table has no rows"),
     (b"ra,dec\n400,2\n", "row 0: ra must be in [0, 360)"),
     (b"ra,dec\n1,2\n1,-91\n", "row 1: dec must be in [-90, 90]"),
     (b"ra,dec\nnan,2\n", "row 0: ra must be"),
