@@ -191,7 +191,10 @@ def test_200_cutouts_equal_sodas_one_by_one(service: str, endpoints: dict,
         data, header = _fits(body)
         soda_data, soda_header = _fits(r.content)
         np.testing.assert_array_equal(data, soda_data)            # NaN where SODA has NaN
-        assert list(header.cards) == list(soda_header.cards)      # WCS and every other card
+        assert header.tostring() == soda_header.tostring()        # WCS and every other card
+        wcs = WCS(header).to_header(relax=True)
+        soda_wcs = WCS(soda_header).to_header(relax=True)
+        assert "CRPIX1" in wcs and dict(wcs) == dict(soda_wcs)
         assert (int(line["naxis1"]), int(line["naxis2"])) == soda_data.shape[::-1]
         assert body == r.content
     job.delete()
@@ -254,7 +257,7 @@ def test_anonymous_job_cuts_no_proprietary_image(service: str, endpoints: dict,
     (b"ra,dec\n", {}, "the table has no rows"),
     (b"ra,dec\n" + b"1,2\n" * 10_001, {}, "more than the 10000 a job takes"),
     (None, {}, "more than the 2000 cutouts"),
-])
+], ids=["dec", "size", "collection", "votable", "no-rows", "rows", "cutouts"])
 def test_bad_input_ends_in_error(table: bytes | None, params: dict, message: str,
                                  service: str, settings: Settings) -> None:
     if table is None:
@@ -273,7 +276,7 @@ def test_bad_input_ends_in_error(table: bytes | None, params: dict, message: str
 def test_client_switches_to_the_job(endpoints: dict, settings: Settings) -> None:
     rng = random.Random(9)
     images = [i for i in _images(settings) if i[0] == "vst"]
-    archive = Archive("vst", endpoints["base"])
+    archive = Archive("vst", endpoints["base"], session=requests.Session())
     picks = [images[rng.randrange(len(images))] for _ in range(24)]
     dids = [did for _, did, _, _ in picks]
     rows = [{"obs_publisher_did": did, "filename": path.rsplit("/", 1)[-1], "extnum": ext}
@@ -286,4 +289,4 @@ def test_client_switches_to_the_job(endpoints: dict, settings: Settings) -> None
         assert a is not None and b is not None and a.did == b.did == did
         assert a.label == b.label
         np.testing.assert_array_equal(a.data, b.data)
-        assert list(a.header.cards) == list(b.header.cards)
+        assert a.header.tostring() == b.header.tostring()
