@@ -357,3 +357,32 @@ def install() -> None:
                                 "uwsrun", "--", str(wjob.jobId)]
 
     useruws.UserUWSTransitions.getCommandLine = get_command_line
+    _dequeue_when_a_runner_ends()
+
+
+def _dequeue_when_a_runner_ends() -> None:
+    """Start the next QUEUED user UWS job as soon as a runner process ends.
+
+    The runner sets its job's final phase itself, in its own process, so the
+    server's transitions never mark the queue for a check: a job queued
+    behind two running ones waited for DaCHS's 60-s queue check.
+    """
+    from gavo import base
+    from gavo.protocols import useruws, uws
+
+    original = uws._UWSBackendProtocol.processEnded
+    if getattr(original, "casuvo", False):
+        return
+
+    def process_ended(self: Any, status: Any) -> None:
+        original(self, status)
+        system = self.workerSystem
+        if isinstance(system, useruws.UserUWS):
+            try:
+                system.scheduleProcessQueueCheck()
+                system.checkProcessQueue()
+            except Exception:  # the periodic check will try again
+                base.ui.notifyError("user UWS queue check after a runner ended failed")
+
+    process_ended.casuvo = True  # type: ignore[attr-defined]
+    uws._UWSBackendProtocol.processEnded = process_ended

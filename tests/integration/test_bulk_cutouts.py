@@ -129,6 +129,11 @@ class Job:
     def index(self) -> list[dict[str, str]]:
         return list(csv.DictReader(io.StringIO(self.result("index.csv").decode())))
 
+    def index_missing(self) -> bool:
+        """True when the job made no index (nothing was cut)."""
+        r = self.session.get(f"{self.url}/results/index.csv", timeout=60)
+        return r.status_code >= 400
+
     def delete(self) -> None:
         self.session.post(self.url, data={"ACTION": "DELETE"}, allow_redirects=False,
                           timeout=60)
@@ -249,7 +254,8 @@ def test_anonymous_job_cuts_no_proprietary_image(service: str, endpoints: dict,
     job.delete()
 
 
-@pytest.mark.parametrize(("table", "params", "message"), [
+#: (upload, parameters, what the job's error message must say)
+BAD_INPUT = [
     (b"ra,dec,size\n10,95,0.01\n", {}, "row 0: dec must be in [-90, 90]"),
     (b"ra,dec,size\n10,5,0\n", {}, "row 0: size must be in (0, 0.25]"),
     (b"ra,dec,size\n10,5,0.01\n", {"COLLECTION": "nosuch"}, "'nosuch' is not an image collection"),
@@ -257,20 +263,27 @@ def test_anonymous_job_cuts_no_proprietary_image(service: str, endpoints: dict,
     (b"ra,dec\n", {}, "the table has no rows"),
     (b"ra,dec\n" + b"1,2\n" * 10_001, {}, "more than the 10000 a job takes"),
     (None, {}, "more than the 2000 cutouts"),
-], ids=["dec", "size", "collection", "votable", "no-rows", "rows", "cutouts"])
-def test_bad_input_ends_in_error(table: bytes | None, params: dict, message: str,
-                                 service: str, settings: Settings) -> None:
-    if table is None:
-        _, did, path, ext = _images(settings)[0]
-        ra, dec = _inside(path, ext, random.Random(1), margin=0.3)
-        table = ("ra,dec,size,obs_publisher_did\n"
-                 + f"{ra!r},{dec!r},0.001,{did}\n" * 2001).encode()
-    job = Job(requests.Session(), service, table, **params).run()
-    doc = job.wait()
-    assert doc.findtext(f"{UWS}phase") == "ERROR"
-    text = doc.findtext(f"{UWS}errorSummary/{UWS}message") or job.result("error").decode()
-    assert message in text, text
-    job.delete()
+]
+
+
+def test_bad_input_ends_in_error(service: str, settings: Settings) -> None:
+    """Each bad upload: created (303), run, ERROR with the message; all jobs at once."""
+    _, did, path, ext = _images(settings)[0]
+    ra, dec = _inside(path, ext, random.Random(1), margin=0.3)
+    too_many = ("ra,dec,size,obs_publisher_did\n"
+                + f"{ra!r},{dec!r},0.001,{did}\n" * 2001).encode()
+    session = requests.Session()
+    jobs = [(Job(session, service, table or too_many, **params).run(), message)
+            for table, params, message in BAD_INPUT]
+    for job, message in jobs:
+        doc = job.wait()
+        assert doc.findtext(f"{UWS}phase") == "ERROR", message
+        text = doc.findtext(f"{UWS}errorSummary/{UWS}message") or ""
+        assert message in text, (message, text)
+        error = session.get(job.url + "/error", timeout=60)
+        assert error.status_code == 200 and message in error.text
+        assert job.index_missing()
+        job.delete()
 
 
 def test_client_switches_to_the_job(endpoints: dict, settings: Settings) -> None:
