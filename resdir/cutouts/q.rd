@@ -53,4 +53,16 @@
       </coreProc>
     </pythonCore>
   </service>
+
+  <!-- Regression tests (`dachs test cutouts/q`, run by tests/integration/test_rd.py);
+    the jobs themselves: tests/integration/test_bulk_cutouts.py. -->
+  <regSuite title="bulk cutouts: the UWS">
+    <regTest title="the bulk cutout job list is a UWS 1.1 job list">
+      <url>bulk/async</url>
+      <code>
+        self.assertHTTPStatus(200)
+        self.assertHasStrings("uws:jobs", 'version="1.1"')
+      </code>
+    </regTest>
+  </regSuite>
 </resource>
