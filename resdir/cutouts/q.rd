@@ -30,6 +30,7 @@
       result "progress" says how many cutouts are done; when it has
       completed, each cutout is a result (FITS), with index.csv and
       cutouts.tar (all of them).  Limits: see the service limits page.</meta>
+    <publish render="async" sets="local"/>
     <pythonCore>
       <inputTable>
         <inputKey name="positions" type="file" required="True"
