@@ -330,8 +330,17 @@ def run(service: Any, input_table: Any) -> None:
     write_plan(wd / PLAN_NAME, items)
     (wd / PROGRESS_NAME).write_text(f'{{"done": 0, "total": {len(items)}}}\n')
     _register_results(job, [(PROGRESS_NAME, "application/json")])
-    result = run_in_compute(settings, BulkCutoutJob(
-        wd / PLAN_NAME, wd, wd / PROGRESS_NAME, scheduler=_scheduler(settings)))
+    try:
+        result = run_in_compute(settings, BulkCutoutJob(
+            wd / PLAN_NAME, wd, wd / PROGRESS_NAME, scheduler=_scheduler(settings)))
+    except KeyboardInterrupt:
+        # PHASE=ABORT: DaCHS interrupts this runner (the compute child is killed
+        # by subprocess.run on the way out); the phase is the runner's to set
+        from gavo.protocols import uws
+
+        with job.getWritable() as wjob:
+            wjob.change(phase=uws.ABORTED)
+        raise SystemExit(0) from None
     if result.status != "ok":
         raise base.ReportableError(f"the cutouts failed: {result.message}")
     made = set(result.summary.get("files", []))

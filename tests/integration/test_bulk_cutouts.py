@@ -303,3 +303,26 @@ def test_client_switches_to_the_job(endpoints: dict, settings: Settings) -> None
         assert a.label == b.label
         np.testing.assert_array_equal(a.data, b.data)
         assert a.header.tostring() == b.header.tostring()
+
+
+def test_abort_stops_the_cutting(service: str, settings: Settings) -> None:
+    """PHASE=ABORT while cutting: ABORTED, and the compute side stops (progress stands)."""
+    _, did, path, ext = next(i for i in _images(settings, "imagetype = 'tile'")
+                             if i[0] == "vst")
+    ra, dec = _inside(path, ext, random.Random(2), margin=0.4)
+    table = ("ra,dec,size,obs_publisher_did\n"
+             + f"{ra!r},{dec!r},0.02,{did}\n" * 2000).encode()
+    job = Job(requests.Session(), service, table).run()
+    for phase in job.polls():
+        if phase == "EXECUTING" and any(
+                r.get("id") == "progress" for r in job.doc().iter(f"{UWS}result")):
+            break
+    r = job.session.post(job.url + "/phase", data={"PHASE": "ABORT"}, allow_redirects=False,
+                         timeout=60)
+    assert r.status_code == 303
+    assert job.wait().findtext(f"{UWS}phase") == "ABORTED"
+    done = json.loads(job.result("progress"))
+    assert done["total"] == 2000 and done["done"] < 2000
+    time.sleep(1.5)
+    assert json.loads(job.result("progress")) == done
+    job.delete()
