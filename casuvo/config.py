@@ -76,6 +76,9 @@ class Settings:
     survey_dirs: tuple[Path, ...] = ()
     """CASUVO_SURVEY_DIRS: more survey config directories beside ``pipelines/``
     (``os.pathsep``-separated; each holds ``<survey>/config.toml``)."""
+    dask_scheduler: str = ""
+    """CASUVO_DASK_SCHEDULER: the Dask scheduler the services' jobs (bulk cutouts) run
+    on; empty: the cluster of ``casuvo cluster up`` if one runs, else a local one."""
 
     def __post_init__(self) -> None:
         # The replica's ports follow the primary's unless set: two stacks on one

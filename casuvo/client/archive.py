@@ -58,11 +58,13 @@ from astropy.table import Row, Table
 
 from casuvo.client import datalink
 from casuvo.client._angles import angles, degrees, per_row
+from casuvo.client.bulk import BULK_THRESHOLD, bulk_cutouts
 from casuvo.client.cutouts import (
     DEFAULT_SIZE,
     Cutout,
     CutoutRequest,
     basic_auth,
+    cutout_label,
     fetch_cutouts,
     row_values,
     soda_requests,
@@ -259,7 +261,8 @@ class Archive:
                 dec: float | u.Quantity | Sequence[float],
                 size: float | u.Quantity = DEFAULT_SIZE, *,
                 scheduler: Any = None, num_workers: int = 8,
-                on_error: Literal["raise", "warn"] = "raise") -> list[Cutout | None]:
+                on_error: Literal["raise", "warn"] = "raise",
+                bulk: bool | None = None) -> list[Cutout | None]:
         """SODA cutouts of ``rows`` around (ra, dec), fetched in parallel, in row order.
 
         ``rows`` is (a slice of) the table :meth:`query_radec` returns, or rows of
@@ -273,12 +276,44 @@ class Archive:
         ``distributed.Client`` runs the fetches on its workers.  A failed cutout
         raises :class:`CutoutError` naming every failed image (``on_error="raise"``)
         or becomes ``None`` with one :class:`CutoutWarning` (``on_error="warn"``).
+
+        More than :data:`~casuvo.client.bulk.BULK_THRESHOLD` cutouts (or
+        ``bulk=True``) go to the server as one bulk cutout job
+        (:mod:`casuvo.client.bulk`): the same cutouts, the same return value,
+        one upload and one download instead of a request per cutout
+        (``scheduler`` and ``num_workers`` then do not apply); ``bulk=False``
+        always makes SODA requests.
         """
         if on_error not in ("raise", "warn"):
             raise ValueError(f"on_error must be 'raise' or 'warn', not {on_error!r}")
-        reqs, values = self.cutout_requests(rows, ra, dec, size)
+        row_list = [rows] if isinstance(rows, Row) else list(rows)
+        if bulk or (bulk is None and len(row_list) > BULK_THRESHOLD):
+            return self._bulk_cutouts(row_list, ra, dec, size, on_error)
+        reqs, values = self.cutout_requests(row_list, ra, dec, size)
         return fetch_cutouts(reqs, values, scheduler=scheduler, num_workers=num_workers,
                              on_error=on_error)
+
+    def _bulk_cutouts(self, rows: list[Any], ra: float | u.Quantity | Sequence[float],
+                      dec: float | u.Quantity | Sequence[float], size: float | u.Quantity,
+                      on_error: Literal["raise", "warn"]) -> list[Cutout | None]:
+        """:meth:`cutouts` through one bulk cutout job (same checks, same return value)."""
+        values = [row_values(r) for r in rows]
+        n = len(values)
+        ras = per_row(angles(ra, "ra"), n, "ra")
+        decs = per_row(angles(dec, "dec"), n, "dec")
+        width = degrees(size, "size")
+        if not 0.0 < width / 2.0 <= 90.0:
+            raise ValueError(f"size must be > 0 and ≤ 180 degrees, not {width}")
+        if not n:
+            return []
+        for row in values:
+            if ID_COLUMN not in row:
+                raise ValueError(f"rows need the {ID_COLUMN!r} column (Archive.query_radec "
+                                 "returns it) to name their images")
+        dids = [str(row[ID_COLUMN]) for row in values]
+        labels = [cutout_label(row, did) for row, did in zip(values, dids, strict=True)]
+        return bulk_cutouts(self.base_url, self._session, self.name, dids, labels, ras, decs,
+                            width, values, timeout=self.timeout, on_error=on_error)
 
 
 def __getattr__(name: str) -> Any:

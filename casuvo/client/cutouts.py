@@ -39,7 +39,7 @@ from casuvo.client.errors import CutoutError, CutoutWarning
 if TYPE_CHECKING:
     import requests
 
-__all__ = ["DEFAULT_SIZE", "Cutout", "CutoutRequest", "basic_auth", "fetch_cutout",
+__all__ = ["DEFAULT_SIZE", "Cutout", "CutoutRequest", "basic_auth", "cutout_label", "fetch_cutout",
            "fetch_cutouts", "row_values", "soda_requests"]
 
 #: Full width of a cutout when none is given.
@@ -146,7 +146,7 @@ def basic_auth(session: requests.Session | None, url: str | None = None
     return ()
 
 
-def _label(values: Mapping[str, Any], did: str) -> str:
+def cutout_label(values: Mapping[str, Any], did: str) -> str:
     """``filename[extnum]`` when the row has them, else the DID."""
     name = values.get("filename")
     if not name:
@@ -168,7 +168,7 @@ def soda_requests(plain: Sequence[Mapping[str, Any]], ids: Sequence[str],
 
     out: list[CutoutRequest | tuple[str, str]] = []
     for i, (values, did) in enumerate(zip(plain, ids, strict=True)):
-        label = _label(values, did)
+        label = cutout_label(values, did)
         found = soda.get(did, "DataLink names no SODA cutout service for it")
         if isinstance(found, str):
             out.append((f"{label} ({did})", found))

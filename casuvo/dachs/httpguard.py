@@ -77,9 +77,9 @@ _DALI_SYNC = ("GET", "POST", "OPTIONS")
 _READ_ONLY = ("GET", "HEAD", "OPTIONS")
 _VOSI = re.compile(r"/(capabilities|availability|tables(/.*)?|examples)$")
 _STATIC = re.compile(r"/(static|3rdparty|schemata)(/|$)")
-_UWS_LIST = re.compile(r"/(async|dlasync)$")
-_UWS_JOB = re.compile(r"/(async|dlasync)/[^/]+$")
-_UWS_ACTION = re.compile(r"/(async|dlasync)/[^/]+/.+$")
+_UWS_LIST = re.compile(r"/(async|dlasync|uws\.xml)$")
+_UWS_JOB = re.compile(r"/(async|dlasync|uws\.xml)/[^/]+$")
+_UWS_ACTION = re.compile(r"/(async|dlasync|uws\.xml)/[^/]+/.+$")
 _SYNC = re.compile(r"/(sync|scs\.xml|siap2?\.xml|ssap\.xml|dlget|dlmeta)$")
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "dachs",
     "dachs_env",
     "ensure_initialised",
+    "ensure_user_uws",
     "import_rd",
     "newest_source",
     "render_gavo_rc",
@@ -189,6 +190,19 @@ def ensure_initialised(settings: Settings) -> None:
     dachs(settings, "init", "-d", dsn)
     # ObsCore must exist before any RD using an ObsCore mixin is imported.
     dachs(settings, "imp", "//obscore")
+
+
+def ensure_user_uws(settings: Settings) -> None:
+    """DaCHS's table of user UWS jobs (``uws.userjobs``), once: the bulk cutout jobs'.
+
+    ``dachs init`` leaves it out; ``//uws#enable_useruws`` makes it.
+    """
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        done = conn.execute(
+            "SELECT 1 FROM pg_tables WHERE schemaname = 'uws' AND tablename = 'userjobs'"
+        ).fetchone()
+    if not done:
+        dachs(settings, "imp", "//uws", "enable_useruws")
 
 
 def ensure_users(settings: Settings) -> None:

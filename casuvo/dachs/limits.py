@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ADQL", "MAX_FORM_BODY", "TIMEOUTS", "AdqlLimits", "Timeouts"]
+__all__ = ["ADQL", "BULK_CUTOUTS", "MAX_FORM_BODY", "TIMEOUTS", "AdqlLimits", "BulkCutoutLimits",
+           "Timeouts"]
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,29 @@ class Timeouts:
 
 #: the statement timeouts of the services
 TIMEOUTS = Timeouts()
+
+
+@dataclass(frozen=True)
+class BulkCutoutLimits:
+    """What one bulk cutout job (``cutouts/q/bulk/async``) may ask for.
+
+    A job runs in a child process of the server at lower CPU priority, its
+    cutouts on the Dask cluster, and at most ``[async]maxUserUWSRunningDefault``
+    (DaCHS's default, 2) such jobs run at once; others wait QUEUED.  These
+    bound what one job costs: the cutouts, their total area (on VIRCAM's
+    0.34″ pixels 1 deg² is 112 Mpix, 450 MB of float32; a 1′ cutout is
+    125 kB) and the upload it is planned from.
+    """
+
+    max_rows: int = 10_000
+    """rows of the uploaded table of positions"""
+    max_cutouts: int = 2_000
+    """cutouts one job makes (positions × the images each falls on)"""
+    max_size_deg: float = 0.25
+    """full width of one cutout, degrees"""
+    max_area_deg2: float = 1.0
+    """sum of the cutouts' squared widths, square degrees"""
+
+
+#: the limits of the bulk cutout jobs
+BULK_CUTOUTS = BulkCutoutLimits()

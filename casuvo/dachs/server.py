@@ -74,7 +74,8 @@ TAPRUN_NICENESS = 10
 
 
 def _lower_priority() -> None:
-    """Run this process (a ``gavo taprun`` of an async TAP job) at lower CPU priority.
+    """Run this process (an async TAP job's ``taprun``, a user UWS job's ``uwsrun``) at lower
+    CPU priority.
 
     The runner is a child of the primary server process, which also answers
     the health, VOSI and page requests; a job writing a large result must not
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         adqlcache,
         adqlchecks,
         adqlguard,
+        bulkcutouts,
         datalinks,
         dbreconnect,
         errors,
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     if args[:1] == ["--secondary"]:
         args = args[1:]
         _drop_periodic_jobs()
-    if "taprun" in args:
+    if "taprun" in args or "uwsrun" in args:
         _lower_priority()
     errors.install()
     adqlcache.install()  # inside the guard: limits are checked on every query
@@ -133,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     querypool.install()
     synctap.install()
     votcodec.install()
+    bulkcutouts.install()
     if args[:1] == ["serve"]:
         datalinks.install_response_ucd()
     sys.argv = ["dachs", *args]

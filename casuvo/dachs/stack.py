@@ -223,6 +223,7 @@ def up(settings: Settings, *, republish: bool = False) -> None:
     pgcluster.create_database(settings)
     instance.configure(settings)
     instance.ensure_initialised(settings)
+    instance.ensure_user_uws(settings)
     release_control.install(settings.dsn, settings.db_name)
     instance.ensure_users(settings)
     publish(settings, republish=republish)

@@ -23,6 +23,7 @@ from casuvo.jobs.launch import run_in_compute
 from casuvo.jobs.spec import (
     JOB_KINDS,
     BandMergeJob,
+    BulkCutoutJob,
     CatalogueColumns,
     HatsExportJob,
     Job,
@@ -40,6 +41,7 @@ from casuvo.jobs.spec import (
 __all__ = [
     "JOB_KINDS",
     "BandMergeJob",
+    "BulkCutoutJob",
     "CatalogueColumns",
     "HatsExportJob",
     "Job",

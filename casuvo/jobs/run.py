@@ -19,6 +19,7 @@ from typing import Any
 from casuvo.config import Settings
 from casuvo.jobs.spec import (
     BandMergeJob,
+    BulkCutoutJob,
     HatsExportJob,
     Job,
     JobError,
@@ -174,6 +175,17 @@ def _xmatch(job: XmatchJob, settings: Settings) -> dict[str, Any]:
     return dataclasses.asdict(summary)
 
 
+def _bulk_cutouts(job: BulkCutoutJob, settings: Settings) -> dict[str, Any]:
+    from casuvo.imaging.bulkcutouts import read_plan, run_bulk_cutouts
+
+    try:
+        items = read_plan(job.plan)
+    except (OSError, ValueError, TypeError) as exc:
+        raise JobError(f"{job.plan}: not a cutout plan ({exc})") from exc
+    return run_bulk_cutouts(items, job.out_dir, job.progress, scheduler=job.scheduler,
+                            workers=job.workers)
+
+
 _RUNNERS: dict[type[Job], Callable[[Any, Settings], dict[str, Any]]] = {
     SimulateJob: _simulate,
     SpectroSimulateJob: _spectro_simulate,
@@ -183,6 +195,7 @@ _RUNNERS: dict[type[Job], Callable[[Any, Settings], dict[str, Any]]] = {
     NeighbourTableJob: _neighbour_table,
     HatsExportJob: _hats_export,
     XmatchJob: _xmatch,
+    BulkCutoutJob: _bulk_cutouts,
 }
 
 

@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Literal
 __all__ = [
     "JOB_KINDS",
     "BandMergeJob",
+    "BulkCutoutJob",
     "CatalogueColumns",
     "HatsExportJob",
     "Job",
@@ -204,11 +205,30 @@ class XmatchJob(Job):
     output_format: str = "parquet"
 
 
+@dataclass(frozen=True)
+class BulkCutoutJob(Job):
+    """The cutouts a plan lists (:mod:`casuvo.imaging.bulkcutouts`), into ``out_dir``.
+
+    The plan (JSON lines, one cutout each) is written by the service side,
+    which has already decided which images the job's owner may cut.
+    """
+
+    kind: ClassVar[str] = "bulk-cutouts"
+    plan: Path
+    out_dir: Path
+    progress: Path
+    """JSON file of cutouts done and total, rewritten as chunks finish."""
+    scheduler: str | None = None
+    """Dask scheduler address; None: a local in-process cluster."""
+    workers: int = 2
+    """Threads of the local cluster."""
+
+
 #: Every kind of job, by its ``kind``.
 JOB_KINDS: dict[str, type[Job]] = {cls.kind: cls for cls in (
     SimulateJob, SpectroSimulateJob, PipelineRunJob, PipelinePlotsJob, BandMergeJob,
     NeighbourTableJob,
-    HatsExportJob, XmatchJob)}
+    HatsExportJob, XmatchJob, BulkCutoutJob)}
 
 Status = Literal["ok", "usage-error", "failed"]
 _EXIT = {"ok": 0, "failed": 1, "usage-error": 2}

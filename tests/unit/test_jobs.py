@@ -18,6 +18,7 @@ from casuvo.config import Settings
 from casuvo.jobs import (
     JOB_KINDS,
     BandMergeJob,
+    BulkCutoutJob,
     CatalogueColumns,
     HatsExportJob,
     Job,
@@ -51,6 +52,9 @@ JOBS = [
     XmatchJob(CatalogueColumns(Path("/a.fits"), ref_epoch="ref_epoch"),
               CatalogueColumns(Path("/b.fits")), 1.0, Path("/out"), epoch=2012.5),
     SpectroSimulateJob(Path("/var/data"), 20161, ("ges", "weave")),
+    BulkCutoutJob(Path("/wd/plan.jsonl"), Path("/wd"), Path("/wd/progress")),
+    BulkCutoutJob(Path("/wd/plan.jsonl"), Path("/wd"), Path("/wd/progress"),
+                  scheduler="tcp://h:8786", workers=4),
 ]
 
 

@@ -41,6 +41,9 @@ def test_methods_by_resource() -> None:
     assert httpguard.allowed_methods("/tap/sync") == ("GET", "POST", "OPTIONS")
     assert "DELETE" in httpguard.allowed_methods("/tap/async/abc")
     assert "DELETE" not in httpguard.allowed_methods("/tap/async")
+    # DaCHS's UWS renderer answers as uws.xml too (user UWS: the bulk cutouts)
+    assert "DELETE" in httpguard.allowed_methods("/cutouts/q/bulk/uws.xml/abc")
+    assert "DELETE" not in httpguard.allowed_methods("/cutouts/q/bulk/uws.xml")
     assert "POST" not in httpguard.allowed_methods("/tap/capabilities")
     assert "POST" not in httpguard.allowed_methods("/coverage/q/moc/static/vst.moc.fits")
     for path in ("/vst/q/cone/scs.xml", "/vista/q/sia2/siap2.xml", "/vst/q/dl/dlget"):
