@@ -37,6 +37,7 @@ __all__ = [
     "COUNTER_BITS",
     "GAIA_HEALPIX_ORDER",
     "GAIA_SOURCE_ID_SHIFT",
+    "border_pixels",
     "gaia_source_ids",
     "healpix_from_source_id",
     "lonlat_to_nested",
@@ -144,6 +145,15 @@ def nested_neighbours(ipix: np.ndarray, order: int) -> np.ndarray:
         return np.empty((0, 9), dtype=np.int64)
     out = np.asarray(nested.neighbours(ipix.astype(np.uint64), order), dtype=np.int64)
     return out.reshape(ipix.size, 9)
+
+
+def border_pixels(order: int, pixel: int, delta_order: int) -> np.ndarray:
+    """The pixels at ``order + delta_order`` just outside one pixel at ``order``, along
+    its edges and at its corners (cdshealpix's ``external_neighbours``), int64."""
+    edges, corners = nested.external_neighbours(np.array([pixel], dtype=np.uint64), order,
+                                                delta_order)
+    ring = np.r_[np.ravel(edges), np.ravel(corners)].astype(np.int64)
+    return np.unique(ring[ring >= 0])
 
 
 def pixels_near(ra_deg: np.ndarray, dec_deg: np.ndarray, order: int,

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from casuvo.sky.healpix import order_for_margin
+from casuvo.sky.healpix import border_pixels, order_for_margin
 from casuvo.storage.files import atomic_path, write_json
 from casuvo.xmatch.catalogue import (
     Catalogue,
@@ -63,18 +63,16 @@ def _near(pix: np.ndarray, pix_order: int, order: int, pixel: int,
           margin_arcsec: float) -> np.ndarray:
     """Mask of rows (by their spatial index ``pix`` at ``pix_order``) in the pixel or
     within ``margin_arcsec`` of it: in it, or in one of the fine pixels around it
-    (:func:`hats.pixel_math.pixel_margins.get_margin`), fine enough to be no wider than
-    a few margins, coarse enough to be at least one (so nothing within is missed)."""
-    from hats.pixel_math.pixel_margins import get_margin
-
+    (:func:`casuvo.sky.healpix.border_pixels`), fine enough to be no wider than a few
+    margins, coarse enough to be at least one (so nothing within is missed)."""
     fine = order_for_margin(margin_arcsec)
     if fine <= order:
         # The pixel is narrower than the margin: its ancestor at ``fine`` and the
         # ancestor's neighbours (a superset).
         anc = pixel >> (2 * (order - fine))
-        ring = np.r_[anc, get_margin(fine, anc, 0)]
+        ring = np.r_[anc, border_pixels(fine, anc, 0)]
         return np.isin(pix >> (2 * (pix_order - fine)), ring)
-    ring = np.asarray(get_margin(order, pixel, fine - order), dtype=np.int64)
+    ring = border_pixels(order, pixel, fine - order)
     return ((pix >> (2 * (pix_order - order))) == pixel) | np.isin(
         pix >> (2 * (pix_order - fine)), ring)
 
