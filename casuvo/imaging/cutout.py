@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 from astropy.io import fits
 
+from casuvo.imaging.casu import encode_checksum
+
 __all__ = ["CutoutBytes", "ImageFile", "axis_slice", "checksum", "circle_limits",
            "circle_polygon", "cut", "cutout_header", "encode_checksum", "fits_bytes",
            "header_only", "image_file", "read_pixels", "sky_wcs", "whole_image"]
@@ -198,29 +200,6 @@ def _add(a: int, b: int) -> int:
     while total >> 32:
         total = (total & 0xFFFFFFFF) + (total >> 32)
     return total
-
-
-_EXCLUDE = frozenset(range(0x3A, 0x41)) | frozenset(range(0x5B, 0x61))
-
-
-def encode_checksum(value: int) -> str:
-    """The 16-character ASCII encoding of a 32-bit checksum (FITS 4.0, Appendix J)."""
-    asc = [0] * 16
-    for i in range(4):
-        byte = (value >> (24 - 8 * i)) & 0xFF
-        ch = [byte // 4 + 0x30] * 4
-        ch[0] += byte % 4
-        changed = True
-        while changed:
-            changed = False
-            for j in (0, 2):
-                if ch[j] in _EXCLUDE or ch[j + 1] in _EXCLUDE:
-                    ch[j] += 1
-                    ch[j + 1] -= 1
-                    changed = True
-        for j in range(4):
-            asc[4 * j + i] = ch[j]
-    return "".join(chr(asc[(k + 15) % 16]) for k in range(16))
 
 
 def checksum(cards: bytes, data: bytes | np.ndarray) -> bytes:
