@@ -85,7 +85,8 @@ def _motion(args: object, a: HatsCatalogue, b: HatsCatalogue) -> tuple[float | N
     return epoch, slack, reach
 
 
-def _prepare(work: Path, plan: dict) -> None:
+def _prepare(work: Path, pairs: Path, plan: dict) -> None:
+    """Keep the finished partitions of the same plan; discard those of another one."""
     plan_file = work / "plan.json"
     if plan_file.exists():
         try:
@@ -96,6 +97,9 @@ def _prepare(work: Path, plan: dict) -> None:
             log.warning("%s: the plan changed (inputs, radius, epoch or margin); "
                         "finished partitions are discarded", work)
             shutil.rmtree(work)
+            shutil.rmtree(pairs, ignore_errors=True)
+    elif pairs.exists():
+        shutil.rmtree(pairs)            # pairs without a plan: not this engine's, or torn
     work.mkdir(parents=True, exist_ok=True)
     write_json(plan_file, plan, indent=1)
 
@@ -163,8 +167,8 @@ def run_hats_xmatch(args: object, client: object | None = None) -> object:
             "b_spec": args.b.as_dict(), "radius_arcsec": radius, "epoch": epoch,
             "slack_arcsec": slack, "reach_arcsec": reach, "tasks": len(tasks)}
     out_dir.mkdir(parents=True, exist_ok=True)
-    _prepare(work, plan)
     pairs_dir = out_dir / "pairs"
+    _prepare(work, pairs_dir, plan)
     done = {t.name: _done(work / f"{t.name}.done") for t in tasks}
     todo = [(f"xmatch-{t.name}", match_partition, t, args.a, args.b, kernel, a_margin,
              b_margin, a.total_rows, b.total_rows,

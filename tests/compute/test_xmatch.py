@@ -29,12 +29,12 @@ from casuvo.xmatch import KdTreeKernel, TableSpec, XmatchArgs, XmatchError, run_
 from casuvo.xmatch.motion import propagate, vectors_to_radec
 from casuvo.xmatch.partition import choose_order
 from casuvo.xmatch.quality import assess
-from tests.compute.conftest import moved_by_astropy
 from tests.compute.xmatchsky import (
     ORDER,
     RADIUS,
     STILTS,
     boundary_anchors,
+    build_movers,
     build_sky,
     cap,
     offset,
@@ -238,28 +238,7 @@ def test_propagation_agrees_with_astropy() -> None:
 @pytest.fixture(scope="module")
 def movers(tmp_path_factory) -> dict:
     """60 Gaia-like stars at 2016.0 (up to 1″/yr) and their counterparts at 2009–2012."""
-    rng = np.random.default_rng(7)
-    n = 60
-    ra, dec = offset(np.full(n, 150.0), np.full(n, 20.0), rng.uniform(0, 360, n),
-                      rng.uniform(0, 3000, n))
-    pm = rng.uniform(300, 1000, n)
-    pa = rng.uniform(0, 2 * np.pi, n)
-    pmra, pmdec = pm * np.sin(pa), pm * np.cos(pa)
-    pmra[0] = np.nan                                     # a 2-parameter source: no motion
-    epoch_b = rng.uniform(2009.0, 2012.0, n)
-    b_ra, b_dec = moved_by_astropy(ra, dec, pmra, pmdec, 2016.0, epoch_b)
-    b_ra, b_dec = offset(b_ra, b_dec, rng.uniform(0, 360, n), rng.uniform(0, 0.05, n))
-    root = tmp_path_factory.mktemp("xmatch_pm")
-    Table({"source_id": np.arange(n, dtype=np.int64), "ra": ra, "dec": dec, "pmra": pmra,
-           "pmdec": pmdec, "ref_epoch": np.full(n, 2016.0)}).write(root / "gaia.fits")
-    mjd = Table({"ra": b_ra, "dec": b_dec,
-                 "mjd": (epoch_b - 2000.0) * 365.25 + 51544.5})
-    mjd["mjd"].unit = "d"
-    mjd.write(root / "b.fits")
-    # The same stars all observed at 2010.5, for a fixed target epoch.
-    f_ra, f_dec = moved_by_astropy(ra, dec, pmra, pmdec, 2016.0, 2010.5)
-    Table({"ra": f_ra, "dec": f_dec}).write(root / "b_fixed.fits")
-    return {"root": root, "moved": pm * np.abs(epoch_b - 2016.0) / 1000.0}
+    return build_movers(tmp_path_factory.mktemp("xmatch_pm"))
 
 
 def _gaia(root: Path) -> TableSpec:

@@ -22,7 +22,7 @@ from astropy.table import Table
 from casuvo.catalogue.hatsexport import ExportArgs, export_hats
 from casuvo.xmatch import TableSpec, XmatchArgs, XmatchError, run_xmatch
 from casuvo.xmatch.hatsplan import open_hats
-from tests.compute.xmatchsky import RADIUS, build_sky
+from tests.compute.xmatchsky import RADIUS, build_movers, build_sky
 
 QUALITY = ("number_of_neighbours", "number_of_mates", "best", "mutual", "ambiguous")
 
@@ -162,6 +162,29 @@ def test_resume_skips_finished_partitions(hats_sky: dict, run_ab: tuple, client,
                                   progress=False), client=client)
     assert again.computed == 2 and again.resumed == again.partitions - 2
     _same(_hats_pairs(out), _hats_pairs(run_ab[1]))
+
+
+def test_proper_motion_bound_from_statistics(client, tmp_path: Path) -> None:
+    """Gaia-like stars moving up to 1″/yr, their counterparts seen 4–7 years earlier:
+    moved to each B row's epoch (an MJD column), every star finds its own, although the
+    motion (up to 7″) is wider than the catalogues' 10″ margins allow for 3 d."""
+    root = tmp_path / "movers"
+    root.mkdir()
+    build_movers(root)
+    a = _hats(root / "gaia.fits", root, 20, client)
+    b = _hats(root / "b.fits", root, 20, client)
+    out = tmp_path / "pm"
+    summary = run_xmatch(XmatchArgs(
+        TableSpec(a, id="source_id", pmra="pmra", pmdec="pmdec", ref_epoch="ref_epoch"),
+        TableSpec(b, id="id", epoch="mjd"), RADIUS, out, progress=False), client=client)
+    assert summary.margin_arcsec > 3 * 5.0 and summary.partitions >= 1
+    pairs = pq.read_table(out / "pairs").to_pandas()
+    best = pairs[pairs.best]
+    assert len(best) == 60 and (best.a_id == best.b_id).all()
+    assert best.angular_distance.max() < 0.06
+    plain = run_xmatch(XmatchArgs(TableSpec(a, id="source_id"), TableSpec(b, id="id"), RADIUS,
+                                  tmp_path / "plain", progress=False), client=client)
+    assert plain.n_pairs == 1                      # only the star without a proper motion
 
 
 @pytest.mark.parametrize("case", ["mixed", "no id", "thin margin", "not hats"])

@@ -19,6 +19,7 @@ from astropy.table import Table
 
 from casuvo.sky.healpix import lonlat_to_nested, nested_neighbours, pixel_vertices
 from casuvo.xmatch.motion import vectors_to_radec
+from tests.compute.conftest import moved_by_astropy
 
 RADIUS = 1.0                      # arcsec
 ORDER = 6                         # the partition order the boundary pairs are placed on
@@ -114,3 +115,29 @@ def build_sky(root: Path) -> dict:
     return {"a": a_path, "b": b_path, "true_b": true_b, "boundary": boundary,
             "a_ra": a_ra % 360.0, "a_dec": a_dec, "b_ra": b_ra % 360.0, "b_dec": b_dec,
             "root": root}
+
+
+def build_movers(root: Path) -> dict:
+    """60 Gaia-like stars at 2016.0 (up to 1″/yr) and their counterparts at 2009–2012
+    (``b.fits``, per-row MJDs; star i is B row i and has ``id`` i), written under ``root``."""
+    rng = np.random.default_rng(7)
+    n = 60
+    ra, dec = offset(np.full(n, 150.0), np.full(n, 20.0), rng.uniform(0, 360, n),
+                      rng.uniform(0, 3000, n))
+    pm = rng.uniform(300, 1000, n)
+    pa = rng.uniform(0, 2 * np.pi, n)
+    pmra, pmdec = pm * np.sin(pa), pm * np.cos(pa)
+    pmra[0] = np.nan                                     # a 2-parameter source: no motion
+    epoch_b = rng.uniform(2009.0, 2012.0, n)
+    b_ra, b_dec = moved_by_astropy(ra, dec, pmra, pmdec, 2016.0, epoch_b)
+    b_ra, b_dec = offset(b_ra, b_dec, rng.uniform(0, 360, n), rng.uniform(0, 0.05, n))
+    Table({"source_id": np.arange(n, dtype=np.int64), "ra": ra, "dec": dec, "pmra": pmra,
+           "pmdec": pmdec, "ref_epoch": np.full(n, 2016.0)}).write(root / "gaia.fits")
+    mjd = Table({"id": np.arange(n, dtype=np.int64), "ra": b_ra, "dec": b_dec,
+                 "mjd": (epoch_b - 2000.0) * 365.25 + 51544.5})
+    mjd["mjd"].unit = "d"
+    mjd.write(root / "b.fits")
+    # The same stars all observed at 2010.5, for a fixed target epoch.
+    f_ra, f_dec = moved_by_astropy(ra, dec, pmra, pmdec, 2016.0, 2010.5)
+    Table({"ra": f_ra, "dec": f_dec}).write(root / "b_fixed.fits")
+    return {"root": root, "moved": pm * np.abs(epoch_b - 2016.0) / 1000.0}
