@@ -6,7 +6,10 @@ density; each partition is matched against B's rows in the same pixel plus a
 margin by a vectorised kd-tree kernel, so that no pair across a boundary is
 lost or found twice.  A's proper motions can move it to B's epoch.  The
 results: all pairs within the radius with Gaia-archive/WFAU match quality,
-the best match per A source, and VSA-style neighbour-table columns.
+the best match per A source, and VSA-style neighbour-table columns.  Given two
+HATS catalogues instead of tables, each partition is read by its own task on a
+worker (:mod:`casuvo.xmatch.hatsrun`), so the catalogues need not fit in one
+machine's memory.
 
 - :class:`XmatchArgs`, :func:`run_xmatch`, :class:`XmatchSummary` — a run;
 - :class:`TableSpec` — an input table and the columns used;
