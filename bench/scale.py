@@ -104,7 +104,7 @@ def _cluster(workers: int, memory: str) -> tuple[object, object]:
     from dask.distributed import Client, LocalCluster
 
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, memory_limit=memory)
+                           dashboard_address=":0", memory_limit=memory)
     return cluster, Client(cluster)
 
 

@@ -108,7 +108,7 @@ def casuvo_match(a: Path, b: Path, out: Path, workers: int) -> tuple[float, floa
 
     t = time.perf_counter()
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         startup = time.perf_counter() - t
         t = time.perf_counter()
         summary = run_xmatch(XmatchArgs(TableSpec(a, id="id"), TableSpec(b, id="id"), RADIUS,
@@ -131,7 +131,7 @@ def hats_match(a: Path, b: Path, out: Path, workers: int) -> tuple[float, object
     from dask.distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         t = time.perf_counter()
         summary = run_xmatch(XmatchArgs(TableSpec(a, id="id"), TableSpec(b, id="id"), RADIUS,
                                         out, progress=False), client=client)
@@ -144,7 +144,7 @@ def lsdb_match(a: Path, b: Path, workers: int) -> tuple[float, int]:
     from dask.distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster):
+                      dashboard_address=":0") as cluster, Client(cluster):
         t = time.perf_counter()
         left, right = lsdb.open_catalog(a), lsdb.open_catalog(b)
         result = left.crossmatch(right, radius_arcsec=RADIUS, n_neighbors=16,
