@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import resource
 import shutil
 import sys
 import time
@@ -93,11 +92,18 @@ def make_catalogues(rows: int, density: float, root: Path, workers: int,
     return root / "a", root / "b", time.perf_counter() - t0
 
 
+def _worker_peak() -> float:
+    """This process's peak resident memory in MB (VmHWM: of this address space only;
+    ``ru_maxrss`` would carry the peak of the process that spawned it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024.0
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def _peak_rss(client: object) -> list[float]:
     """Each worker's peak resident memory so far, in MB."""
-    def peak() -> float:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    return sorted(client.run(peak).values())
+    return sorted(client.run(_worker_peak).values())
 
 
 def _cluster(workers: int, memory: str) -> tuple[object, object]:
