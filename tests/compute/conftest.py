@@ -88,6 +88,25 @@ def moved_by_astropy(ra: np.ndarray, dec: np.ndarray, pmra: np.ndarray, pmdec: n
     return moved.ra.deg, moved.dec.deg
 
 
+@pytest.fixture(scope="module")
+def sky(tmp_path_factory) -> dict:
+    """The cross-match tests' synthetic sky: A.fits, B.fits and the truth
+    (:func:`tests.compute.xmatchsky.build_sky`)."""
+    from tests.compute.xmatchsky import build_sky
+
+    return build_sky(tmp_path_factory.mktemp("xmatch_sky"))
+
+
+@pytest.fixture(scope="module")
+def client():
+    """One in-process Dask cluster for a module (a process cluster takes seconds)."""
+    from dask.distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster, Client(cluster) as c:
+        yield c
+
+
 # the small survey and the process cluster of the pipeline-run and cluster tests
 from tests.compute.daskcluster import process_cluster  # noqa: E402, F401
 from tests.compute.smallsurvey import small_survey  # noqa: E402, F401

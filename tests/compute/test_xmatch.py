@@ -35,26 +35,9 @@ from tests.compute.xmatchsky import (
     STILTS,
     boundary_anchors,
     build_movers,
-    build_sky,
     cap,
     offset,
 )
-
-
-@pytest.fixture(scope="module")
-def sky(tmp_path_factory) -> dict:
-    """A.fits, B.fits and the truth (:func:`tests.compute.xmatchsky.build_sky`)."""
-    return build_sky(tmp_path_factory.mktemp("xmatch_sky"))
-
-
-@pytest.fixture(scope="module")
-def client():
-    """One in-process Dask cluster for the module (a process cluster takes seconds)."""
-    from dask.distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=":0") as cluster, Client(cluster) as c:
-        yield c
 
 
 def _args(sky: dict, out: Path, **kw) -> XmatchArgs:

@@ -22,7 +22,7 @@ from astropy.table import Table
 from casuvo.catalogue.hatsexport import ExportArgs, export_hats
 from casuvo.xmatch import TableSpec, XmatchArgs, XmatchError, run_xmatch
 from casuvo.xmatch.hatsplan import open_hats
-from tests.compute.xmatchsky import RADIUS, build_movers, build_sky
+from tests.compute.xmatchsky import RADIUS, build_movers
 
 QUALITY = ("number_of_neighbours", "number_of_mates", "best", "mutual", "ambiguous")
 
@@ -33,21 +33,6 @@ def _hats(table: Path, root: Path, rows: int, client) -> Path:
     state = export_hats(ExportArgs(table.stem, (table,), root, pixel_threshold=rows,
                                    highest_order=9, margin_arcsec=10.0), client=client)
     return Path(state["path"])
-
-
-@pytest.fixture(scope="module")
-def sky(tmp_path_factory) -> dict:
-    return build_sky(tmp_path_factory.mktemp("xmatch_sky"))
-
-
-@pytest.fixture(scope="module")
-def client():
-    """One in-process Dask cluster for the module."""
-    from dask.distributed import Client, LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=":0") as cluster, Client(cluster) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
