@@ -70,8 +70,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -82,7 +80,7 @@ import requests
 
 from casuvo.config import Settings
 from casuvo.dachs.limits import ADQL, MAX_FORM_BODY
-from casuvo.processes import pid_alive
+from casuvo.processes import free_ports, pid_alive, terminate
 from casuvo.storage import access
 
 __all__ = [
@@ -93,7 +91,6 @@ __all__ = [
     "read_state",
     "start",
     "stop",
-    "terminate",
     "wait_for",
 ]
 
@@ -183,20 +180,6 @@ def is_running(settings: Settings) -> bool:
     """True if the front and all its DaCHS processes are alive."""
     state = read_state(settings)
     return state is not None and all(pid_alive(p) for p in [state.haproxy_pid, *state.pids])
-
-
-def _free_ports(n: int) -> list[int]:
-    """``n`` distinct loopback ports nothing listens on now (the kernel picks them)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _dali_error(status: str, message: str, extra_headers: str = "") -> str:
@@ -357,7 +340,7 @@ def start(settings: Settings, n: int) -> FrontState:
                          "(deploy/local/install.sh does) or set CASUVO_SERVER_PROCESSES=1")
     front = settings.front_dir
     front.mkdir(parents=True, exist_ok=True)
-    ports = _free_ports(n)
+    ports = free_ports(n)
     pids = []
     logs = settings.dachs_root / "logs"
     for i, port in enumerate(ports):
@@ -400,19 +383,6 @@ def start(settings: Settings, n: int) -> FrontState:
     log.info("%d DaCHS processes on ports %s behind haproxy on %s", n, ports,
              settings.server_url)
     return state
-
-
-def terminate(pid: int, timeout: float = 15) -> None:
-    """SIGTERM, then SIGKILL after ``timeout``; waits for the process to go."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
 
 
 def stop(settings: Settings) -> bool:

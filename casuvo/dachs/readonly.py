@@ -40,7 +40,7 @@ from pathlib import Path
 
 from casuvo.config import Settings
 from casuvo.dachs import front, instance
-from casuvo.processes import pid_alive
+from casuvo.processes import pid_alive, terminate
 from casuvo.storage import access
 
 __all__ = [
@@ -167,7 +167,7 @@ def stop(settings: Settings) -> bool:
     _state_file(settings).unlink(missing_ok=True)
     if pid is None:
         return False
-    front.terminate(pid)
+    terminate(pid)
     return True
 
 

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from casuvo.config import Settings
-from casuvo.processes import pid_alive
+from casuvo.processes import free_ports, pid_alive, terminate
 
 __all__ = ["HubError", "HubState", "hub_down", "hub_state", "hub_up", "hub_users"]
 
@@ -79,12 +79,6 @@ def hub_state(settings: Settings) -> HubState | None:
     return state if state.alive() else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _port_free(host: str, port: int) -> bool:
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -132,7 +126,7 @@ def hub_up(settings: Settings, *, timeout: float = 90) -> HubState:
     hub_dir.mkdir(parents=True, exist_ok=True)
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     api_token(settings)
-    proxy_api_port, hub_api_port = _free_port(), _free_port()
+    proxy_api_port, hub_api_port = free_ports(2)
     config = hub_dir / "jupyterhub_config.py"
     config.write_text(_config_text(proxy_api_port, hub_api_port,
                                    hub_dir / "admin_api_token"))
@@ -146,7 +140,7 @@ def hub_up(settings: Settings, *, timeout: float = 90) -> HubState:
         if proc.poll() is not None:
             raise HubError(f"jupyterhub exited ({proc.returncode}); see {log_path}")
         if time.monotonic() > deadline:
-            _terminate(proc.pid)
+            terminate(proc.pid, timeout=30, group=True)
             raise HubError(f"JupyterHub did not answer at {settings.hub_url} within "
                            f"{timeout:.0f} s; see {log_path}")
         time.sleep(0.3)
@@ -156,22 +150,6 @@ def hub_up(settings: Settings, *, timeout: float = 90) -> HubState:
     _state_file(settings).write_text(json.dumps(asdict(state), indent=1))
     log.info("JupyterHub at %s (log %s)", state.url, log_path)
     return state
-
-
-def _terminate(pid: int, timeout: float = 30) -> None:
-    """SIGTERM ``pid`` (JupyterHub then stops what it started), SIGKILL its process
-    group after ``timeout`` seconds."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                break
-        time.sleep(0.1)
-    if pid_alive(pid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
 
 
 def _stop_pidfile(path: Path) -> None:
@@ -196,9 +174,9 @@ def hub_down(settings: Settings) -> bool:
         return False
     state = HubState(**json.loads(path.read_text()))
     if pid_alive(state.pid):
-        _terminate(state.pid)
+        terminate(state.pid, timeout=30, group=True)
     if pid_alive(state.proxy_pid):
-        _terminate(state.proxy_pid, timeout=5)
+        terminate(state.proxy_pid, timeout=5, group=True)
     path.unlink()
     return True
 

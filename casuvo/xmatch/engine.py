@@ -54,7 +54,7 @@ from casuvo.xmatch.partition import (
 from casuvo.xmatch.quality import assess
 
 __all__ = ["OUTPUT_FORMATS", "PartitionCost", "XmatchArgs", "XmatchSummary", "dask_client",
-           "run_xmatch"]
+           "run_xmatch", "wait_all"]
 
 log = logging.getLogger(__name__)
 
@@ -238,12 +238,25 @@ def dask_client(args: XmatchArgs, client: object | None = None) -> Iterator[obje
         yield own
 
 
-def _run_partitions(todo: list, args: XmatchArgs, client: object | None) -> list[dict]:
-    """Run the partition tasks on Dask (the given client, a scheduler or a local cluster)."""
+def wait_all(futures: list, progress: bool) -> list[dict]:
+    """The tasks' results as they complete (their costs), with a progress bar."""
     from dask.distributed import as_completed
     from tqdm import tqdm
 
     costs = []
+    with tqdm(total=len(futures), unit="partition", desc="xmatch",
+              disable=not progress) as bar:
+        for future in as_completed(futures):
+            cost = future.result()
+            costs.append(cost)
+            log.debug("partition %s: %d × %d rows, %d pairs, %.2f s", cost["name"],
+                      cost["n_a"], cost["n_b"], cost["n_pairs"], cost["seconds"])
+            bar.update(1)
+    return costs
+
+
+def _run_partitions(todo: list, args: XmatchArgs, client: object | None) -> list[dict]:
+    """Run the partition tasks on Dask (the given client, a scheduler or a local cluster)."""
     with dask_client(args, client) as dask:
         log.info("matching %d partitions on %s", len(todo),
                  getattr(dask, "dashboard_link", None) or args.scheduler or "a local cluster")
@@ -252,16 +265,7 @@ def _run_partitions(todo: list, args: XmatchArgs, client: object | None) -> list
         futures = [dask.submit(match_partition, payload[0], *data[4 * k:4 * k + 4],
                                *payload[5:], key=f"xmatch-{payload[5]}", pure=False)
                    for k, payload in enumerate(todo)]
-        bar = tqdm(total=len(futures), unit="partition", desc="xmatch",
-                   disable=not args.progress)
-        for future in as_completed(futures):
-            cost = future.result()
-            costs.append(cost)
-            log.debug("partition %s: %d × %d rows, %d pairs, %.2f s", cost["name"],
-                      cost["n_a"], cost["n_b"], cost["n_pairs"], cost["seconds"])
-            bar.update(1)
-        bar.close()
-    return costs
+        return wait_all(futures, args.progress)
 
 
 def _gather(parts_dir: Path, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

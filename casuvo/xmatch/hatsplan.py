@@ -137,22 +137,26 @@ def open_hats(path: Path, label: str) -> HatsCatalogue:
                          spatial_order=int(info.healpix_order or 29), **kwargs)
 
 
-def column_range(catalogue: HatsCatalogue, column: str, label: str) -> tuple[float, float]:
-    """(min, max) of a numeric column from the Parquet footers, without reading rows."""
+def column_ranges(catalogue: HatsCatalogue, columns: list[str], label: str
+                  ) -> dict[str, tuple[float, float]]:
+    """(min, max) of numeric columns from the Parquet footers (one read), no rows read."""
     import hats
 
     stats = hats.read_hats(catalogue.path).aggregate_column_statistics(
-        include_columns=[column], only_numeric_columns=True)
-    rows = [name for name in stats.index if name.lower() == column.lower()]
-    if not rows:
-        raise XmatchError(f"{label} ({catalogue.path}): no statistics for column {column!r} "
-                          "(is it a numeric column of the catalogue?)")
-    row = stats.loc[rows[0]]
-    low, high = float(row["min_value"]), float(row["max_value"])
-    if not (np.isfinite(low) and np.isfinite(high)):
-        raise XmatchError(f"{label} ({catalogue.path}): column {column!r} has no finite "
-                          "values")
-    return low, high
+        include_columns=columns, only_numeric_columns=True)
+    by_name = {str(name).lower(): name for name in stats.index}
+    ranges = {}
+    for column in columns:
+        if column.lower() not in by_name:
+            raise XmatchError(f"{label} ({catalogue.path}): no statistics for column "
+                              f"{column!r} (is it a numeric column of the catalogue?)")
+        row = stats.loc[by_name[column.lower()]]
+        low, high = float(row["min_value"]), float(row["max_value"])
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise XmatchError(f"{label} ({catalogue.path}): column {column!r} has no finite "
+                              "values")
+        ranges[column] = (low, high)
+    return ranges
 
 
 @dataclass(frozen=True)

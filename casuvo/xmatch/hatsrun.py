@@ -37,7 +37,7 @@ from casuvo.storage.files import write_json
 from casuvo.xmatch.errors import XmatchError
 from casuvo.xmatch.hatsplan import (
     HatsCatalogue,
-    column_range,
+    column_ranges,
     open_hats,
     partition_file,
     plan_json,
@@ -64,10 +64,14 @@ def _motion(args: object, a: HatsCatalogue, b: HatsCatalogue) -> tuple[float | N
         raise XmatchError("a target epoch needs A's proper motions (pmra, pmdec, ref_epoch)")
     if args.epoch is not None and b_spec.epoch is not None:
         raise XmatchError("give either a target epoch or B's epoch column, not both")
-    pm_max = float(np.hypot(*[max(abs(v) for v in column_range(a, name, "A"))
+    moving = [a_spec.pmra, a_spec.pmdec]
+    if isinstance(a_spec.ref_epoch, str):
+        moving.append(a_spec.ref_epoch)
+    ranges = column_ranges(a, moving, "A")
+    pm_max = float(np.hypot(*[max(abs(v) for v in ranges[name])
                               for name in (a_spec.pmra, a_spec.pmdec)]))
     if isinstance(a_spec.ref_epoch, str):
-        ref_lo, ref_hi = column_range(a, a_spec.ref_epoch, "A")
+        ref_lo, ref_hi = ranges[a_spec.ref_epoch]
     else:
         ref_lo = ref_hi = float(a_spec.ref_epoch)
     if args.epoch is not None:
@@ -75,7 +79,7 @@ def _motion(args: object, a: HatsCatalogue, b: HatsCatalogue) -> tuple[float | N
             raise XmatchError(f"epoch must be a Julian year, not {args.epoch!r}")
         lo = hi = epoch = float(args.epoch)
     else:
-        lo, hi = column_range(b, b_spec.epoch, "B")
+        lo, hi = column_ranges(b, [b_spec.epoch], "B")[b_spec.epoch]
         if "mjd" in b_spec.epoch.lower() or lo > 10_000:
             lo, hi = (float(v) for v in jyear_from_mjd(np.array([lo, hi])))
         epoch = (lo + hi) / 2.0
@@ -104,20 +108,6 @@ def _prepare(work: Path, pairs: Path, plan: dict) -> None:
     write_json(plan_file, plan, indent=1)
 
 
-def _run(client: object, calls: list[tuple], progress: bool) -> list[dict]:
-    """Submit ``(key, function, *args)`` calls and wait for all, with a progress bar."""
-    from dask.distributed import as_completed
-    from tqdm import tqdm
-
-    futures = [client.submit(fn, *fargs, key=key, pure=False) for key, fn, *fargs in calls]
-    results = []
-    with tqdm(total=len(futures), unit="partition", desc="xmatch", disable=not progress) as bar:
-        for future in as_completed(futures):
-            results.append(future.result())
-            bar.update(1)
-    return results
-
-
 def _done(marker: Path) -> dict | None:
     if not marker.exists():
         return None
@@ -130,7 +120,7 @@ def run_hats_xmatch(args: object, client: object | None = None) -> object:
     ``args``: a :class:`casuvo.xmatch.XmatchArgs` whose paths are HATS catalogues;
     both need integer identifiers (``id``), which replace row numbers.
     """
-    from casuvo.xmatch.engine import PartitionCost, XmatchSummary, dask_client
+    from casuvo.xmatch.engine import PartitionCost, XmatchSummary, dask_client, wait_all
 
     t_start = time.perf_counter()
     radius = float(args.radius_arcsec)
@@ -179,7 +169,9 @@ def run_hats_xmatch(args: object, client: object | None = None) -> object:
                  len(tasks))
     if todo:
         with dask_client(args, client) as dask:
-            for cost in _run(dask, todo, args.progress):
+            futures = [dask.submit(fn, *fargs, key=key, pure=False)
+                       for key, fn, *fargs in todo]
+            for cost in wait_all(futures, args.progress):
                 done[cost["name"]] = cost | {"computed": True}
 
     costs = tuple(PartitionCost(t.name, c["n_a"], c["n_b"], c["n_pairs"], c["seconds"],
