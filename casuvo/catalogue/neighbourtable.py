@@ -42,8 +42,8 @@ import numpy as np
 from casuvo.storage.files import atomic_path, checksum, write_fits, write_json
 from casuvo.surveys.registry import Survey
 
-__all__ = ["DEFAULT_RADIUS_ARCSEC", "NEIGHBOUR_COLUMNS", "build_neighbours", "mean_epoch",
-           "neighbour_columns"]
+__all__ = ["DEFAULT_RADIUS_ARCSEC", "ENGINES", "NEIGHBOUR_COLUMNS", "build_neighbours",
+           "mean_epoch", "neighbour_columns", "neighbour_pair_columns"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,11 @@ NEIGHBOUR_COLUMNS = {
     "angular_distance": ">f8", "number_of_neighbours": ">i4", "number_of_mates": ">i4",
     "best_neighbour": ">i2", "one_to_one": ">i2", "ambiguous": ">i2"}
 _STATE_VERSION = 1
+#: ``memory``: both catalogues read by the driver, one file (small surveys, the
+#: demo); ``hats``: HATS partitions matched on the workers, one file per partition.
+ENGINES = ("memory", "hats")
+#: Rows per partition of the HATS engine's inputs.
+HATS_PIXEL_THRESHOLD = 50_000
 _GAIA_COLUMNS = ("source_id", "ra", "dec", "pmra", "pmdec", "ref_epoch")
 
 
@@ -116,27 +121,39 @@ def _survey_input(survey: Survey, path: Path, out: Path) -> None:
                              "epoch_mjd": mean_epoch(survey, data)})
 
 
-def neighbour_columns(pairs: dict[str, np.ndarray], n_gaia: int, n_survey: int
-                      ) -> dict[str, np.ndarray]:
-    """The neighbour table from the engine's pairs (A = Gaia, B = survey), survey as master.
+def neighbour_pair_columns(pairs: dict[str, np.ndarray], n_gaia: int, n_survey: int
+                           ) -> dict[str, np.ndarray]:
+    """The neighbour-table columns of the engine's pairs (A = Gaia, B = survey), in their order.
 
-    Sorted by masterObjID, then distance, so the file (and its checksum) depends
-    only on the pairs.
+    The survey is the master and chooses first: the quality is assessed from
+    the survey's side.  Also the HATS engine's ``pair_columns``: each partition
+    task calls it on its whole neighbourhood, so partitions are written as
+    the table's rows.
     """
     from casuvo.xmatch.quality import assess
 
-    a_row, b_row = pairs["a_row"], pairs["b_row"]
     sep = pairs["angular_distance"]
-    quality = assess(b_row, a_row, sep, n_survey, n_gaia)   # the survey chooses
-    order = np.lexsort((pairs["a_id"], sep, pairs["b_id"]))
+    quality = assess(pairs["b_row"], pairs["a_row"], sep, n_survey, n_gaia)
     cols = {"masterObjID": pairs["b_id"], "slaveObjID": pairs["a_id"],
             "distanceMins": sep / 60.0, "angular_distance": sep,
             "number_of_neighbours": quality.number_of_neighbours,
             "number_of_mates": quality.number_of_mates,
             "best_neighbour": quality.best, "one_to_one": quality.mutual,
             "ambiguous": quality.ambiguous}
-    return {name: np.asarray(cols[name])[order].astype(dtype)
+    return {name: np.asarray(cols[name]).astype(dtype[1:])
             for name, dtype in NEIGHBOUR_COLUMNS.items()}
+
+
+def neighbour_columns(pairs: dict[str, np.ndarray], n_gaia: int, n_survey: int
+                      ) -> dict[str, np.ndarray]:
+    """The neighbour table from all the engine's pairs, survey as master, FITS dtypes.
+
+    Sorted by masterObjID, then distance, so the file (and its checksum) depends
+    only on the pairs.
+    """
+    cols = neighbour_pair_columns(pairs, n_gaia, n_survey)
+    order = np.lexsort((cols["slaveObjID"], cols["angular_distance"], cols["masterObjID"]))
+    return {name: cols[name][order].astype(dtype) for name, dtype in NEIGHBOUR_COLUMNS.items()}
 
 
 def _write_fits(path: Path, columns: dict[str, np.ndarray]) -> None:
@@ -154,15 +171,19 @@ def _write_fits(path: Path, columns: dict[str, np.ndarray]) -> None:
 
 def build_neighbours(survey: Survey, sources: Path, gaia: list[Path], radius: float,
                      out: Path, *, workers: int | None = None, scheduler: str | None = None,
-                     progress: bool = True) -> dict:
+                     progress: bool = True, engine: str = "memory") -> dict:
     """Make ``out/neighbours.fits``; the returned summary is also ``out/state.json``.
 
     ``survey`` is the registry entry of the survey whose merged sources are
     matched.  Raises :class:`casuvo.xmatch.XmatchError` for bad parameters or
     inputs; ``neighbours.fits`` and ``state.json`` are then left as they were.
+    ``engine="hats"``: the inputs become HATS catalogues and the table's rows
+    are written per partition instead (:func:`_build_from_hats`).
     """
     from casuvo.xmatch import TableSpec, XmatchArgs, XmatchError, run_xmatch
 
+    if engine not in ENGINES:
+        raise XmatchError(f"engine must be one of {', '.join(ENGINES)}, not {engine!r}")
     if not survey.sources:
         raise XmatchError(f"survey {survey.key!r} has no band-merged sources to match")
     if not (np.isfinite(radius) and radius > 0):
@@ -191,6 +212,9 @@ def build_neighbours(survey: Survey, sources: Path, gaia: list[Path], radius: fl
         _survey_input(survey, sources, survey_in)
         made[survey.key] = inputs[str(sources.resolve())]
     write_json(in_dir / "made.json", made, indent=1)
+    if engine == "hats":
+        return _build_from_hats(survey, key, in_dir, made, radius, out, workers=workers,
+                                scheduler=scheduler, progress=progress, t0=t0)
 
     a = TableSpec(gaia_in, "ra", "dec", "source_id", "pmra", "pmdec", "ref_epoch")
     b = TableSpec(survey_in, "ra", "dec", "sourceID", epoch="epoch_mjd")
@@ -214,3 +238,63 @@ def build_neighbours(survey: Survey, sources: Path, gaia: list[Path], radius: fl
     write_json(state_file, state, indent=1)
     return state
 
+
+
+def _hats_input(parquet: Path, name: str, ra: str, dec: str, made: dict, source_key: object,
+                client: object) -> Path:
+    """``parquet`` as a HATS collection beside it, rebuilt only when its sources changed."""
+    from casuvo.catalogue.hatsexport import ExportArgs, export_hats
+
+    target = parquet.parent / "hats" / name
+    if made.get(f"hats:{name}") != source_key or not target.is_dir():
+        export_hats(ExportArgs(name, (parquet,), target.parent, ra=ra, dec=dec,
+                               pixel_threshold=HATS_PIXEL_THRESHOLD), client)
+        made[f"hats:{name}"] = source_key
+        write_json(parquet.parent / "made.json", made, indent=1)
+    return target
+
+
+def _build_from_hats(survey: Survey, key: dict, in_dir: Path, made: dict, radius: float,
+                     out: Path, *, workers: int | None, scheduler: str | None,
+                     progress: bool, t0: float) -> dict:
+    """The neighbour table as Parquet partitions ``out/hats/pairs/…``, ready for COPY.
+
+    Both inputs are imported as HATS catalogues (hats-import, with margins),
+    then matched by the HATS engine, whose tasks write the table's own columns
+    (:func:`neighbour_pair_columns`); nothing passes through the driver.  The
+    summary is ``out/hats_state.json``; its ``files`` are what ``casuvo xmatch``
+    COPYs.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from casuvo.xmatch import TableSpec, XmatchArgs, run_xmatch
+    from casuvo.xmatch.engine import dask_client
+
+    args_for_client = XmatchArgs(TableSpec(in_dir), TableSpec(in_dir), radius, out,
+                                 scheduler=scheduler, workers=workers)
+    with dask_client(args_for_client) as client:
+        gaia_hats = _hats_input(in_dir / "gaia.parquet", "gaia", "ra", "dec", made,
+                                made["gaia"], client)
+        survey_hats = _hats_input(in_dir / f"{survey.key}.parquet", survey.key, "ra", "dec",
+                                  made, made[survey.key], client)
+        a = TableSpec(gaia_hats, "ra", "dec", "source_id", "pmra", "pmdec", "ref_epoch")
+        b = TableSpec(survey_hats, "ra", "dec", "sourceID", epoch="epoch_mjd")
+        summary = run_xmatch(XmatchArgs(a, b, radius, out / "hats", progress=progress,
+                                        pair_columns=neighbour_pair_columns), client=client)
+    files = sorted(Path(summary.outputs["pairs"]).rglob("*.parquet"))
+    n_best = n_one = 0
+    for path in files:    # one partition at a time: the driver never holds the table
+        table = pq.read_table(path, columns=["best_neighbour", "one_to_one"])
+        n_best += int(pc.sum(table.column("best_neighbour")).as_py() or 0)
+        n_one += int(pc.sum(table.column("one_to_one")).as_py() or 0)
+    state = {"key": key | {"engine": "hats"}, "engine": "hats",
+             "files": [str(p) for p in files],
+             "n_pairs": summary.n_pairs, "n_masters": n_best, "n_best": n_best,
+             "n_one_to_one": n_one, "n_gaia": summary.n_a, "n_survey": summary.n_b,
+             "epoch": summary.epoch, "order": summary.order,
+             "partitions": summary.partitions, "computed": summary.computed,
+             "resumed": summary.resumed, "engine_seconds": summary.seconds,
+             "seconds": time.perf_counter() - t0}
+    write_json(out / "hats_state.json", state, indent=1)
+    return state

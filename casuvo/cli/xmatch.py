@@ -28,6 +28,8 @@ from casuvo.surveys.registry import load_registry
 
 #: Kept equal to casuvo.catalogue.neighbourtable.DEFAULT_RADIUS_ARCSEC (compute-side).
 DEFAULT_RADIUS_ARCSEC = 2.0
+#: Kept equal to casuvo.catalogue.neighbourtable.ENGINES (compute-side).
+ENGINES = ("memory", "hats")
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class XmatchOptions:
     force: bool = False
     """Match and reload even if nothing changed."""
     progress: bool = True
+    engine: str = "memory"
+    """``hats``: HATS partitions matched on the workers and COPYed one file each."""
 
 
 def surveys(settings: Settings) -> tuple[str, ...]:
@@ -54,6 +58,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the VSA's for Gaia)")
     parser.add_argument("--scheduler", help="Dask scheduler address (default: local cluster)")
     parser.add_argument("--workers", type=int, help="workers of the local cluster")
+    parser.add_argument("--engine", choices=ENGINES, default="memory",
+                        help="memory: one file made on the driver (default, small surveys); "
+                             "hats: the inputs as HATS catalogues, matched partition by "
+                             "partition on the workers and COPYed one Parquet file each")
     parser.add_argument("--force", action="store_true",
                         help="match and reload even if nothing changed")
     parser.add_argument("--no-progress", action="store_true")
@@ -115,12 +123,16 @@ def build_neighbour_table(settings: Settings, survey: str,
     job = NeighbourTableJob(survey, Path(next(iter(sources))),
                             tuple(sorted(Path(p) for p in gaia)), radius, out,
                             workers=options.workers, scheduler=options.scheduler,
-                            progress=options.progress)
-    fp = uptodate.fingerprint(f"neighbours:{schema}", {**sources, **gaia},
-                              {"survey": survey, "radius_arcsec": radius})
+                            progress=options.progress, engine=options.engine)
+    params = {"survey": survey, "radius_arcsec": radius}
+    made = [out / "neighbours.fits", out / "state.json"]
+    if options.engine != "memory":
+        params["engine"] = options.engine
+        made = [out / "hats" / "summary.json", out / "hats_state.json"]
+    fp = uptodate.fingerprint(f"neighbours:{schema}", {**sources, **gaia}, params)
     try:
         outcome = uptodate.ensure_current(
-            settings.dsn, fp, [out / "neighbours.fits", out / "state.json"],
+            settings.dsn, fp, made,
             lambda: run_in_compute(settings, job).raise_for_status().summary,
             force=options.force)
     except JobFailedError as exc:
@@ -128,7 +140,9 @@ def build_neighbour_table(settings: Settings, survey: str,
         return exc.result.exit_status
     state = outcome.result
     created = _ensure_tables(settings, schema)
-    result = ingest_catalogue(settings.dsn, table, [out / "neighbours.fits"],
+    files = ([Path(p) for p in state["files"]] if options.engine == "hats"
+             else [out / "neighbours.fits"])
+    result = ingest_catalogue(settings.dsn, table, files,
                               force=options.force or created, progress=options.progress)
     if result.skipped and is_registered(settings.dsn, schema, table):
         print(f"{table}: up to date ({result.rows:,d} pairs within {radius:g}″)")
@@ -146,4 +160,4 @@ def build_neighbour_table(settings: Settings, survey: str,
 def run(args: argparse.Namespace, settings: Settings) -> int:
     return build_neighbour_table(settings, args.survey, XmatchOptions(
         radius_arcsec=args.radius, scheduler=args.scheduler, workers=args.workers,
-        force=args.force, progress=not args.no_progress))
+        force=args.force, progress=not args.no_progress, engine=args.engine))

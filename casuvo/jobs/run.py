@@ -136,7 +136,7 @@ def _neighbour_table(job: NeighbourTableJob, settings: Settings) -> dict[str, An
     try:
         state = build_neighbours(survey, job.sources, list(job.gaia), job.radius_arcsec,
                                  job.out_dir, workers=job.workers, scheduler=job.scheduler,
-                                 progress=job.progress)
+                                 progress=job.progress, engine=job.engine)
     except XmatchError as exc:
         raise JobError(str(exc)) from exc
     return {k: v for k, v in state.items() if k != "key"}

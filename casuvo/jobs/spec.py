@@ -136,7 +136,8 @@ class BandMergeJob(Job):
 
 @dataclass(frozen=True)
 class NeighbourTableJob(Job):
-    """A survey's Gaia neighbour-table file (``out_dir/neighbours.fits`` and ``state.json``)."""
+    """A survey's Gaia neighbour table as files: ``out_dir/neighbours.fits`` and ``state.json``
+    (engine ``memory``), or Parquet partitions and ``hats_state.json`` (engine ``hats``)."""
 
     kind: ClassVar[str] = "neighbour-table"
     survey: str
@@ -147,6 +148,7 @@ class NeighbourTableJob(Job):
     workers: int | None = None
     scheduler: str | None = None
     progress: bool = True
+    engine: str = "memory"
 
 
 @dataclass(frozen=True)

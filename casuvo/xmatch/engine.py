@@ -31,7 +31,7 @@ import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -87,6 +87,9 @@ class XmatchArgs:
     workers: int | None = None
     progress: bool = True
     output_format: str = "parquet"
+    pair_columns: Callable[[dict, int, int], dict] | None = None
+    """HATS inputs only: the columns each partition writes, made from its pairs
+    (:func:`casuvo.xmatch.hatstasks.match_partition`); None: the engine's own."""
 
 
 @dataclass(frozen=True)
@@ -327,6 +330,9 @@ def run_xmatch(args: XmatchArgs, client: object | None = None) -> XmatchSummary:
         return run_hats_xmatch(args, client)
     if any(hats_inputs):
         raise XmatchError("both inputs must be HATS catalogues, or both tables (FITS, Parquet)")
+    if args.pair_columns is not None:
+        raise XmatchError("pair_columns needs HATS inputs: the in-memory engine writes "
+                          "its own columns")
     a = load_catalogue(args.a, "A")
     b = load_catalogue(args.b, "B")
     epoch, slack = _target_epoch(args, a, b)

@@ -108,6 +108,13 @@ def _prepare(work: Path, pairs: Path, plan: dict) -> None:
     write_json(plan_file, plan, indent=1)
 
 
+def _qualified(function: object | None) -> str | None:
+    """A function's importable name: the plan changes when the written columns do."""
+    if function is None:
+        return None
+    return f"{function.__module__}.{function.__qualname__}"
+
+
 def _done(marker: Path) -> dict | None:
     if not marker.exists():
         return None
@@ -155,14 +162,16 @@ def run_hats_xmatch(args: object, client: object | None = None) -> object:
     work = out_dir / "work"
     plan = {"version": _PLAN_VERSION, **plan_json(a, b), "a_spec": args.a.as_dict(),
             "b_spec": args.b.as_dict(), "radius_arcsec": radius, "epoch": epoch,
-            "slack_arcsec": slack, "reach_arcsec": reach, "tasks": len(tasks)}
+            "slack_arcsec": slack, "reach_arcsec": reach, "tasks": len(tasks),
+            "pair_columns": _qualified(args.pair_columns)}
     out_dir.mkdir(parents=True, exist_ok=True)
     pairs_dir = out_dir / "pairs"
     _prepare(work, pairs_dir, plan)
     done = {t.name: _done(work / f"{t.name}.done") for t in tasks}
     todo = [(f"xmatch-{t.name}", match_partition, t, args.a, args.b, kernel, a_margin,
              b_margin, a.total_rows, b.total_rows,
-             str(partition_file(pairs_dir, t.order, t.pixel)), str(work / f"{t.name}.done"))
+             str(partition_file(pairs_dir, t.order, t.pixel)), str(work / f"{t.name}.done"),
+             args.pair_columns)
             for t in tasks if done[t.name] is None]
     if len(todo) < len(tasks):
         log.info("resuming: %d of %d partitions already matched", len(tasks) - len(todo),

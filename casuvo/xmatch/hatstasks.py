@@ -17,6 +17,7 @@ into place), so a rerun skips whatever is finished.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -133,8 +134,18 @@ def read_rows(files: tuple[SourceFile, ...], spec: TableSpec, label: str, task: 
 
 def match_partition(task: MatchTask, a_spec: TableSpec, b_spec: TableSpec,
                     kernel: KdTreeKernel, a_margin: float, b_margin: float, n_a: int,
-                    n_b: int, target: str, marker: str) -> dict:
-    """One A partition's pairs with their quality (see the module notes); returns its cost."""
+                    n_b: int, target: str, marker: str,
+                    pair_columns: Callable[[dict, int, int], dict] | None = None) -> dict:
+    """One A partition's pairs with their quality (see the module notes); returns its cost.
+
+    ``pair_columns`` (a module-level function, pickled to the worker), if given,
+    makes the columns written from every pair of the neighbourhood (``a_row``,
+    ``b_row``: rows of the task's arrays, ``a_id``, ``b_id``,
+    ``angular_distance``) and the catalogues' sizes, one value per pair in the
+    order given; only the partition's own pairs are written.  It sees the same
+    neighbourhood as the engine's quality, so it may assess the pairs with
+    either side choosing (a neighbour table with B as master does).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -159,6 +170,10 @@ def match_partition(task: MatchTask, a_spec: TableSpec, b_spec: TableSpec,
         "number_of_mates": quality.number_of_mates, "best": quality.best,
         "best_mates": quality.best_mates, "mutual": quality.mutual,
         "ambiguous": quality.ambiguous}
+    if pair_columns is not None:
+        columns = pair_columns({"a_row": pairs.a, "b_row": pairs.b, "a_id": a_id,
+                                "b_id": b_id, "angular_distance": pairs.separation_arcsec},
+                               n_a, n_b)
     path = Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:

@@ -172,7 +172,8 @@ def test_proper_motion_bound_from_statistics(client, tmp_path: Path) -> None:
     assert plain.n_pairs == 1                      # only the star without a proper motion
 
 
-@pytest.mark.parametrize("case", ["mixed", "no id", "thin margin", "not hats"])
+@pytest.mark.parametrize("case", ["mixed", "no id", "thin margin", "not hats",
+                                  "columns without hats"])
 def test_bad_input_raises_and_writes_nothing(case: str, sky: dict, hats_sky: dict,
                                              tmp_path: Path) -> None:
     a = TableSpec(hats_sky["a"], id="source_id")
@@ -184,6 +185,9 @@ def test_bad_input_raises_and_writes_nothing(case: str, sky: dict, hats_sky: dic
         a, match = TableSpec(hats_sky["a"]), "needs an identifier column"
     elif case == "thin margin":
         kw, match = {"margin_arcsec": 0.5}, "narrower than the radius"
+    elif case == "columns without hats":
+        a, b = TableSpec(sky["a"], id="source_id"), TableSpec(sky["b"], id="sourceID")
+        kw, match = {"pair_columns": dict}, "pair_columns needs HATS inputs"
     else:
         (tmp_path / "fake").mkdir()
         (tmp_path / "fake" / "properties").write_text("nothing=here\n")

@@ -254,3 +254,77 @@ def test_nulls_nans_and_strings_survive_the_load(settings, tmp_path) -> None:
             conn.execute("DELETE FROM ledger.builds WHERE target = %s", (target,))
     assert rows == [(1, 1.5, None, 31, "VARIABLE", 2), (2, None, 0.5, None, "NOT_AVAILABLE", 4),
                     (3, -2.25, 3.0, 3, "", 6)]
+
+
+def _probe_table(settings, target: str) -> None:
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {target}")
+        conn.execute(f"CREATE TABLE {target} (id bigint, x double precision, f real,"
+                     " n smallint, s text, twice bigint GENERATED ALWAYS AS (2 * id) STORED)")
+
+
+def _drop_probe(settings, target: str) -> None:
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE IF EXISTS {target}")
+        conn.execute("DELETE FROM ledger.ingests WHERE target = %s", (target,))
+        conn.execute("DELETE FROM ledger.builds WHERE target = %s", (target,))
+
+
+def test_parquet_files_load_beside_fits(settings, tmp_path) -> None:
+    """Parquet partitions (HATS, the cross-match's pairs): nulls as NULL, with FITS files."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    part = tmp_path / "Npix=1.parquet"
+    pq.write_table(pa.table({
+        "ID": pa.array([4, 5, 6], pa.int64()),          # names match case-insensitively
+        "x": pa.array([None, float("nan"), 7.0], pa.float64()),
+        "f": pa.array([1.0, None, 2.5], pa.float32()),
+        "n": pa.array([None, 2, 3], pa.int16()),
+        "s": pa.array(["é", None, "x"], pa.string()),
+        "extra": pa.array([1, 2, 3], pa.int8())}), part)
+    fits_file = tmp_path / "t.fits"
+    table = Table({"id": np.array([1], dtype=np.int64), "x": np.array([0.5]),
+                   "f": np.array([1.0], dtype=np.float32),
+                   "n": np.array([9], dtype=np.int16), "s": np.array(["a"])})
+    fits.HDUList([fits.PrimaryHDU(), fits.table_to_hdu(table)]).writeto(fits_file,
+                                                                        checksum=True)
+    target = "public.casuvo_ingest_probe"
+    _probe_table(settings, target)
+    try:
+        result = ingest_catalogue(settings.dsn, target, [fits_file, part], force=True,
+                                  progress=False)
+        with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            rows = conn.execute(f"SELECT * FROM {target} ORDER BY id").fetchall()
+    finally:
+        _drop_probe(settings, target)
+    assert result.rows == 4
+    assert rows == [(1, 0.5, 1.0, 9, "a", 2), (4, None, 1.0, None, "é", 8),
+                    (5, None, None, 2, "", 10), (6, 7.0, 2.5, 3, "x", 12)]
+
+
+@pytest.mark.parametrize("damage", ["garbage", "missing column"])
+def test_bad_parquet_file_fails_and_names_it(settings, tmp_path, damage: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    good = tmp_path / "good.parquet"
+    columns = {"id": pa.array([1], pa.int64()), "x": pa.array([1.0]),
+               "f": pa.array([1.0], pa.float32()), "n": pa.array([1], pa.int16()),
+               "s": pa.array(["a"])}
+    pq.write_table(pa.table(columns), good)
+    bad = tmp_path / "bad.parquet"
+    if damage == "garbage":
+        bad.write_bytes(b"PAR1 this is not Parquet" * 50)
+    else:
+        pq.write_table(pa.table({k: v for k, v in columns.items() if k != "x"}), bad)
+    target = "public.casuvo_ingest_probe"
+    _probe_table(settings, target)
+    try:
+        with pytest.raises(IngestError, match=bad.name):
+            ingest_catalogue(settings.dsn, target, [good, bad], force=True, progress=False)
+        with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            left = conn.execute(f"SELECT count(*) FROM {target}").fetchone()[0]
+    finally:
+        _drop_probe(settings, target)
+    assert left == 0

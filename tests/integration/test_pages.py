@@ -305,7 +305,9 @@ def test_image_page_bad_input(driver, endpoints: dict, settings: Settings) -> No
     circle.clear()
     circle.send_keys(f"{ra:.6f} {dec:.6f} -1")
     driver.find_element("id", "cutout-submit").click()
-    _wait(driver, "document.body && document.body.innerText.includes('radius')")
+    # the image page itself says "radius": wait for the SODA answer's address too
+    _wait(driver, "location.search.includes('ID=') && document.body"
+                  " && document.body.innerText.includes('radius')")
     assert "Traceback" not in driver.page_source
     query = urllib.parse.urlparse(driver.current_url).query
     r = requests.get(endpoints["soda"]["vista"] + "?" + query, timeout=60)

@@ -306,3 +306,47 @@ def test_rerun_is_skipped(settings, casuvo_bin, survey, work_dir) -> None:
     assert _table_digest(settings, survey) == before
     assert (work_dir / "state.json").stat().st_mtime_ns == state_mtime
     print(f"casuvo xmatch {survey} rerun: skipped in {seconds:.1f} s")
+
+
+def _table_rows(settings, survey: str) -> dict[tuple[int, int], tuple]:
+    with psycopg.connect(settings.dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT masterobjid, slaveobjid, distancemins, angular_distance,"
+            " number_of_neighbours, number_of_mates, best_neighbour, one_to_one, ambiguous"
+            f" FROM {survey}.sources_x_gaia").fetchall()
+    return {(r[0], r[1]): r[2:] for r in rows}
+
+
+def test_hats_engine_loads_the_same_table(settings, casuvo_bin) -> None:
+    """``--engine hats``: partitions matched on the workers, one Parquet file each COPYed;
+    every row and column equal to the in-memory engine's file; then restored from it."""
+    work = settings.data_dir / "xmatch" / "vst_x_gaia"
+    expected = Table.read(work / "neighbours.fits", hdu=1)
+    proc = _casuvo(casuvo_bin, "xmatch", "vst", "--engine", "hats", "--no-progress")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    hats_state = json.loads((work / "hats_state.json").read_text())
+    loaded = _table_rows(settings, "vst")
+    try:
+        files = [Path(p) for p in hats_state["files"]]
+        assert len(files) > 1 and all(p.parent.parent.name.startswith("Norder=")
+                                      for p in files)
+        with psycopg.connect(settings.dsn, autocommit=True) as conn:
+            copied = conn.execute(
+                "SELECT count(*), sum(rows) FROM ledger.ingests WHERE target ="
+                " 'vst.sources_x_gaia' AND file LIKE %s AND status = 'ok'",
+                (str(work / "hats" / "pairs") + "/%",)).fetchone()
+        assert copied[0] >= len(files) and copied[1] >= len(expected)
+        assert len(loaded) == len(expected) == hats_state["n_pairs"] > 1000
+        for row in expected:
+            got = loaded[(int(row["masterObjID"]), int(row["slaveObjID"]))]
+            assert abs(got[1] - row["angular_distance"]) < 1e-9
+            assert abs(got[0] - row["distanceMins"]) < 1e-6
+            assert got[2:] == tuple(int(row[c]) for c in (
+                "number_of_neighbours", "number_of_mates", "best_neighbour", "one_to_one",
+                "ambiguous"))
+        rerun = _casuvo(casuvo_bin, "xmatch", "vst", "--engine", "hats", "--no-progress")
+        assert rerun.returncode == 0 and "up to date" in rerun.stdout, rerun.stdout
+    finally:
+        restore = _casuvo(casuvo_bin, "xmatch", "vst", "--no-progress")
+        assert restore.returncode == 0, restore.stdout + restore.stderr
+    assert _table_rows(settings, "vst") == loaded

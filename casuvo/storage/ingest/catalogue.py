@@ -54,8 +54,9 @@ from tqdm import tqdm
 
 from casuvo.storage import ledger, uptodate
 from casuvo.storage.ingest import policies
-from casuvo.storage.ingest.fitstable import CatalogueFileError, column_names, read_rows
+from casuvo.storage.ingest.fitstable import CatalogueFileError
 from casuvo.storage.ingest.pgbinary import HEADER, TEXT_TYPES, TRAILER, CopyColumn, iter_chunks
+from casuvo.storage.ingest.tablefile import column_names, read_rows
 
 __all__ = ["IngestError", "IngestResult", "copy_columns", "ingest_catalogue"]
 
