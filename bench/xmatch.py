@@ -11,13 +11,22 @@ rest unrelated), from FITS files:
 - ``casuvo.xmatch`` on a local Dask cluster of 1 and of 2 worker processes
   (file read, partitioning, kernels, quality, Parquet outputs; the cluster's
   start-up is reported apart), with the measured per-partition kernel costs;
-- the same tables as HATS collections (hats-import, 1″… margins; the import is
-  timed apart): ``casuvo.xmatch`` on HATS partitions (each worker reads its
-  own; all pairs, best, one-to-one) against LSDB ``crossmatch`` (all pairs
-  within the radius, ``n_neighbors`` large enough for every pair) on the same
-  collections and the same 2 workers, and a bare scipy ``cKDTree`` match of the
-  same rows in one process (positions read from the same Parquet files, unit
-  vectors, ``sparse_distance_matrix``: all pairs, no quality) — the floor.
+- the same tables as HATS collections (hats-import with ``casuvo export hats``'s
+  default 10″ margin catalogues; the import is timed apart): ``casuvo.xmatch``
+  on HATS partitions (each worker reads its own; all pairs, best, one-to-one)
+  against LSDB ``crossmatch`` (all pairs within the radius, ``n_neighbors``
+  large enough for every pair) on the same collections and the same 2 workers,
+  and a bare scipy ``cKDTree`` match of the same rows in one process (positions
+  read from the same Parquet files, unit vectors, ``sparse_distance_matrix``: all
+  pairs, no quality) — the floor.  Both HATS engines run twice on their
+  cluster: the first run (fresh workers: imports, first reads) is printed as
+  *cold*, the second is the figure (a service's workers are warm).
+
+Why 10″ margins: casuvo's tasks read B within 3 × (radius + proper motion) of
+their partition, LSDB needs only the radius.  With a thinner margin catalogue
+casuvo falls back to whole neighbouring partitions (correct, measured slower:
+1.54 s instead of 1.24 s here at 2″); the wider margin adds < 1 % rows to LSDB's
+reads.
 
 The pair counts of all engines are printed side by side (they must agree).
 ``--json PATH`` writes the figures for ``bench/report.py``; the goals are issue
@@ -123,34 +132,45 @@ def to_hats(path: Path, work: Path) -> tuple[Path, float]:
 
     t = time.perf_counter()
     state = export_hats(ExportArgs(path.stem, (path,), work / "hats", pixel_threshold=300_000,
-                                   highest_order=10, margin_arcsec=2 * RADIUS, workers=2))
+                                   highest_order=10, margin_arcsec=10.0, workers=2))
     return Path(state["path"]), time.perf_counter() - t
 
 
-def hats_match(a: Path, b: Path, out: Path, workers: int) -> tuple[float, object]:
+def hats_match(a: Path, b: Path, out: Path, workers: int) -> tuple[float, object, float]:
+    """(seconds warm, summary, seconds cold): the second run on the same cluster, the first."""
     from dask.distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
-        t = time.perf_counter()
-        summary = run_xmatch(XmatchArgs(TableSpec(a, id="id"), TableSpec(b, id="id"), RADIUS,
-                                        out, progress=False), client=client)
-        return time.perf_counter() - t, summary
+        times = []
+        for k in range(2):
+            t = time.perf_counter()
+            summary = run_xmatch(XmatchArgs(TableSpec(a, id="id"), TableSpec(b, id="id"),
+                                            RADIUS, out / f"run{k}", progress=False),
+                                 client=client)
+            times.append(time.perf_counter() - t)
+        return times[1], summary, times[0]
 
 
-def lsdb_match(a: Path, b: Path, workers: int) -> tuple[float, int]:
-    """LSDB's crossmatch of the same collections: every pair within the radius."""
+def lsdb_match(a: Path, b: Path, workers: int) -> tuple[float, int, float]:
+    """LSDB's crossmatch of the same collections: every pair within the radius.
+
+    (seconds warm, pairs, seconds cold), as :func:`hats_match`.
+    """
     import lsdb
     from dask.distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster):
-        t = time.perf_counter()
-        left, right = lsdb.open_catalog(a), lsdb.open_catalog(b)
-        result = left.crossmatch(right, radius_arcsec=RADIUS, n_neighbors=16,
-                                 suffixes=("_a", "_b"))
-        n = len(result.compute())
-        return time.perf_counter() - t, n
+        times = []
+        for _ in range(2):
+            t = time.perf_counter()
+            left, right = lsdb.open_catalog(a), lsdb.open_catalog(b)
+            result = left.crossmatch(right, radius_arcsec=RADIUS, n_neighbors=16,
+                                     suffixes=("_a", "_b"))
+            n = len(result.compute())
+            times.append(time.perf_counter() - t)
+        return times[1], n, times[0]
 
 
 def kdtree_match(a: Path, b: Path) -> tuple[float, int]:
@@ -199,10 +219,10 @@ def main() -> None:
         ha, t_import_a = to_hats(a, work)
         hb, t_import_b = to_hats(b, work)
         hats_runs = {w: hats_match(ha, hb, work / f"hats{w}", w) for w in (1, 2)}
-        t_lsdb, n_lsdb = lsdb_match(ha, hb, 2)
+        t_lsdb, n_lsdb, t_lsdb_cold = lsdb_match(ha, hb, 2)
         t_kd, n_kd = kdtree_match(ha, hb)
         h2 = hats_runs[2][1]
-        summary_h = json.loads((work / "hats2" / "summary.json").read_text())
+        summary_h = json.loads((work / "hats2" / "run1" / "summary.json").read_text())
         print()
         print(f"{'engine':<46} {'seconds':>8} {'÷ STILTS':>9} {'rows':>9}")
         print(f"{'STILTS tmatch2 find=all (baseline)':<46} {st_all:8.2f} {1.0:9.2f} "
@@ -227,13 +247,16 @@ def main() -> None:
               f"{n_kd:9d}")
         print(f"{'LSDB crossmatch, 2 workers':<46} {t_lsdb:8.2f} {t_lsdb / t_kd:9.2f} "
               f"{n_lsdb:9d}")
-        for w, (seconds, s) in hats_runs.items():
+        print(f"{'  cold (first run on fresh workers)':<46} {t_lsdb_cold:8.2f}")
+        for w, (seconds, s, cold) in hats_runs.items():
             label = f"casuvo.xmatch HATS, {w} worker{'s' if w > 1 else ''} (all+best+1:1)"
             print(f"{label:<46} {seconds:8.2f} {seconds / t_kd:9.2f} {s.n_pairs:9d}")
+            print(f"{'  cold (first run on fresh workers)':<46} {cold:8.2f}")
         print(f"HATS run (2 workers): {summary_h['partitions']} tasks, read "
               f"{summary_h['read_seconds']:.2f} s, kernels {summary_h['kernel_seconds']:.2f} s "
               f"(worker seconds); vs STILTS {st_all / hats_runs[2][0]:.2f}×, "
-              f"vs LSDB {t_lsdb / hats_runs[2][0]:.2f}×")
+              f"vs LSDB {t_lsdb / hats_runs[2][0]:.2f}× (cold: "
+              f"{t_lsdb_cold / hats_runs[2][2]:.2f}×)")
         costs = [c for c in s1.costs if c.computed]
         secs = np.array([c.seconds for c in costs])
         rows = np.array([c.n_a + c.n_b for c in costs])
@@ -261,6 +284,9 @@ def main() -> None:
                        t_h2, "s", baseline="LSDB crossmatch, same HATS collections",
                        baseline_value=t_lsdb, ratio=t_lsdb / t_h2,
                        goal=f"≥ {LSDB_GOAL:g}× LSDB's speed", met=t_lsdb / t_h2 >= LSDB_GOAL),
+                figure(f"  the same, first runs on fresh workers (s; {speed})",
+                       hats_runs[2][2], "s", baseline="LSDB crossmatch, first run",
+                       baseline_value=t_lsdb_cold, ratio=t_lsdb_cold / hats_runs[2][2]),
                 figure("casuvo.xmatch on HATS vs bare cKDTree (s; ratio = this s ÷ baseline s)",
                        t_h2, "s", baseline="scipy cKDTree, one process, same rows",
                        baseline_value=t_kd, ratio=t_h2 / t_kd,

