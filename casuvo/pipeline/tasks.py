@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.table import Table
+from astropy.table import Table, vstack
 from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS, FITSFixedWarning
 
@@ -313,8 +313,43 @@ def _load_masters(masters: ProductResult) -> list[MasterCalibration]:
 
 # ------------------------------------------------------------------- exposures
 
+#: Columns of an exposure's detections file (rapid mode), with the calibration per row.
+DETECTION_COLUMNS = ("RA", "DEC", "X_coordinate", "Y_coordinate", "Aper_flux_3",
+                     "Aper_flux_3_err", "Classification", "Error_bit_flag", "Av_conf",
+                     "Peak_height", "Ellipticity")
+
+
+def _write_detections(path: Path, raw: RawFile, filt: Filter,
+                      calibrated: Sequence[tuple[str, Calibrated, float]]) -> None:
+    """The calibrated detections of an exposure, every detector in one table.
+
+    Each row carries what turns its flux into a magnitude (MAGZPT, APCOR3,
+    EXPTIME, EXTINCT, AIRMASS: :func:`casuvo.catalogue.measurements.aperture_magnitude`)
+    and the detector it is on, so the comparison with a reference needs no header.
+    """
+    parts = []
+    for name, res, saturation in calibrated:
+        cat = res.catalogue
+        part = Table({c: np.asarray(cat[c]) for c in DETECTION_COLUMNS})
+        n = len(part)
+        part["detector"] = np.full(n, name)
+        part["MAGZPT"] = np.full(n, res.zp.magzpt)
+        part["APCOR3"] = np.full(n, res.apcor["APCOR3"])
+        part["EXPTIME"] = np.full(n, raw.exptime)
+        part["EXTINCT"] = np.full(n, filt.extinction)
+        part["AIRMASS"] = np.full(n, raw.airmass)
+        part["SATURATE"] = np.full(n, saturation)
+        parts.append(part)
+    table = vstack(parts) if parts else Table()
+    table.meta.update({"FILTER": raw.band, "MJD-OBS": raw.mjd, "RAWFILE": raw.path.name})
+    hdu = fits.table_to_hdu(table)
+    hdu.name = "DETECTIONS"
+    write_fits(fits.HDUList([fits.PrimaryHDU(), hdu]), path)
+
+
 def _exposure_impl(cfg: PipelineConfig, inst: Instrument, raw: RawFile, masters: ProductResult,
-                   gaia_files: Sequence[Path], work: Path) -> ProductResult:
+                   gaia_files: Sequence[Path], work: Path, detections: bool = False
+                   ) -> ProductResult:
     t0 = time.perf_counter()
     out = work / f"{raw.path.stem}_red.fits"
     if done := _done(out):
@@ -350,41 +385,50 @@ def _exposure_impl(cfg: PipelineConfig, inst: Instrument, raw: RawFile, masters:
         raise ProcessingError(f"{raw.path.name}: astrometric calibration failed ({exc})"
                               ) from exc
     hdus = [fits.PrimaryHDU()]
-    det_qc, problems = [], []
+    det_qc, problems, good = [], [], []
     calibrated = _calibrate_all(measured, solutions, ref, filt, cfg)
     for m, res in zip(measured, calibrated, strict=True):
         _mask_spikes(m.sky, m.catalogue)
         if isinstance(res, str):
             problems.append(f"{m.name}: {res}")
             continue
+        good.append((m.name, res, m.info.saturation))
         h = res.wcs.to_header(relax=True)
         h.update({"MAGZPT": res.zp.magzpt, "MAGZRR": res.zp.magzrr,
                   "SKYLEVEL": m.background.level, "SKYNOISE": m.background.noise,
                   "EXPTIME": raw.exptime, "SATURATE": m.info.saturation,
+                  "EXTINCT": filt.extinction, "AIRMASS": raw.airmass,
                   "DETNAME": m.name, **res.apcor})
         hdus.append(fits.ImageHDU(m.sky, header=h, name=m.name))
         det_qc.append(res.qc)
     if len(det_qc) < max(1, len(dets) // 2):
         raise ProcessingError(f"{raw.path.name}: calibration failed on {len(problems)} of "
                               f"{len(dets)} detectors: {'; '.join(problems[:3])}")
+    meta = {"problems": problems, "night": raw.night, "band": raw.band}
+    if detections:
+        cat_path = work / f"{raw.path.stem}_det.fits"
+        _write_detections(cat_path, raw, filt, good)
+        meta["detections"] = str(cat_path)
     write_fits(fits.HDUList(hdus), out, checksum=False)
     summary = qc.combine(det_qc, raw.band, cfg.thresholds)
     return _finish(ProductResult(
         "exposure", out.name, (str(out), masters.files[2]), (str(raw.path),),
-        qc=summary.as_dict(),
-        meta={"problems": problems, "night": raw.night, "band": raw.band},
-        seconds=time.perf_counter() - t0))
+        qc=summary.as_dict(), meta=meta, seconds=time.perf_counter() - t0))
 
 
 def reduce_exposure(cfg: PipelineConfig, inst: Instrument, raw: RawFile,
                     masters: ProductResult | Failed, gaia_files: Sequence[Path],
-                    work: Path) -> ProductResult | Failed:
-    """Calibrate one science exposure (all detectors) and solve its WCS and zero points."""
+                    work: Path, *, detections: bool = False) -> ProductResult | Failed:
+    """Calibrate one science exposure (all detectors) and solve its WCS and zero points.
+
+    ``detections``: also write its calibrated detections (``<raw>_det.fits``, named
+    in the result's ``meta``), which rapid mode compares with a reference.
+    """
     if isinstance(masters, Failed):
         return Failed(raw.path.name, (str(raw.path),),
                       f"{raw.path.name}: no calibration ({masters.message})")
     return _guard(raw.path.name, [str(raw.path)], _exposure_impl, cfg, inst, raw, masters,
-                  gaia_files, work)
+                  gaia_files, work, detections)
 
 
 # ---------------------------------------------------------------- stacks/tiles
