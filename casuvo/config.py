@@ -203,3 +203,13 @@ def _convert(key: str, raw: str, default: object) -> object:
         raise ConfigError(
             f"{key}={raw!r} is not a valid {type(default).__name__}") from None
     return raw
+
+
+def ivoa_authority(settings: Settings) -> str:
+    """The data centre's IVOA authority (``[ivoa] authority`` of the DaCHS configuration
+    template): the authority of HiPS identifiers, alert IVORNs and publisher DIDs."""
+    import configparser
+
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(settings.home / "services" / "gavo.rc.template")
+    return parser.get("ivoa", "authority", fallback="casuvo.example.org")

@@ -25,7 +25,6 @@ the service environment (astropy 5.3) as well as the compute one.
 
 from __future__ import annotations
 
-import configparser
 import logging
 import math
 import os
@@ -44,7 +43,7 @@ from casuvo.archive._builds import CoverageError, work_dir
 from casuvo.archive.endpoints import hips_service_url
 from casuvo.archive.imagemeta import ImageFile, ledger_release_overrides, public_image_files
 from casuvo.archive.moc import collection_moc
-from casuvo.config import Settings
+from casuvo.config import Settings, ivoa_authority
 from casuvo.sky.footprint import celestial_images
 from casuvo.storage import uptodate
 from casuvo.storage.files import write_text
@@ -229,16 +228,9 @@ def update_properties(text: str, updates: dict[str, str]) -> str:
 
 # --------------------------------------------------------------------------- layout
 
-def _authority(settings: Settings) -> str:
-    """The data centre's IVOA authority (``[ivoa] authority`` of the DaCHS configuration)."""
-    parser = configparser.ConfigParser(interpolation=None)
-    parser.read(settings.home / "services" / "gavo.rc.template")
-    return parser.get("ivoa", "authority", fallback="casuvo.example.org")
-
-
 def creator_did(settings: Settings, collection: str, band: str) -> str:
     """The HiPS identifier, ``ivo://<authority>/<collection>/hips/<band>``."""
-    return f"ivo://{_authority(settings)}/{collection}/hips/{band}"
+    return f"ivo://{ivoa_authority(settings)}/{collection}/hips/{band}"
 
 
 def hips_root(settings: Settings) -> Path:

@@ -437,7 +437,7 @@ def forced_magnitudes(image: Path, ra: np.ndarray, dec: np.ndarray,
             apertures = CircularAperture(np.column_stack([x[on], y[on]]), r=r)
             phot = aperture_photometry(data, apertures, mask=~np.isfinite(data))
             flux = np.asarray(phot["aperture_sum"], dtype=np.float64)
-            blank = np.array([np.isnan(a.to_mask("center").get_values(data)).any()
+            blank = np.array([np.isnan(a.to_mask(method="center").get_values(data)).any()
                               for a in apertures])
             flux_err = float(h["SKYNOISE"]) * np.sqrt(np.pi * r * r)
             m, e = aperture_magnitude(flux, np.full(flux.size, flux_err), float(h["MAGZPT"]),

@@ -64,10 +64,11 @@ from casuvo.pipeline import tasks
 from casuvo.pipeline.config import PipelineConfig
 from casuvo.pipeline.rawindex import RawFile, read_raw
 from casuvo.storage.files import write_fits, write_json
+from casuvo.surveys.access import AccessPolicy
 from casuvo.surveys.instruments import Instrument, instrument
 
-__all__ = ["RapidError", "find_masters", "find_reference", "pending", "process_exposure",
-           "scan"]
+__all__ = ["RapidError", "extended_objects", "find_masters", "find_reference", "pending",
+           "process_exposure", "scan", "watch"]
 
 log = logging.getLogger(__name__)
 
@@ -132,8 +133,8 @@ def _pipeline_seconds(products_dir: Path, raw: RawFile) -> float | None:
 
 def process_exposure(cfg: PipelineConfig, raw: RawFile, products_dir: Path,
                      gaia_files: list[Path], out_dir: Path, context: AlertContext,
-                     params: AlertParams | None = None, extended: Table | None = None
-                     ) -> dict:
+                     params: AlertParams | None = None, extended: Table | None = None,
+                     access: AccessPolicy | None = None) -> dict:
     """One exposure through rapid mode (see the module notes); its ``done.json`` content."""
     params = params or AlertParams()
     extended = extended if extended is not None else extended_objects(None)
@@ -178,6 +179,7 @@ def process_exposure(cfg: PipelineConfig, raw: RawFile, products_dir: Path,
         hdu = fits.table_to_hdu(table)
         hdu.name = name.upper()
         write_fits(fits.HDUList([fits.PrimaryHDU(), hdu]), out / f"{name}.fits")
+    _write_alerts_table(out / "alerts_table.fits", alerts, events, raw, ref_path, access)
     t_done = time.time()
     summary |= {"n_candidates": len(candidates), "n_alerts": len(alerts),
                 "alert_counts": {k: int((alerts["kind"] == k).sum()) for k in KINDS},
@@ -190,6 +192,56 @@ def process_exposure(cfg: PipelineConfig, raw: RawFile, products_dir: Path,
     log.info("%s: %d alert(s) (%s) of %d candidate(s), %.1f s after arrival", raw.path.name,
              len(alerts), summary["alert_counts"], len(candidates), summary["latency_seconds"])
     return summary
+
+
+#: Columns of ``<collection>.alerts`` (resdir/common/alerts.rd), in its order.
+ALERT_COLUMNS = ("ivorn", "kind", "ra", "dec", "mag", "mag_err", "ref_mag", "ref_mag_err",
+                 "delta_mag", "significance", "exposure", "mjd_obs", "band", "field",
+                 "reference", "voevent", "owner_group", "release_date")
+
+
+def _write_alerts_table(path: Path, alerts: Table, events: list[Path], raw: RawFile,
+                        ref_path: Path | None, access: AccessPolicy | None) -> None:
+    """The exposure's alerts as rows of ``<collection>.alerts``, for COPY.
+
+    Release control: an alert is derived from the exposure and the reference tile,
+    so it is released when the later of the two is (the survey's ``[access]``
+    rules); it belongs to the survey's group.  Infinite significances (a source
+    that appeared or vanished) are NULL.
+    """
+    n = len(alerts)
+    owner, released = "", ""
+    if access is not None:
+        nights = [raw.night] + ([ref_path.parent.name] if ref_path is not None else [])
+        owner = access.group
+        released = access.latest([access.release(night, raw.obj) for night in nights]
+                                 ).isoformat()
+
+    def column(name: str, dtype: str = "f8") -> np.ndarray:
+        if not n:
+            return np.zeros(0, dtype=dtype)
+        values = np.asarray(alerts[name].filled(np.nan) if hasattr(alerts[name], "filled")
+                            else alerts[name], dtype=float)
+        return np.where(np.isfinite(values), values, np.nan)
+
+    table = Table({
+        "ivorn": np.asarray(alerts["ivorn"] if n else [], dtype="U160"),
+        "kind": np.asarray(alerts["kind"] if n else [], dtype="U11"),
+        "ra": column("ra"), "dec": column("dec"), "mag": column("mag"),
+        "mag_err": column("mag_err"), "ref_mag": column("ref_mag"),
+        "ref_mag_err": column("ref_mag_err"), "delta_mag": column("delta_mag"),
+        "significance": column("significance"),
+        "exposure": np.full(n, raw.path.name, dtype="U80"),
+        "mjd_obs": np.full(n, raw.mjd), "band": np.full(n, raw.band, dtype="U16"),
+        "field": np.full(n, raw.obj, dtype="U40"),
+        "reference": np.full(n, ref_path.name if ref_path else "", dtype="U80"),
+        "voevent": np.asarray([e.read_text(encoding="utf-8") for e in events] or [],
+                              dtype="U8192"),
+        "owner_group": np.full(n, owner, dtype="U64"),
+        "release_date": np.full(n, released, dtype="U10")})
+    hdu = fits.table_to_hdu(table)
+    hdu.name = "ALERTS"
+    write_fits(fits.HDUList([fits.PrimaryHDU(), hdu]), path)
 
 
 def _tile_image(catalogue: Path) -> Path:
@@ -318,7 +370,8 @@ def pending(raw_dir: Path, out_dir: Path, filters: dict[str, str],
 
 def scan(cfg: PipelineConfig, raw_dir: Path, products_dir: Path, gaia_dir: Path,
          out_dir: Path, context: AlertContext, *, night: str | None = None,
-         params: AlertParams | None = None, extended: Path | None = None) -> list[dict]:
+         params: AlertParams | None = None, extended: Path | None = None,
+         access: AccessPolicy | None = None) -> list[dict]:
     """Process every pending exposure once (:func:`pending`); their summaries.
 
     A failure is recorded in the exposure's ``failed.json`` and logged, and the
@@ -333,9 +386,28 @@ def scan(cfg: PipelineConfig, raw_dir: Path, products_dir: Path, gaia_dir: Path,
     for raw in pending(raw_dir, out_dir, filters, night):
         try:
             done.append(process_exposure(cfg, raw, products_dir, gaia_files, out_dir, context,
-                                         params, masks))
+                                         params, masks, access))
         except (RapidError, OSError, ValueError) as exc:
             log.error("%s: %s", raw.path.name, exc)
             write_json(out_dir / raw.night / raw.path.stem / "failed.json",
                        {"exposure": raw.path.name, "message": str(exc)}, indent=1)
     return done
+
+
+def watch(cfg: PipelineConfig, raw_dir: Path, products_dir: Path, gaia_dir: Path,
+          out_dir: Path, context: AlertContext, *, night: str | None = None,
+          extended: Path | None = None, once: bool = True, interval_s: float = 10.0,
+          duration_s: float | None = None, access: AccessPolicy | None = None) -> list[dict]:
+    """Scan the raw area (:func:`scan`) once, or every ``interval_s`` seconds until
+    ``duration_s`` have passed (None: until interrupted); every exposure's summary."""
+    done: list[dict] = []
+    start = time.monotonic()
+    while True:
+        done += scan(cfg, raw_dir, products_dir, gaia_dir, out_dir, context, night=night,
+                     extended=extended, access=access)
+        if once or (duration_s is not None and time.monotonic() - start >= duration_s):
+            return done
+        try:
+            time.sleep(interval_s)
+        except KeyboardInterrupt:
+            return done

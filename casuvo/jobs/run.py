@@ -27,6 +27,7 @@ from casuvo.jobs.spec import (
     NeighbourTableJob,
     PipelinePlotsJob,
     PipelineRunJob,
+    RapidJob,
     SimulateJob,
     SpectroSimulateJob,
     XmatchJob,
@@ -186,6 +187,31 @@ def _bulk_cutouts(job: BulkCutoutJob, settings: Settings) -> dict[str, Any]:
                             workers=job.workers)
 
 
+def _rapid(job: RapidJob, settings: Settings) -> dict[str, Any]:
+    from casuvo.catalogue.voevents import AlertContext
+    from casuvo.jobs.rapid import watch
+    from casuvo.pipeline.config import load_config
+    from casuvo.surveys.instruments import instrument
+    from casuvo.surveys.registry import load_survey
+
+    try:
+        entry = load_survey(job.config)
+        cfg = load_config(job.config)
+    except (OSError, ValueError) as exc:
+        raise JobError(str(exc)) from exc
+    if entry.kind != "imaging":
+        raise JobError(f"{entry.key}: rapid mode is for imaging surveys")
+    inst = instrument(cfg.instrument)
+    context = AlertContext(job.authority, entry.key, f"{inst.telescope}/{inst.name}")
+    done = watch(cfg, job.raw_dir, job.products_dir, job.gaia_dir, job.out_dir, context,
+                 night=job.night, extended=job.extended, once=job.once,
+                 interval_s=job.interval_s, duration_s=job.duration_s, access=entry.access)
+    return {"exposures": len(done), "alerts": sum(d["n_alerts"] for d in done),
+            "processed": [{k: d.get(k) for k in ("exposure", "n_alerts", "alert_counts",
+                                                  "latency_seconds", "pipeline_seconds",
+                                                  "note")} for d in done]}
+
+
 _RUNNERS: dict[type[Job], Callable[[Any, Settings], dict[str, Any]]] = {
     SimulateJob: _simulate,
     SpectroSimulateJob: _spectro_simulate,
@@ -196,6 +222,7 @@ _RUNNERS: dict[type[Job], Callable[[Any, Settings], dict[str, Any]]] = {
     HatsExportJob: _hats_export,
     XmatchJob: _xmatch,
     BulkCutoutJob: _bulk_cutouts,
+    RapidJob: _rapid,
 }
 
 

@@ -226,11 +226,36 @@ class BulkCutoutJob(Job):
     """Threads of the local cluster."""
 
 
+@dataclass(frozen=True)
+class RapidJob(Job):
+    """Rapid mode (:mod:`casuvo.jobs.rapid`): the survey's new exposures alerted as they land.
+
+    ``once``: one scan of the raw area; else scans every ``interval_s`` seconds
+    until ``duration_s`` (None: until interrupted).
+    """
+
+    kind: ClassVar[str] = "rapid"
+    config: Path
+    """The survey's ``config.toml``."""
+    raw_dir: Path
+    products_dir: Path
+    gaia_dir: Path
+    out_dir: Path
+    authority: str
+    """IVOA authority of the alerts' IVORNs."""
+    extended: Path | None = None
+    """A planetary-nebula catalogue whose nebulae mask candidates."""
+    night: str | None = None
+    once: bool = True
+    interval_s: float = 10.0
+    duration_s: float | None = None
+
+
 #: Every kind of job, by its ``kind``.
 JOB_KINDS: dict[str, type[Job]] = {cls.kind: cls for cls in (
     SimulateJob, SpectroSimulateJob, PipelineRunJob, PipelinePlotsJob, BandMergeJob,
     NeighbourTableJob,
-    HatsExportJob, XmatchJob, BulkCutoutJob)}
+    HatsExportJob, XmatchJob, BulkCutoutJob, RapidJob)}
 
 Status = Literal["ok", "usage-error", "failed"]
 _EXIT = {"ok": 0, "failed": 1, "usage-error": 2}

@@ -35,4 +35,7 @@
 
   <!-- Its Gaia neighbour table (vista.sources_x_gaia) and vista.required_neighbours. -->
   <FEED source="common/xmatch#gaiaNeighbours" survey="vista" surveyName="VVV"/>
+
+  <!-- Rapid-mode alerts (vista.alerts, with their VOEvents) and their form. -->
+  <FEED source="common/alerts#alerts" survey="vista" surveyName="VVV"/>
 </resource>

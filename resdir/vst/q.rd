@@ -35,4 +35,7 @@
 
   <!-- Its Gaia neighbour table (vst.sources_x_gaia) and vst.required_neighbours. -->
   <FEED source="common/xmatch#gaiaNeighbours" survey="vst" surveyName="VPHAS+"/>
+
+  <!-- Rapid-mode alerts (vst.alerts, with their VOEvents) and their form. -->
+  <FEED source="common/alerts#alerts" survey="vst" surveyName="VPHAS+"/>
 </resource>

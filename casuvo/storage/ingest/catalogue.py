@@ -55,7 +55,14 @@ from tqdm import tqdm
 from casuvo.storage import ledger, uptodate
 from casuvo.storage.ingest import policies
 from casuvo.storage.ingest.fitstable import CatalogueFileError
-from casuvo.storage.ingest.pgbinary import HEADER, TEXT_TYPES, TRAILER, CopyColumn, iter_chunks
+from casuvo.storage.ingest.pgbinary import (
+    HEADER,
+    ISO_TYPES,
+    TEXT_TYPES,
+    TRAILER,
+    CopyColumn,
+    iter_chunks,
+)
 from casuvo.storage.ingest.tablefile import column_names, read_rows
 
 __all__ = ["IngestError", "IngestResult", "copy_columns", "ingest_catalogue"]
@@ -426,6 +433,10 @@ def _stage_columns(columns: Sequence[CopyColumn]) -> list[tuple[CopyColumn, sql.
             out.append((CopyColumn(col.name, "bytea"),
                         sql.SQL("convert_from(rtrim({}, '\\x0020'::bytea), 'UTF8')"
                                 ).format(name)))
+        elif col.pg_type in ISO_TYPES:        # ISO text; empty is NULL
+            out.append((CopyColumn(col.name, "bytea"), sql.SQL(
+                "CAST(NULLIF(convert_from(rtrim({}, '\\x0020'::bytea), 'UTF8'), '') AS {})"
+            ).format(name, sql.SQL(col.pg_type))))
         else:
             out.append((col, name))
     return out

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["HEADER", "PG_DTYPES", "TRAILER", "CopyColumn", "encode_rows", "iter_chunks"]
+__all__ = ["HEADER", "ISO_TYPES", "PG_DTYPES", "TRAILER", "CopyColumn", "encode_rows",
+           "iter_chunks"]
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 TRAILER = (-1).to_bytes(2, "big", signed=True)
@@ -38,6 +39,8 @@ PG_DTYPES: dict[str, str] = {
 TEXT_TYPES = frozenset({"text", "character varying", "unicode"})
 #: Types sent as the raw bytes of a fixed-width numpy ``S`` array, padding included.
 BYTES_TYPES = frozenset({"bytea"})
+#: Types that arrive as ISO text and are converted in SQL (the ingest's staging table).
+ISO_TYPES = frozenset({"date"})
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class CopyColumn:
 
     def __post_init__(self) -> None:
         if (self.pg_type not in PG_DTYPES and self.pg_type not in TEXT_TYPES
-                and self.pg_type not in BYTES_TYPES):
+                and self.pg_type not in BYTES_TYPES and self.pg_type not in ISO_TYPES):
             raise ValueError(f"column {self.name}: no binary encoding for {self.pg_type!r}")
 
 
