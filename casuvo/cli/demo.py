@@ -131,6 +131,12 @@ def _xmatch(settings: Settings, options: DemoOptions, *, survey: str) -> int:
     return build_neighbour_table(settings, survey, XmatchOptions(progress=options.progress))
 
 
+def _alerts(settings: Settings, options: DemoOptions, *, survey: str) -> int:
+    from casuvo.cli.pipeline import watch
+
+    return watch(settings, survey, once=True)
+
+
 def _export(settings: Settings, options: DemoOptions, *, table: str) -> int:
     from casuvo.cli.export import HatsOptions, export_hats
 
@@ -181,6 +187,10 @@ def demo_steps(settings: Settings) -> tuple[Step, ...]:
         *each("xmatch", _xmatch, "survey", xmatch.surveys(settings)),
         # HATS catalogues for LSDB users
         *each("export hats", _export, "table", sorted(export.EXPORTABLE)),
+        # rapid mode over the raw area (<survey>.alerts, VOEvents): needs the products
+        # and the published RDs only, so it runs beside the catalogue steps
+        *[Step(s.name, s.run, after=("publish",))
+          for s in each("alerts", _alerts, "survey", pipeline.surveys(settings))],
         Step("pipeline plots", _plots, required=False, after=(pipelines,)),
         # MOCs and HiPS for Aladin, from the products alone: beside publishing and the
         # catalogue steps

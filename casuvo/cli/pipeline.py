@@ -131,8 +131,8 @@ def watch(settings: Settings, survey: str, *, night: str | None = None, once: bo
             continue
         counts = ", ".join(f"{n} {k}" for k, n in item["alert_counts"].items() if n) or "none"
         pipeline = item.get("pipeline_seconds")
-        print(f"  {item['exposure']}: {item['n_alerts']} alert(s) ({counts}); "
-              f"{item['latency_seconds']:.1f} s after arrival"
+        print(f"  {item['exposure']}: {item['n_alerts']} alert(s) ({counts}) in "
+              f"{item['seconds']:.1f} s; {item['latency_seconds']:.1f} s after arrival"
               + (f" (full pipeline: {pipeline:.0f} s)" if pipeline else ""))
     print(f"{survey}: {summary['exposures']} exposure(s) processed, {summary['alerts']} "
           "alert(s)")

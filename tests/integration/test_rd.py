@@ -25,9 +25,11 @@ pytestmark = pytest.mark.integration
 GENERATED = {"designation", "healpix12", "pos"}
 
 #: the streams an imaging survey's q.rd feeds, and those of a survey with merged sources
+#: (whose catalogues rapid mode compares, hence its alerts)
 ARCHIVE_FEEDS = {"common/images#imageArchive", "common/processing#processing",
                  "common/rawframes#rawFrames"}
-SOURCES_FEEDS = {"common/sources#sources", "common/xmatch#gaiaNeighbours"}
+SOURCES_FEEDS = {"common/sources#sources", "common/xmatch#gaiaNeighbours",
+                 "common/alerts#alerts"}
 
 
 def published_rds(settings: Settings) -> list[str]:

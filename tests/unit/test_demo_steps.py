@@ -33,7 +33,7 @@ def test_steps_follow_the_registry(settings: Settings) -> None:
         "up", "simulate", "ingest gaia", "pipelines vista vst fourmost ges weave", "publish",
         "ingest sources vista", "ingest sources vst", "xmatch vista", "xmatch vst",
         "export hats gaia.sources", "export hats vista.sources", "export hats vst.sources",
-        "pipeline plots", "coverage", "endpoints"]
+        "alerts vista", "alerts vst", "pipeline plots", "coverage", "endpoints"]
     optional = [s.name for s in demo_steps(settings) if not s.required]
     assert optional == ["pipeline plots"]
 
@@ -45,9 +45,12 @@ def test_what_may_overlap(settings: Settings) -> None:
     pipelines = "pipelines vista vst fourmost ges weave"
     assert after["coverage"] == (pipelines,)
     assert after["pipeline plots"] == (pipelines,)
+    # rapid mode needs the products and the published alerts tables only
+    assert after["alerts vista"] == after["alerts vst"] == ("publish",)
     # everything else waits for all the steps before it
     assert all(a is None for n, a in after.items()
-               if n not in ("up", "simulate", "coverage", "pipeline plots"))
+               if n not in ("up", "simulate", "coverage", "pipeline plots", "alerts vista",
+                            "alerts vst"))
 
 
 def _recorder(calls: list, name: str, status: int):

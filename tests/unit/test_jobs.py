@@ -28,6 +28,7 @@ from casuvo.jobs import (
     NeighbourTableJob,
     PipelinePlotsJob,
     PipelineRunJob,
+    RapidJob,
     SimulateJob,
     SpectroSimulateJob,
     XmatchJob,
@@ -55,6 +56,9 @@ JOBS = [
     BulkCutoutJob(Path("/wd/plan.jsonl"), Path("/wd"), Path("/wd/progress")),
     BulkCutoutJob(Path("/wd/plan.jsonl"), Path("/wd"), Path("/wd/progress"),
                   scheduler="tcp://h:8786", workers=4),
+    RapidJob(Path("/p/vst/config.toml"), Path("/raw"), Path("/products"), Path("/g"),
+             Path("/alerts"), "casuvo.example", extended=Path("/pn.fits"),
+             night="20240510", once=False, interval_s=2.5, duration_s=60.0),
 ]
 
 
@@ -78,7 +82,8 @@ def test_paths_are_strings_and_tuples_lists() -> None:
     data = json.loads(JOBS[5].to_json())
     assert data == {"kind": "neighbour-table", "survey": "vista", "sources": "/s.fits",
                     "gaia": ["/g1.fits", "/g2.fits"], "radius_arcsec": 2.0, "out_dir": "/x",
-                    "workers": None, "scheduler": "tcp://h:8786", "progress": True}
+                    "workers": None, "scheduler": "tcp://h:8786", "progress": True,
+                    "engine": "memory"}
 
 
 def test_ints_become_floats_where_floats_are_expected() -> None:
