@@ -136,7 +136,11 @@ def watch(settings: Settings, survey: str, *, night: str | None = None, once: bo
               + (f" (full pipeline: {pipeline:.0f} s)" if pipeline else ""))
     print(f"{survey}: {summary['exposures']} exposure(s) processed, {summary['alerts']} "
           "alert(s)")
-    return load_alerts(settings, survey)
+    for error in summary["errors"]:
+        print(f"casuvo pipeline watch: {error}")
+    # the alerts of the exposures that worked are loaded all the same
+    status = load_alerts(settings, survey)
+    return status or (1 if summary["errors"] else 0)
 
 
 def load_alerts(settings: Settings, survey: str) -> int:
@@ -215,6 +219,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"casuvo pipeline watch: {name} must be a positive number of seconds, "
                       f"not {value:g}")
                 return 2
+        if args.night is not None and not (len(args.night) == 8 and args.night.isdigit()):
+            print(f"casuvo pipeline watch: --night {args.night!r} is not a night (YYYYMMDD)")
+            return 2
         return watch(settings, args.survey, night=args.night, once=args.once,
                      interval_s=args.interval, duration_s=args.duration)
     from casuvo.pipeline.status import print_status

@@ -62,7 +62,7 @@ from casuvo.catalogue.framesets import BandMergeError, read_tile_frame
 from casuvo.catalogue.voevents import AlertContext, write_voevents
 from casuvo.pipeline import tasks
 from casuvo.pipeline.config import PipelineConfig
-from casuvo.pipeline.rawindex import RawFile, read_raw
+from casuvo.pipeline.rawindex import RawFile, RawProblem, read_raw
 from casuvo.storage.files import write_fits, write_json
 from casuvo.surveys.access import AccessPolicy
 from casuvo.surveys.instruments import Instrument, instrument
@@ -353,37 +353,61 @@ def _status(candidates: Table, image: Path, ref_image: Path, seen: Table,
 
 
 def pending(raw_dir: Path, out_dir: Path, filters: dict[str, str],
-            night: str | None = None) -> list[RawFile]:
-    """Science exposures under ``raw_dir`` without a finished rapid-mode result, oldest first."""
-    found = []
+            night: str | None = None) -> tuple[list[RawFile], list[RawProblem]]:
+    """Science exposures under ``raw_dir`` without a rapid-mode result, oldest first,
+    and the files that cannot be read as raw frames.
+
+    An exposure that failed (``failed.json``) is not tried again unless its file
+    changed since.  An unreadable file is reported but not marked: a file still
+    being transferred is truncated until it has landed, and is read on a later scan.
+    """
+    found, problems = [], []
     for path in sorted(raw_dir.glob("*/*.fits"), key=lambda p: p.stat().st_mtime):
         if night is not None and path.parent.name != night:
             continue
         raw = read_raw(path, filters)
-        if not isinstance(raw, RawFile) or raw.kind != "science":
+        if isinstance(raw, RawProblem):
+            problems.append(raw)
             continue
-        if (out_dir / raw.night / path.stem / "done.json").is_file():
+        if raw.kind != "science":
+            continue
+        result = out_dir / raw.night / path.stem
+        if (result / "done.json").is_file():
+            continue
+        failed = result / "failed.json"
+        if failed.is_file() and failed.stat().st_mtime >= path.stat().st_mtime:
             continue
         found.append(raw)
-    return found
+    return found, problems
 
 
 def scan(cfg: PipelineConfig, raw_dir: Path, products_dir: Path, gaia_dir: Path,
          out_dir: Path, context: AlertContext, *, night: str | None = None,
          params: AlertParams | None = None, extended: Path | None = None,
-         access: AccessPolicy | None = None) -> list[dict]:
+         access: AccessPolicy | None = None, reported: set[Path] | None = None
+         ) -> list[dict]:
     """Process every pending exposure once (:func:`pending`); their summaries.
 
     A failure is recorded in the exposure's ``failed.json`` and logged, and the
-    scan goes on with the next one.  ``extended``: a planetary-nebula catalogue whose
-    nebulae mask candidates (:func:`extended_objects`).
+    scan goes on with the next one; its summary is ``{"exposure", "error"}``, as is
+    an unreadable file's (once per file while ``reported`` collects them).
+    ``extended``: a planetary-nebula catalogue whose nebulae mask candidates
+    (:func:`extended_objects`).
     """
     masks = extended_objects(extended)
     full = instrument(cfg.instrument)
     filters = {f.eso_name: f.name for f in full.filters.values()}
     gaia_files = sorted(gaia_dir.glob("gaia_*.fits"))
-    done = []
-    for raw in pending(raw_dir, out_dir, filters, night):
+    done: list[dict] = []
+    found, problems = pending(raw_dir, out_dir, filters, night)
+    for problem in problems:
+        if reported is not None:
+            if problem.path in reported:
+                continue
+            reported.add(problem.path)
+        log.error("%s", problem.message)
+        done.append({"exposure": problem.path.name, "error": problem.message})
+    for raw in found:
         try:
             done.append(process_exposure(cfg, raw, products_dir, gaia_files, out_dir, context,
                                          params, masks, access))
@@ -391,6 +415,10 @@ def scan(cfg: PipelineConfig, raw_dir: Path, products_dir: Path, gaia_dir: Path,
             log.error("%s: %s", raw.path.name, exc)
             write_json(out_dir / raw.night / raw.path.stem / "failed.json",
                        {"exposure": raw.path.name, "message": str(exc)}, indent=1)
+            message = str(exc)
+            if not message.startswith(raw.path.name):
+                message = f"{raw.path.name}: {message}"
+            done.append({"exposure": raw.path.name, "error": message})
     return done
 
 
@@ -401,10 +429,11 @@ def watch(cfg: PipelineConfig, raw_dir: Path, products_dir: Path, gaia_dir: Path
     """Scan the raw area (:func:`scan`) once, or every ``interval_s`` seconds until
     ``duration_s`` have passed (None: until interrupted); every exposure's summary."""
     done: list[dict] = []
+    reported: set[Path] = set()
     start = time.monotonic()
     while True:
         done += scan(cfg, raw_dir, products_dir, gaia_dir, out_dir, context, night=night,
-                     extended=extended, access=access)
+                     extended=extended, access=access, reported=reported)
         if once or (duration_s is not None and time.monotonic() - start >= duration_s):
             return done
         try:

@@ -206,10 +206,12 @@ def _rapid(job: RapidJob, settings: Settings) -> dict[str, Any]:
     done = watch(cfg, job.raw_dir, job.products_dir, job.gaia_dir, job.out_dir, context,
                  night=job.night, extended=job.extended, once=job.once,
                  interval_s=job.interval_s, duration_s=job.duration_s, access=entry.access)
-    return {"exposures": len(done), "alerts": sum(d["n_alerts"] for d in done),
+    ok = [d for d in done if "error" not in d]
+    return {"exposures": len(ok), "alerts": sum(d["n_alerts"] for d in ok),
             "processed": [{k: d.get(k) for k in ("exposure", "n_alerts", "alert_counts",
-                                                  "latency_seconds", "pipeline_seconds",
-                                                  "note")} for d in done]}
+                                                  "seconds", "latency_seconds",
+                                                  "pipeline_seconds", "note")} for d in ok],
+            "errors": [d["error"] for d in done if "error" in d]}
 
 
 _RUNNERS: dict[type[Job], Callable[[Any, Settings], dict[str, Any]]] = {

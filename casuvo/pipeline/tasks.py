@@ -360,6 +360,12 @@ def _exposure_impl(cfg: PipelineConfig, inst: Instrument, raw: RawFile, masters:
     if len(dets) != len(cals):
         raise ProcessingError(f"{raw.path.name}: {len(dets)} detectors, masters have "
                               f"{len(cals)}")
+    for ext, cal in zip(dets, cals, strict=True):
+        if ext.data.shape != cal.conf.shape:
+            raise ProcessingError(
+                f"{raw.path.name}: detector {ext.name} is {ext.data.shape[1]}×"
+                f"{ext.data.shape[0]} pixels, its masters {cal.conf.shape[1]}×"
+                f"{cal.conf.shape[0]}")
     radius = 1.2 * max(np.hypot(*inst.detector_size_arcsec) / 2 + np.hypot(x, y)
                        for x, y in inst.layout) / 3600
     ref = load_gaia(gaia_files, raw.ra, raw.dec, radius, raw.mjd, cfg.g_max)

@@ -28,7 +28,6 @@
         packet (column voevent).  Release control: an alert is visible when its
         exposure and reference are.</meta>
       <meta name="table-rank">40</meta>
-      <FEED source="common/shared#releaseControl"/>
       <column name="ivorn" type="text" required="True" ucd="meta.ref.ivoid;meta.main"
         tablehead="IVORN" verbLevel="1"
         description="IVORN of the alert's VOEvent (ivo://authority/survey/alerts#exposure-n)."/>
@@ -71,6 +70,7 @@
         verbLevel="10" description="The reference tile catalogue compared with."/>
       <column name="voevent" type="text" required="True" ucd="meta.code"
         verbLevel="30" description="The alert's VOEvent 2.0 packet (XML)."/>
+      <FEED source="common/shared#releaseControl"/>
       <FEED source="common/shared#releaseDate"/>
       <index columns="mjd_obs"/>
     </table>

@@ -199,3 +199,51 @@ def test_latency_and_release_recorded(rapid_run) -> None:
 
 def load_group(run: dict) -> str:
     return {"vista": "vvv", "vst": "vphas"}[run["survey"]]
+
+
+def test_bad_raw_files_are_named_and_nothing_is_redone(settings, tmp_path) -> None:
+    """A truncated file and one without OBJECT are named and skipped (and the truncated
+    one read once it is whole); an exposure that cannot be processed (detectors of
+    another size than the masters') gets ``failed.json`` and is not tried again until it changes;
+    the good exposure beside them is processed once."""
+    survey, field, band = CASES[1]
+    entry = load_registry(settings)[survey]
+    cfg = load_config(entry.source)
+    good = _raws(settings, survey, NIGHT2, field, band)[0].path
+    night = tmp_path / "raw" / NIGHT2
+    night.mkdir(parents=True)
+    shutil.copy(good, night / good.name)
+    data = good.read_bytes()
+    (night / "truncated.fits").write_bytes(data[: len(data) // 3])
+    with fits.open(good) as hdul:
+        del hdul[0].header["OBJECT"]
+        hdul.writeto(night / "noobject.fits")
+        hdul[0].header["OBJECT"] = field
+        for hdu in hdul[1:]:
+            hdu.data = hdu.data[:100, :100].copy()
+        hdul.writeto(night / "cropped.fits")
+    out = tmp_path / "alerts"
+    products = settings.data_dir / "products" / survey
+
+    def run(reported: set | None = None) -> dict[str, str]:
+        done = scan(cfg, tmp_path / "raw", products, settings.data_dir / "gaia", out,
+                    AlertContext("casuvo.example.org", survey, "test"), access=entry.access,
+                    reported=reported)
+        return {d["exposure"]: d.get("error", "ok") for d in done}
+
+    reported: set = set()
+    first = run(reported)
+    assert first[good.name] == "ok"
+    assert "truncated.fits: unreadable or truncated FITS" in first["truncated.fits"]
+    assert first["noobject.fits"] == "noobject.fits: missing header keyword(s) OBJECT"
+    assert first["cropped.fits"].startswith("cropped.fits: detector ")
+    assert "is 100×100 pixels, its masters 256×512" in first["cropped.fits"]
+    assert len(first) == 4
+    assert (out / NIGHT2 / "cropped" / "failed.json").is_file()
+    assert {p.name for p in (out / NIGHT2).iterdir()} == {good.stem, "cropped"}
+    print(f"bad raw files: {first}")
+    # the next scan of the same watch: nothing new to say, nothing redone
+    assert run(reported) == {}
+    # the truncated file lands whole (a copy of the good exposure): read and processed
+    (night / "truncated.fits").write_bytes(data)
+    assert run(reported) == {"truncated.fits": "ok"}
