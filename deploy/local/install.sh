@@ -17,7 +17,7 @@ apt-get update
 apt-get install -y --no-install-recommends \
     python3 python3-venv python3-dev python3-gavo \
     postgresql-15 postgresql-client-15 postgresql-15-pgsphere postgresql-15-q3c \
-    stilts default-jre-headless make gcc ca-certificates source-extractor aladin \
+    stilts default-jre-headless make gcc ca-certificates source-extractor psfex aladin \
     chromium chromium-driver fonts-dejavu-core haproxy wrk fitsverify
 
 /usr/bin/python3 deploy/local/mend_pgsphere.py
