@@ -37,7 +37,7 @@ lint: install
 # Each bench writes its figures (value, same-run baseline, ratio, goal) to
 # var/bench/<name>.json; bench/report.py makes bench/results.md and .json of them.
 BENCH_OUT := var/bench
-BENCHES := ingest positions cone concurrency load hostile adql_limits images ssa pipeline xmatch spectro
+BENCHES := ingest positions cone concurrency load hostile adql_limits images ssa pipeline xmatch spectro psf
 
 bench: demo
 	mkdir -p $(BENCH_OUT)
@@ -54,6 +54,7 @@ bench: demo
 	$(COMPUTE)/bin/python bench/pipeline.py --json $(BENCH_OUT)/pipeline.json
 	$(COMPUTE)/bin/python bench/xmatch.py --json $(BENCH_OUT)/xmatch.json
 	$(COMPUTE)/bin/python bench/spectro.py --json $(BENCH_OUT)/spectro.json --plot $(BENCH_OUT)/spectro_rv_snr.png
+	$(COMPUTE)/bin/python bench/psf.py --json $(BENCH_OUT)/psf.json
 	$(VENV)/bin/python bench/report.py $(foreach b,$(BENCHES),$(BENCH_OUT)/$(b).json)
 
 hub: demo
