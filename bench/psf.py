@@ -50,7 +50,7 @@ from astropy.table import Table
 from scipy.spatial import cKDTree
 
 from casuvo.imaging.detect import DetectionParams, detect_sources
-from casuvo.imaging.psf import choose_psf_stars, psf_photometry
+from casuvo.imaging.psf import catalogue_psf
 from casuvo.simulate.crowded import PIXEL, SKY, ZP, crowded_field
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -90,17 +90,10 @@ def casuvo_psf(image: np.ndarray) -> tuple[Table, float]:
     """The pipeline's PSF fluxes (casuvo.imaging.psf) on casuvo's detections."""
     t0 = time.perf_counter()
     cat = _catalogue(image)
+    result = catalogue_psf(image, np.full(image.shape, 100.0, np.float32), cat,
+                           pixel_scale=PIXEL, params=DetectionParams(), saturation=1e9,
+                           gain=1.0)
     x, y = np.asarray(cat["X_coordinate"], float), np.asarray(cat["Y_coordinate"], float)
-    f3, e3 = np.asarray(cat["Aper_flux_3"], float), np.asarray(cat["Aper_flux_3_err"], float)
-    snr = np.divide(f3, e3, out=np.zeros_like(f3), where=e3 > 0)
-    stars = choose_psf_stars(x, y, image.shape, snr, np.asarray(cat["Classification"]),
-                             np.asarray(cat["Error_bit_flag"]),
-                             np.asarray(cat["Peak_height"], float), 1e9, 5.0 / PIXEL)
-    det = DetectionParams()
-    result = psf_photometry(image, np.full(image.shape, 100.0, np.float32), x, y,
-                            pixel_scale=PIXEL, rcore_arcsec=det.rcore_arcsec, saturation=1e9,
-                            gain=1.0, threshold=det.threshold, min_area=det.min_area,
-                            deblend_cont=det.deblend_cont, psf_stars=stars)
     with np.errstate(invalid="ignore", divide="ignore"):
         mag = np.where(result.flux > 0, ZP - 2.5 * np.log10(result.flux), np.nan)
     return Table({"x": x - 1, "y": y - 1, "mag": mag}), time.perf_counter() - t0

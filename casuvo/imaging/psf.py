@@ -39,6 +39,9 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
+from astropy.table import Table
+
+from casuvo.imaging.detect import DetectionParams
 
 log = logging.getLogger(__name__)
 
@@ -208,3 +211,23 @@ def psf_photometry(sky: np.ndarray, conf: np.ndarray, x: np.ndarray, y: np.ndarr
     err[index[ok]] = err_psf[ok]
     return PSFResult(flux, err, float(header.get("PSF_FWHM", np.nan)), accepted,
                      float(header.get("CHI2", np.nan)))
+
+
+def catalogue_psf(sky: np.ndarray, conf: np.ndarray, catalogue: Table, *, pixel_scale: float,
+                  params: DetectionParams, saturation: float, gain: float,
+                  isolation_arcsec: float = 5.0) -> PSFResult:
+    """PSF fluxes for every row of a casuvo (CASU-column) catalogue of ``sky``: the PSF
+    stars chosen from it (:func:`choose_psf_stars`), the detection settings its own."""
+    x = np.asarray(catalogue["X_coordinate"], float)
+    y = np.asarray(catalogue["Y_coordinate"], float)
+    f3 = np.asarray(catalogue["Aper_flux_3"], float)
+    e3 = np.asarray(catalogue["Aper_flux_3_err"], float)
+    snr = np.divide(f3, e3, out=np.zeros_like(f3), where=e3 > 0)
+    stars = choose_psf_stars(x, y, sky.shape, snr, np.asarray(catalogue["Classification"]),
+                             np.asarray(catalogue["Error_bit_flag"]),
+                             np.asarray(catalogue["Peak_height"], float), saturation,
+                             isolation_arcsec / pixel_scale)
+    return psf_photometry(sky, conf, x, y, pixel_scale=pixel_scale,
+                          rcore_arcsec=params.rcore_arcsec, saturation=saturation, gain=gain,
+                          threshold=params.threshold, min_area=params.min_area,
+                          deblend_cont=params.deblend_cont, psf_stars=stars)

@@ -16,7 +16,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from casuvo.imaging.detect import DetectionParams, detect_sources
-from casuvo.imaging.psf import choose_psf_stars, psf_photometry
+from casuvo.imaging.psf import catalogue_psf
 from casuvo.simulate.crowded import PIXEL, SKY, ZP, crowded_field
 
 BINS = np.arange(13.0, 18.01, 1.0)
@@ -49,14 +49,9 @@ def test_psf_beats_the_aperture_in_a_crowded_field() -> None:
     x, y = np.asarray(cat["X_coordinate"], float), np.asarray(cat["Y_coordinate"], float)
     f3, e3 = np.asarray(cat["Aper_flux_3"], float), np.asarray(cat["Aper_flux_3_err"], float)
     snr = np.divide(f3, e3, out=np.zeros_like(f3), where=e3 > 0)
-    stars = choose_psf_stars(x, y, image.shape, snr, np.asarray(cat["Classification"]),
-                             np.asarray(cat["Error_bit_flag"]),
-                             np.asarray(cat["Peak_height"], float), 1e9, 5.0 / PIXEL)
-    det = DetectionParams()
-    result = psf_photometry(image, np.full(image.shape, 100.0, np.float32), x, y,
-                            pixel_scale=PIXEL, rcore_arcsec=det.rcore_arcsec, saturation=1e9,
-                            gain=1.0, threshold=det.threshold, min_area=det.min_area,
-                            deblend_cont=det.deblend_cont, psf_stars=stars)
+    result = catalogue_psf(image, np.full(image.shape, 100.0, np.float32), cat,
+                           pixel_scale=PIXEL, params=DetectionParams(), saturation=1e9,
+                           gain=1.0)
     assert result.n_stars >= 10
     # each true star's detection: nearest within 1 pixel
     d, k = cKDTree(np.column_stack([x - 1, y - 1])).query(
